@@ -1,0 +1,9 @@
+//! Sources: a deterministic sequence generator, line files, and an in-memory collection.
+
+mod collection;
+mod files;
+mod sequence;
+
+pub use collection::CollectionSource;
+pub use files::{FileSource, LineParser};
+pub use sequence::SequenceSource;

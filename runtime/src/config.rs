@@ -1,0 +1,92 @@
+//! A job's run-time settings.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use weir_state::BackendKind;
+
+/// Where to restore from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestoreFrom {
+    /// The newest complete checkpoint in the job's checkpoint directory.
+    Latest,
+    /// A checkpoint or savepoint directory.
+    Path(String),
+}
+
+/// Checkpoint settings.
+#[derive(Debug, Clone)]
+pub struct CheckpointConfig {
+    /// Where checkpoints go: a path, `file://...` or `s3://...`.
+    pub location: String,
+    /// Time between two triggers.
+    pub interval: Duration,
+    /// A checkpoint not complete after this long is aborted.
+    pub timeout: Duration,
+    /// Completed checkpoints kept.
+    pub retained: usize,
+    /// Checkpoints in flight at once.
+    pub max_concurrent: usize,
+}
+
+/// A job's settings.
+///
+/// ```
+/// use weir_runtime::JobConfig;
+/// let c = JobConfig::new("test").with_parallelism(2);
+/// assert_eq!(c.parallelism, 2);
+/// ```
+#[derive(Debug, Clone)]
+pub struct JobConfig {
+    /// The job's name (written into checkpoints).
+    pub job_name: String,
+    /// Instances of each operator.
+    pub parallelism: u32,
+    /// Key groups.
+    pub max_parallelism: u32,
+    /// Keyed-state backend.
+    pub backend: BackendKind,
+    /// Local working directory.
+    pub state_dir: PathBuf,
+    /// Checkpoints, if any.
+    pub checkpoint: Option<CheckpointConfig>,
+    /// Restore source, if any.
+    pub restore: Option<RestoreFrom>,
+    /// Accept checkpointed state of operators the job no longer has.
+    pub allow_non_restored_state: bool,
+    /// Stop gracefully on SIGINT and SIGTERM.
+    pub handle_signals: bool,
+}
+
+impl JobConfig {
+    /// Defaults: parallelism 1, 128 key groups, hashmap backend, no checkpoints.
+    pub fn new(job_name: &str) -> Self {
+        JobConfig {
+            job_name: job_name.to_string(),
+            parallelism: 1,
+            max_parallelism: 128,
+            backend: BackendKind::HashMap,
+            state_dir: std::env::temp_dir().join("weir-state"),
+            checkpoint: None,
+            restore: None,
+            allow_non_restored_state: false,
+            handle_signals: false,
+        }
+    }
+    /// Sets the parallelism.
+    pub fn with_parallelism(mut self, p: u32) -> Self {
+        self.parallelism = p;
+        self
+    }
+    /// Turns checkpoints on.
+    pub fn with_checkpoints(mut self, location: &str, interval: Duration) -> Self {
+        self.checkpoint =
+            Some(CheckpointConfig { location: location.to_string(), interval, timeout: Duration::from_secs(600), retained: 2, max_concurrent: 1 });
+        self
+    }
+    /// Restores from `from`.
+    pub fn with_restore(mut self, from: RestoreFrom) -> Self {
+        self.restore = Some(from);
+        self
+    }
+}

@@ -1,0 +1,62 @@
+//! Messages between the checkpoint coordinator and the tasks.
+
+use std::time::Duration;
+
+use weir_checkpoint::{SubtaskState, TaskId};
+
+use crate::Barrier;
+
+/// From the coordinator to a task.
+#[derive(Debug, Clone)]
+pub enum Control {
+    /// Sources only: emit this barrier.
+    Trigger(Barrier),
+    /// Checkpoint complete: commit.
+    Complete(u64),
+    /// Checkpoint aborted: discard what was prepared for it.
+    Abort(u64),
+    /// Stop now; the job failed elsewhere.
+    Cancel,
+}
+
+/// Timings and sizes of one task's part of a checkpoint.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AckStats {
+    /// Synchronous phase.
+    pub sync: Duration,
+    /// Asynchronous phase.
+    pub async_: Duration,
+    /// Time from the first barrier to the last one on the task's inputs.
+    pub alignment: Duration,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+/// From a task to the coordinator.
+#[derive(Debug)]
+pub enum TaskEvent {
+    /// The task's part of a checkpoint is durable.
+    Ack {
+        /// Checkpoint id.
+        checkpoint: u64,
+        /// The task.
+        task: TaskId,
+        /// `(operator id, parallelism, state)` of each stateful operator in the task.
+        states: Vec<(String, u32, SubtaskState)>,
+        /// Timings and sizes.
+        stats: AckStats,
+    },
+    /// The task could not take its part of a checkpoint.
+    Decline {
+        /// Checkpoint id.
+        checkpoint: u64,
+        /// The task.
+        task: TaskId,
+        /// Why.
+        reason: String,
+    },
+    /// A source has no more input (or was asked to stop).
+    SourceExhausted(TaskId),
+    /// A task ended (successfully or not).
+    TaskEnded(TaskId),
+}

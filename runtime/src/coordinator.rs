@@ -1,0 +1,249 @@
+//! The checkpoint coordinator: triggers checkpoints, collects acknowledgements,
+//! writes `_metadata` last, notifies tasks, applies retention and aborts what
+//! fails or times out. Decisions come from `weir_checkpoint::protocol`; this
+//! module only does the I/O around them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{select, tick, Receiver, Sender};
+use tracing::{info, warn};
+use weir_checkpoint::protocol::{self, AckOutcome, PendingCheckpoint};
+use weir_checkpoint::{CheckpointMetadata, CheckpointStorage, TaskId};
+
+use crate::{AckStats, Barrier, CheckpointConfig, Control, JobError, TaskEvent};
+
+struct Pending {
+    checkpoint: PendingCheckpoint,
+    started: Instant,
+    is_final: bool,
+    stats: AckStats,
+}
+
+/// What the coordinator reports when the job ends.
+#[derive(Debug, Default, Clone)]
+pub struct CheckpointSummary {
+    /// Checkpoints completed in this run.
+    pub completed: u64,
+    /// Checkpoints aborted in this run.
+    pub aborted: u64,
+    /// The newest completed checkpoint.
+    pub last_completed: Option<u64>,
+}
+
+pub(crate) struct Coordinator {
+    pub storage: CheckpointStorage,
+    pub config: CheckpointConfig,
+    pub job_name: String,
+    pub max_parallelism: u32,
+    pub tasks: Vec<(TaskId, Sender<Control>, bool)>,
+    pub events: Receiver<TaskEvent>,
+    pub runtime: tokio::runtime::Handle,
+    pub next_id: u64,
+    /// Completed checkpoints that are retained, oldest first.
+    pub completed: Vec<CheckpointMetadata>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+impl Coordinator {
+    pub(crate) fn run(mut self) -> Result<CheckpointSummary, JobError> {
+        let mut summary = CheckpointSummary::default();
+        let mut pending: BTreeMap<u64, Pending> = BTreeMap::new();
+        let mut exhausted: BTreeSet<TaskId> = BTreeSet::new();
+        let mut ended: BTreeSet<TaskId> = BTreeSet::new();
+        let sources: BTreeSet<TaskId> = self.tasks.iter().filter(|t| t.2).map(|t| t.0).collect();
+        let all: Vec<TaskId> = self.tasks.iter().map(|t| t.0).collect();
+        let ticker = tick(self.config.interval);
+        let mut final_triggered = false;
+        loop {
+            select! {
+                recv(self.events) -> ev => {
+                    let Ok(ev) = ev else { break };
+                    match ev {
+                        TaskEvent::Ack { checkpoint, task, states, stats } => {
+                            let Some(p) = pending.get_mut(&checkpoint) else {
+                                // A late acknowledgement of an aborted checkpoint: remove what it wrote.
+                                self.discard_late_ack(checkpoint, &states);
+                                continue;
+                            };
+                            p.stats.sync = p.stats.sync.max(stats.sync);
+                            p.stats.async_ = p.stats.async_.max(stats.async_);
+                            p.stats.alignment = p.stats.alignment.max(stats.alignment);
+                            p.stats.bytes += stats.bytes;
+                            if let AckOutcome::Complete = p.checkpoint.acknowledge(task, states) {
+                                if let Some(p) = pending.remove(&checkpoint) {
+                                    let is_final = p.is_final;
+                                    match self.complete(p) {
+                                        Ok(()) => {
+                                            summary.completed += 1;
+                                            summary.last_completed = Some(checkpoint);
+                                            if is_final {
+                                                return Ok(summary);
+                                            }
+                                        }
+                                        Err(reason) => {
+                                            summary.aborted += 1;
+                                            if is_final {
+                                                return Err(JobError::FinalCheckpointFailed(checkpoint, reason));
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        TaskEvent::Decline { checkpoint, task, reason } => {
+                            if let Some(p) = pending.remove(&checkpoint) {
+                                let is_final = p.is_final;
+                                let reason = format!("task {task:?} declined: {reason}");
+                                self.abort(p, &reason);
+                                summary.aborted += 1;
+                                if is_final {
+                                    return Err(JobError::FinalCheckpointFailed(checkpoint, reason));
+                                }
+                            }
+                        }
+                        TaskEvent::SourceExhausted(task) => {
+                            exhausted.insert(task);
+                        }
+                        TaskEvent::TaskEnded(task) => {
+                            ended.insert(task);
+                            if ended.len() == all.len() {
+                                break;
+                            }
+                        }
+                    }
+                }
+                recv(ticker) -> _ => {
+                    if !final_triggered && pending.len() < self.config.max_concurrent.max(1) && exhausted.len() < sources.len() {
+                        let p = self.trigger(&all, false);
+                        pending.insert(p.checkpoint.id(), p);
+                    }
+                }
+                default(Duration::from_millis(20)) => {}
+            }
+            // Time-outs.
+            let expired: Vec<u64> =
+                pending.iter().filter(|(_, p)| p.started.elapsed() > self.config.timeout).map(|(id, _)| *id).collect();
+            for id in expired {
+                if let Some(p) = pending.remove(&id) {
+                    let is_final = p.is_final;
+                    let reason = format!("timed out after {:?}, waiting for tasks {:?}", self.config.timeout, p.checkpoint.missing_tasks());
+                    self.abort(p, &reason);
+                    summary.aborted += 1;
+                    if is_final {
+                        return Err(JobError::FinalCheckpointFailed(id, reason));
+                    }
+                }
+            }
+            // Every source is done: take the final checkpoint once nothing else is in flight.
+            if !final_triggered && !sources.is_empty() && exhausted.len() == sources.len() && pending.is_empty() {
+                final_triggered = true;
+                let p = self.trigger(&all, true);
+                pending.insert(p.checkpoint.id(), p);
+            }
+        }
+        Ok(summary)
+    }
+
+    fn trigger(&mut self, all: &[TaskId], is_final: bool) -> Pending {
+        let id = self.next_id;
+        self.next_id += 1;
+        let ts = now_ms();
+        let barrier = Barrier { id, timestamp_ms: ts, is_final };
+        for (_, tx, is_source) in &self.tasks {
+            if *is_source {
+                let _ = tx.send(Control::Trigger(barrier));
+            }
+        }
+        metrics::counter!("weir_checkpoints_triggered_total").increment(1);
+        Pending { checkpoint: PendingCheckpoint::new(id, ts, all.iter().copied()), started: Instant::now(), is_final, stats: AckStats::default() }
+    }
+
+    /// Writes `_metadata`, notifies the tasks and applies retention.
+    fn complete(&mut self, p: Pending) -> Result<(), String> {
+        let id = p.checkpoint.id();
+        let meta = p.checkpoint.into_metadata(&self.job_name, self.max_parallelism);
+        if let Err(e) = self.runtime.block_on(self.storage.write_metadata(&meta)) {
+            let reason = format!("writing _metadata failed: {e}");
+            warn!(checkpoint = id, %reason, "checkpoint failed");
+            metrics::counter!("weir_checkpoints_failed_total").increment(1);
+            let _ = self.runtime.block_on(self.storage.delete_prefix(&CheckpointStorage::checkpoint_dir(id)));
+            self.notify(Control::Abort(id));
+            return Err(reason);
+        }
+        let duration = p.started.elapsed();
+        let referenced: u64 = meta.files().map(|f| f.size).sum::<u64>()
+            + meta.operators.iter().flat_map(|o| &o.subtasks).filter_map(|s| s.inline.as_ref()).map(|b| b.len() as u64).sum::<u64>();
+        info!(
+            checkpoint = id,
+            duration_ms = duration.as_millis() as u64,
+            sync_ms = p.stats.sync.as_millis() as u64,
+            async_ms = p.stats.async_.as_millis() as u64,
+            alignment_ms = p.stats.alignment.as_millis() as u64,
+            bytes_written = p.stats.bytes,
+            bytes_referenced = referenced,
+            "checkpoint complete"
+        );
+        metrics::counter!("weir_checkpoints_completed_total").increment(1);
+        metrics::histogram!("weir_checkpoint_duration_seconds").record(duration.as_secs_f64());
+        metrics::histogram!("weir_checkpoint_sync_seconds").record(p.stats.sync.as_secs_f64());
+        metrics::histogram!("weir_checkpoint_async_seconds").record(p.stats.async_.as_secs_f64());
+        metrics::histogram!("weir_checkpoint_alignment_seconds").record(p.stats.alignment.as_secs_f64());
+        metrics::histogram!("weir_checkpoint_bytes_written").record(p.stats.bytes as f64);
+        metrics::histogram!("weir_checkpoint_bytes_referenced").record(referenced as f64);
+        self.notify(Control::Complete(id));
+        self.completed.push(meta);
+        self.apply_retention();
+        Ok(())
+    }
+
+    fn apply_retention(&mut self) {
+        let ids: Vec<u64> = self.completed.iter().map(|m| m.checkpoint_id).collect();
+        let subsumed: BTreeSet<u64> = protocol::subsumed(&ids, self.config.retained).into_iter().collect();
+        if subsumed.is_empty() {
+            return;
+        }
+        let (discarded, retained): (Vec<CheckpointMetadata>, Vec<CheckpointMetadata>) =
+            std::mem::take(&mut self.completed).into_iter().partition(|m| subsumed.contains(&m.checkpoint_id));
+        let keep: Vec<&CheckpointMetadata> = retained.iter().collect();
+        let drop: Vec<&CheckpointMetadata> = discarded.iter().collect();
+        if let Err(e) = self.runtime.block_on(self.storage.discard_checkpoints(&keep, &drop)) {
+            warn!(error = %e, "removing subsumed checkpoints failed; their files stay behind");
+        }
+        self.completed = retained;
+    }
+
+    fn abort(&mut self, p: Pending, reason: &str) {
+        let id = p.checkpoint.id();
+        warn!(checkpoint = id, reason, "checkpoint failed");
+        metrics::counter!("weir_checkpoints_failed_total").increment(1);
+        self.notify(Control::Abort(id));
+        let retained: Vec<&CheckpointMetadata> = self.completed.iter().collect();
+        if let Err(e) = self.runtime.block_on(self.storage.abort_checkpoint(&p.checkpoint, &retained)) {
+            warn!(checkpoint = id, error = %e, "removing the files of an aborted checkpoint failed");
+        }
+    }
+
+    fn discard_late_ack(&mut self, checkpoint: u64, states: &[(String, u32, weir_checkpoint::SubtaskState)]) {
+        let dir = CheckpointStorage::checkpoint_dir(checkpoint);
+        let retained: BTreeSet<String> = self.completed.iter().flat_map(protocol::referenced_files).collect();
+        for (_, _, st) in states {
+            for f in &st.files {
+                if let Some(path) = protocol::root_relative(&dir, &f.path) {
+                    if !retained.contains(&path) {
+                        let _ = self.runtime.block_on(self.storage.delete(&path));
+                    }
+                }
+            }
+        }
+    }
+
+    fn notify(&self, msg: Control) {
+        for (_, tx, _) in &self.tasks {
+            let _ = tx.send(msg.clone());
+        }
+    }
+}

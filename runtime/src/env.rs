@@ -1,0 +1,44 @@
+//! What a task factory knows about the instance it builds.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use weir_checkpoint::KeyGroupRange;
+use weir_state::BackendKind;
+
+use crate::restore::Restore;
+use crate::{Counters, JobError, RestoredState};
+
+/// The instance being built: its index, the job's settings, and restored state.
+#[derive(Clone)]
+pub struct SubtaskEnv {
+    /// This instance's index.
+    pub subtask: u32,
+    /// Instances of the vertex.
+    pub parallelism: u32,
+    /// Key groups of the job.
+    pub max_parallelism: u32,
+    /// Key groups this instance owns (for keyed operators).
+    pub key_groups: KeyGroupRange,
+    /// The keyed-state backend to use.
+    pub backend: BackendKind,
+    /// Local working directory for state.
+    pub state_dir: std::path::PathBuf,
+    /// Whether checkpoints are taken (sinks commit on checkpoints, else at the end).
+    pub checkpointing: bool,
+    /// Counters reported in the job result.
+    pub counters: Counters,
+    /// Set when the job is asked to stop (SIGINT, SIGTERM): sources stop reading.
+    pub stop: Arc<AtomicBool>,
+    pub(crate) restore: Option<Arc<Restore>>,
+}
+
+impl SubtaskEnv {
+    /// The restored state of `operator_id` for this instance, if the job restores.
+    pub fn restored(&self, operator_id: &str, keyed: bool) -> Result<Option<RestoredState>, JobError> {
+        match &self.restore {
+            None => Ok(None),
+            Some(r) => r.state_for(operator_id, self, keyed),
+        }
+    }
+}

@@ -1,0 +1,244 @@
+//! Runs a job graph: restores, starts the tasks and the coordinator, waits,
+//! and reports the result or the first error.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::unbounded;
+use tracing::{info, warn};
+use weir_checkpoint::protocol::next_checkpoint_id;
+use weir_checkpoint::{CheckpointMetadata, CheckpointStorage, TaskId};
+
+use crate::coordinator::Coordinator;
+use crate::graph::new_stop_flag;
+use crate::restore::Restore;
+use crate::task::CheckpointPlumbing;
+use crate::{CheckpointSummary, Control, Counters, JobConfig, JobError, JobGraph, RestoreFrom, SubtaskEnv, TaskEvent, Wiring};
+
+/// What a finished job reports.
+#[derive(Debug, Clone)]
+pub struct JobResult {
+    /// Wall-clock time from start to end.
+    pub duration: Duration,
+    /// The job's counters (`events` counts what the sources emitted).
+    pub counters: BTreeMap<String, u64>,
+    /// Checkpoints taken.
+    pub checkpoints: CheckpointSummary,
+    /// The checkpoint the job restored from.
+    pub restored_from: Option<u64>,
+}
+
+impl JobResult {
+    /// The counter `name`, 0 if it was never bumped.
+    pub fn counter(&self, name: &str) -> u64 {
+        self.counters.get(name).copied().unwrap_or(0)
+    }
+}
+
+/// Runs `graph` with `config` to its end.
+pub fn execute(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
+    let started = Instant::now();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("weir-io")
+        .enable_all()
+        .build()
+        .map_err(|e| JobError::io("starting the I/O runtime", e))?;
+    let stop = new_stop_flag();
+    if config.handle_signals {
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            signal_hook::flag::register(sig, stop.clone()).map_err(|e| JobError::io("installing signal handlers", e))?;
+        }
+    }
+    std::fs::create_dir_all(&config.state_dir)
+        .map_err(|e| JobError::io(format!("creating state directory {}", config.state_dir.display()), e))?;
+
+    // Checkpoint storage, and the checkpoints already in it.
+    let storage = match &config.checkpoint {
+        Some(c) => Some(CheckpointStorage::open(&c.location)?),
+        None => None,
+    };
+    let mut existing: Vec<CheckpointMetadata> = Vec::new();
+    let mut existing_ids: Vec<u64> = Vec::new();
+    if let Some(storage) = &storage {
+        runtime.block_on(async {
+            for listing in storage.list_checkpoints().await? {
+                existing_ids.push(listing.id);
+                if listing.complete {
+                    match storage.read_metadata(&listing.dir).await {
+                        Ok(meta) => existing.push(meta),
+                        Err(e) => warn!(checkpoint = listing.id, error = %e, "ignoring an unreadable checkpoint"),
+                    }
+                } else {
+                    // Left behind by a run that died while writing it.
+                    storage.delete_prefix(&listing.dir).await?;
+                }
+            }
+            Ok::<(), JobError>(())
+        })?;
+    }
+
+    // What to restore.
+    let restore = match &config.restore {
+        None => None,
+        Some(RestoreFrom::Latest) => {
+            let Some(storage) = &storage else {
+                return Err(JobError::Config("--from-checkpoint latest needs --checkpoint-dir".into()));
+            };
+            match runtime.block_on(storage.latest_complete())? {
+                Some(id) => Some(Restore::load(&runtime, storage, &CheckpointStorage::checkpoint_dir(id))?),
+                None => {
+                    info!(dir = %storage.describe(""), "no complete checkpoint to restore from; starting fresh");
+                    None
+                }
+            }
+        }
+        Some(RestoreFrom::Path(path)) => Some(Restore::load_path(&runtime, path)?),
+    };
+    if let Some(r) = &restore {
+        r.check_compatible(&graph.operator_ids, config.max_parallelism, config.allow_non_restored_state)?;
+        info!(checkpoint = r.meta.checkpoint_id, path = %r.path, "restoring");
+    }
+    let restored_from = restore.as_ref().map(|r| r.meta.checkpoint_id);
+    let restore = restore.map(Arc::new);
+
+    // Build every task.
+    let counters = Counters::default();
+    let mut wiring = Wiring::new(&graph.edges);
+    let (events_tx, events_rx) = unbounded::<TaskEvent>();
+    let mut tasks = Vec::new();
+    for (v, vertex) in graph.vertices.iter().enumerate() {
+        for subtask in 0..vertex.parallelism {
+            let env = SubtaskEnv {
+                subtask,
+                parallelism: vertex.parallelism,
+                max_parallelism: config.max_parallelism,
+                key_groups: weir_state::key_group_range_for_subtask(config.max_parallelism, vertex.parallelism, subtask),
+                backend: config.backend,
+                state_dir: config.state_dir.join(format!("{}-{}", vertex.name, subtask)),
+                checkpointing: config.checkpoint.is_some(),
+                counters: counters.clone(),
+                stop: stop.clone(),
+                restore: restore.clone(),
+            };
+            let built = (vertex.build)(&env, &mut wiring)?;
+            let (ctl_tx, ctl_rx) = unbounded::<Control>();
+            let task: TaskId = (v as u32, subtask);
+            let plumbing = CheckpointPlumbing {
+                task,
+                parallelism: vertex.parallelism,
+                control: ctl_rx,
+                events: config.checkpoint.as_ref().map(|_| events_tx.clone()),
+                storage: storage.clone(),
+                runtime: runtime.handle().clone(),
+            };
+            tasks.push((format!("{}-{}", vertex.name, subtask), task, ctl_tx, built, plumbing));
+        }
+    }
+    drop(wiring);
+    drop(restore);
+
+    // Start the coordinator.
+    let controls: Vec<(TaskId, crossbeam_channel::Sender<Control>, bool)> =
+        tasks.iter().map(|(_, id, tx, built, _)| (*id, tx.clone(), built.is_source)).collect();
+    let coordinator = match (&config.checkpoint, &storage) {
+        (Some(c), Some(storage)) => {
+            let mut ids = existing_ids.clone();
+            ids.extend(existing.iter().map(|m| m.checkpoint_id));
+            let coordinator = Coordinator {
+                storage: storage.clone(),
+                config: c.clone(),
+                job_name: config.job_name.clone(),
+                max_parallelism: config.max_parallelism,
+                tasks: controls.clone(),
+                events: events_rx,
+                runtime: runtime.handle().clone(),
+                next_id: next_checkpoint_id(&ids, restored_from),
+                completed: existing,
+            };
+            Some(
+                std::thread::Builder::new()
+                    .name("weir-coordinator".into())
+                    .spawn(move || coordinator.run())
+                    .map_err(|e| JobError::io("starting the checkpoint coordinator", e))?,
+            )
+        }
+        _ => None,
+    };
+
+    // Start the tasks.
+    let (done_tx, done_rx) = unbounded::<(String, Result<(), JobError>)>();
+    let mut handles = Vec::new();
+    for (name, task, _, built, plumbing) in tasks {
+        let done = done_tx.clone();
+        let events = plumbing.events.clone();
+        let thread_name = name.clone();
+        let handle = std::thread::Builder::new()
+            .name(thread_name)
+            .spawn(move || {
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (built.run)(plumbing)));
+                let result = match result {
+                    Ok(r) => r.map(|_| ()),
+                    Err(panic) => {
+                        let msg = panic
+                            .downcast_ref::<String>()
+                            .cloned()
+                            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                            .unwrap_or_default();
+                        Err(JobError::Panic(name.clone(), msg))
+                    }
+                };
+                if let Some(events) = events {
+                    let _ = events.send(TaskEvent::TaskEnded(task));
+                }
+                let _ = done.send((name, result));
+            })
+            .map_err(|e| JobError::io("starting a task thread", e))?;
+        handles.push(handle);
+    }
+    drop(done_tx);
+    drop(events_tx);
+
+    // Wait for every task; the first failure cancels the others.
+    let mut first_error: Option<JobError> = None;
+    for _ in 0..handles.len() {
+        let Ok((name, result)) = done_rx.recv() else { break };
+        if let Err(e) = result {
+            if first_error.is_none() {
+                if !matches!(e, JobError::Cancelled) {
+                    warn!(task = %name, error = %e, "task failed; cancelling the job");
+                }
+                stop.store(true, Ordering::Relaxed);
+                for (_, tx, _) in &controls {
+                    let _ = tx.send(Control::Cancel);
+                }
+                first_error = Some(e);
+            } else if matches!(first_error, Some(JobError::Cancelled)) && !matches!(e, JobError::Cancelled) {
+                first_error = Some(e);
+            }
+        }
+    }
+    for h in handles {
+        let _ = h.join();
+    }
+    drop(controls);
+    let checkpoints = match coordinator {
+        Some(h) => match h.join() {
+            Ok(Ok(summary)) => summary,
+            Ok(Err(e)) => {
+                if first_error.is_none() {
+                    first_error = Some(e);
+                }
+                CheckpointSummary::default()
+            }
+            Err(_) => CheckpointSummary::default(),
+        },
+        None => CheckpointSummary::default(),
+    };
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    Ok(JobResult { duration: started.elapsed(), counters: counters.snapshot(), checkpoints, restored_from })
+}

@@ -1,0 +1,41 @@
+//! The weir runtime: job graphs of operator chains run as parallel tasks on
+//! worker threads, bounded channels between them, key-group partitioning,
+//! watermarks, aligned checkpoint barriers, the checkpoint coordinator and
+//! restore.
+//!
+//! Jobs are normally built with the `weir` crate's DataStream API; this crate
+//! holds what runs them.
+#![deny(missing_docs)]
+
+mod config;
+mod control;
+mod coordinator;
+mod counters;
+mod env;
+mod error;
+mod event;
+mod executor;
+mod graph;
+mod message;
+mod operator;
+mod partition;
+mod restore;
+mod snapshot;
+mod source;
+mod task;
+mod upload;
+
+pub use config::{CheckpointConfig, JobConfig, RestoreFrom};
+pub use control::{AckStats, Control, TaskEvent};
+pub use coordinator::CheckpointSummary;
+pub use counters::{Counter, Counters};
+pub use env::SubtaskEnv;
+pub use error::JobError;
+pub use event::{Event, Keyed};
+pub use executor::{execute, JobResult};
+pub use graph::{BuiltTask, EdgeId, EdgeSpec, JobGraph, TaskFactory, VertexSpec, Wiring, CHANNEL_CAPACITY};
+pub use message::{Barrier, Message};
+pub use operator::{BatchFn, Operator, Stateless};
+pub use partition::{ForwardOutput, KeyGroupPartitioner};
+pub use snapshot::{OperatorSnapshot, RestoredState};
+pub use source::{Source, SourceStatus, SOURCE_BATCH};

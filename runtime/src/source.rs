@@ -1,0 +1,122 @@
+//! Sources and the task that drives one.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+
+use crate::snapshot::OperatorSnapshot;
+use crate::task::{CheckpointPlumbing, TaskOutcome};
+use crate::{Control, Counter, Event, JobError, Operator, TaskEvent};
+
+/// What a poll found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceStatus {
+    /// More may come.
+    More,
+    /// No more input.
+    Exhausted,
+}
+
+/// A source instance: produces events, reports its watermark, and snapshots
+/// and restores its position.
+pub trait Source<T>: Send {
+    /// Appends up to `max` events to `out`.
+    fn poll(&mut self, out: &mut Vec<Event<T>>, max: usize) -> Result<SourceStatus, JobError>;
+    /// The watermark after the events polled so far, if any.
+    fn watermark(&self) -> Option<i64>;
+    /// The position to resume from, encoded.
+    fn snapshot(&mut self) -> Result<Vec<u8>, JobError>;
+    /// Resumes from an encoded position.
+    fn restore(&mut self, position: &[u8]) -> Result<(), JobError>;
+}
+
+/// Batch size of source polls.
+pub const SOURCE_BATCH: usize = 4096;
+
+pub(crate) struct SourceTask<T> {
+    pub operator_id: String,
+    pub source: Box<dyn Source<T>>,
+    pub chain: Box<dyn Operator<Event<T>>>,
+    pub stop: Arc<AtomicBool>,
+    pub events: Counter,
+}
+
+impl<T: Send + 'static> SourceTask<T> {
+    pub(crate) fn run(mut self, plumbing: CheckpointPlumbing) -> Result<TaskOutcome, JobError> {
+        let mut batch: Vec<Event<T>> = Vec::with_capacity(SOURCE_BATCH);
+        let mut last_wm = i64::MIN;
+        let control = plumbing.control.clone();
+        let mut exhausted = false;
+        loop {
+            // Control messages between batches.
+            while let Ok(msg) = control.try_recv() {
+                if self.handle_control(msg, &plumbing)? {
+                    return Ok(TaskOutcome::Finished);
+                }
+            }
+            if self.stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let status = self.source.poll(&mut batch, SOURCE_BATCH)?;
+            if !batch.is_empty() {
+                self.events.add(batch.len() as u64);
+                self.chain.process(&mut batch)?;
+                batch.clear();
+            }
+            if let Some(wm) = self.source.watermark() {
+                if wm > last_wm {
+                    last_wm = wm;
+                    self.chain.watermark(wm)?;
+                }
+            }
+            if status == SourceStatus::Exhausted {
+                exhausted = true;
+                break;
+            }
+        }
+        if exhausted {
+            // All input is read: fire everything that waits on event time.
+            self.chain.watermark(i64::MAX)?;
+        }
+        if !plumbing.checkpointing() {
+            self.chain.finish()?;
+            return Ok(TaskOutcome::Finished);
+        }
+        // Wait for the final checkpoint's barrier (and answer other triggers meanwhile).
+        plumbing.send(TaskEvent::SourceExhausted(plumbing.task));
+        loop {
+            let msg = control.recv().map_err(|_| JobError::Cancelled)?;
+            if self.handle_control(msg, &plumbing)? {
+                return Ok(TaskOutcome::Finished);
+            }
+        }
+    }
+
+    /// Returns true when the task is done (its final barrier went out and End followed).
+    fn handle_control(&mut self, msg: Control, plumbing: &CheckpointPlumbing) -> Result<bool, JobError> {
+        match msg {
+            Control::Trigger(barrier) => {
+                let started = Instant::now();
+                let mut snapshots = vec![OperatorSnapshot::inline(&self.operator_id, self.source.snapshot()?)];
+                self.chain.barrier(&barrier, &mut snapshots)?;
+                plumbing.upload(barrier.id, snapshots, started.elapsed(), std::time::Duration::ZERO);
+                if barrier.is_final {
+                    self.chain.finish()?;
+                    return Ok(true);
+                }
+                Ok(false)
+            }
+            Control::Complete(id) => {
+                self.chain.checkpoint_complete(id)?;
+                Ok(false)
+            }
+            Control::Abort(id) => {
+                self.chain.checkpoint_aborted(id)?;
+                Ok(false)
+            }
+            Control::Cancel => Err(JobError::Cancelled),
+        }
+    }
+}
+

@@ -1,0 +1,201 @@
+//! Tasks that read channels: input selection, watermark tracking and barrier alignment.
+
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Select, Sender};
+use weir_checkpoint::{CheckpointStorage, TaskId};
+
+use crate::upload::upload_snapshots;
+use crate::{Barrier, Control, JobError, Message, Operator, OperatorSnapshot, TaskEvent};
+
+/// How a task ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum TaskOutcome {
+    Finished,
+}
+
+/// A task's connection to the checkpoint coordinator and storage.
+#[derive(Clone)]
+pub(crate) struct CheckpointPlumbing {
+    pub task: TaskId,
+    pub parallelism: u32,
+    pub control: Receiver<Control>,
+    pub events: Option<Sender<TaskEvent>>,
+    pub storage: Option<CheckpointStorage>,
+    pub runtime: tokio::runtime::Handle,
+}
+
+impl CheckpointPlumbing {
+    pub(crate) fn checkpointing(&self) -> bool {
+        self.events.is_some()
+    }
+
+    pub(crate) fn send(&self, event: TaskEvent) {
+        if let Some(tx) = &self.events {
+            let _ = tx.send(event);
+        }
+    }
+
+    /// Hands the synchronous-phase output to the I/O runtime; the task goes on at once.
+    pub(crate) fn upload(&self, checkpoint: u64, snapshots: Vec<OperatorSnapshot>, sync: Duration, alignment: Duration) {
+        let (Some(events), Some(storage)) = (self.events.clone(), self.storage.clone()) else { return };
+        let task = self.task;
+        let parallelism = self.parallelism;
+        self.runtime.spawn(async move {
+            let started = Instant::now();
+            let event = match upload_snapshots(&storage, checkpoint, task, parallelism, snapshots).await {
+                Ok((states, bytes)) => TaskEvent::Ack {
+                    checkpoint,
+                    task,
+                    states,
+                    stats: crate::AckStats { sync, async_: started.elapsed(), alignment, bytes },
+                },
+                Err(e) => TaskEvent::Decline { checkpoint, task, reason: e.to_string() },
+            };
+            let _ = events.send(event);
+        });
+    }
+}
+
+struct InputState {
+    ended: bool,
+    blocked: bool,
+    watermark: i64,
+}
+
+pub(crate) struct InputTask<T> {
+    pub inputs: Vec<Receiver<Message<T>>>,
+    pub chain: Box<dyn Operator<T>>,
+}
+
+impl<T: Send + 'static> InputTask<T> {
+    pub(crate) fn run(mut self, plumbing: CheckpointPlumbing) -> Result<TaskOutcome, JobError> {
+        let n = self.inputs.len();
+        let mut states: Vec<InputState> = (0..n).map(|_| InputState { ended: false, blocked: false, watermark: i64::MIN }).collect();
+        let mut watermark = i64::MIN;
+        let mut aligning: Option<(Barrier, Instant)> = None;
+        let mut final_id: Option<u64> = None;
+        let control = plumbing.control.clone();
+        let mut open = n;
+        while open > 0 {
+            let mut select = Select::new();
+            let mut map = Vec::with_capacity(n + 1);
+            for (i, rx) in self.inputs.iter().enumerate() {
+                if !states[i].ended && !states[i].blocked {
+                    select.recv(rx);
+                    map.push(Some(i));
+                }
+            }
+            select.recv(&control);
+            map.push(None);
+            let op = select.select();
+            let which = map[op.index()];
+            let Some(i) = which else {
+                let msg = op.recv(&control).map_err(|_| JobError::Cancelled)?;
+                self.handle_control(msg, final_id)?;
+                continue;
+            };
+            let msg = match op.recv(&self.inputs[i]) {
+                Ok(m) => m,
+                // The sender went away without End: its task failed.
+                Err(_) => return Err(JobError::Cancelled),
+            };
+            match msg {
+                Message::Batch(mut batch) => self.chain.process(&mut batch)?,
+                Message::Watermark(wm) => {
+                    states[i].watermark = states[i].watermark.max(wm);
+                    self.advance_watermark(&states, &mut watermark)?;
+                }
+                Message::Barrier(barrier) => {
+                    match aligning {
+                        Some((current, _)) if current.id == barrier.id => {}
+                        Some((current, _)) if current.id > barrier.id => continue,
+                        _ => {
+                            // A newer barrier: abandon an older alignment (that checkpoint was aborted).
+                            for s in states.iter_mut() {
+                                s.blocked = false;
+                            }
+                            aligning = Some((barrier, Instant::now()));
+                        }
+                    }
+                    states[i].blocked = true;
+                    if barrier.is_final {
+                        final_id = Some(barrier.id);
+                    }
+                    self.maybe_complete_alignment(&mut states, &mut aligning, &plumbing)?;
+                }
+                Message::End => {
+                    states[i].ended = true;
+                    open -= 1;
+                    self.advance_watermark(&states, &mut watermark)?;
+                    self.maybe_complete_alignment(&mut states, &mut aligning, &plumbing)?;
+                }
+            }
+        }
+        self.chain.finish()?;
+        if let (true, Some(final_id)) = (plumbing.checkpointing(), final_id) {
+            loop {
+                let msg = control.recv().map_err(|_| JobError::Cancelled)?;
+                match msg {
+                    Control::Complete(id) => {
+                        self.chain.checkpoint_complete(id)?;
+                        if id >= final_id {
+                            break;
+                        }
+                    }
+                    Control::Abort(id) if id == final_id => {
+                        self.chain.checkpoint_aborted(id)?;
+                        return Err(JobError::FinalCheckpointFailed(id, "aborted by the coordinator".into()));
+                    }
+                    other => self.handle_control(other, Some(final_id))?,
+                }
+            }
+        }
+        Ok(TaskOutcome::Finished)
+    }
+
+    fn handle_control(&mut self, msg: Control, _final_id: Option<u64>) -> Result<(), JobError> {
+        match msg {
+            Control::Complete(id) => self.chain.checkpoint_complete(id),
+            Control::Abort(id) => self.chain.checkpoint_aborted(id),
+            Control::Trigger(_) => Ok(()),
+            Control::Cancel => Err(JobError::Cancelled),
+        }
+    }
+
+    fn advance_watermark(&mut self, states: &[InputState], current: &mut i64) -> Result<(), JobError> {
+        let min = states.iter().filter(|s| !s.ended).map(|s| s.watermark).min();
+        let next = match min {
+            Some(m) => m,
+            // Every input ended: their last watermarks hold (sources send i64::MAX at end of input).
+            None => states.iter().map(|s| s.watermark).min().unwrap_or(i64::MIN),
+        };
+        if next > *current {
+            *current = next;
+            self.chain.watermark(next)?;
+        }
+        Ok(())
+    }
+
+    fn maybe_complete_alignment(
+        &mut self,
+        states: &mut [InputState],
+        aligning: &mut Option<(Barrier, Instant)>,
+        plumbing: &CheckpointPlumbing,
+    ) -> Result<(), JobError> {
+        let Some((barrier, started)) = *aligning else { return Ok(()) };
+        if !states.iter().all(|s| s.blocked || s.ended) {
+            return Ok(());
+        }
+        let alignment = started.elapsed();
+        let sync_start = Instant::now();
+        let mut snapshots = Vec::new();
+        self.chain.barrier(&barrier, &mut snapshots)?;
+        plumbing.upload(barrier.id, snapshots, sync_start.elapsed(), alignment);
+        for s in states.iter_mut() {
+            s.blocked = false;
+        }
+        *aligning = None;
+        Ok(())
+    }
+}

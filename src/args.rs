@@ -1,0 +1,183 @@
+//! `JobArgs`: the flags every job binary understands (DESIGN section 5).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use weir_runtime::{CheckpointConfig, JobConfig, RestoreFrom};
+use weir_state::BackendKind;
+
+use crate::{parse_duration, parse_size, Error};
+
+fn default_parallelism() -> u32 {
+    std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1)
+}
+
+fn parse_backend(s: &str) -> Result<BackendKind, String> {
+    s.parse()
+}
+
+fn parse_bool(s: &str) -> Result<bool, String> {
+    match s {
+        "true" | "yes" | "on" | "1" => Ok(true),
+        "false" | "no" | "off" | "0" => Ok(false),
+        _ => Err(format!("'{s}' is not a boolean (true or false)")),
+    }
+}
+
+/// Who owns the files of the checkpoint a job restores from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RestoreMode {
+    /// The job never references or deletes the restored checkpoint's files.
+    NoClaim,
+    /// The job takes the restored checkpoint over and deletes it once subsumed.
+    Claim,
+}
+
+/// The flags every job binary parses; flatten them into the job's own
+/// arguments with `#[command(flatten)]`.
+///
+/// ```
+/// use clap::Parser;
+/// use weir::JobArgs;
+///
+/// #[derive(Parser)]
+/// struct Cli {
+///     #[command(flatten)]
+///     job: JobArgs,
+/// }
+/// let cli = Cli::parse_from(["job", "--parallelism", "2", "--checkpoint-dir", "/tmp/chk", "--checkpoint-interval", "500ms"]);
+/// let config = cli.job.to_config("job").unwrap();
+/// assert_eq!(config.parallelism, 2);
+/// assert_eq!(config.checkpoint.unwrap().interval.as_millis(), 500);
+/// ```
+#[derive(Debug, Clone, Args)]
+pub struct JobArgs {
+    /// Instances of each operator [default: number of cores]
+    #[arg(long, value_name = "N")]
+    pub parallelism: Option<u32>,
+
+    /// Key groups: the most instances keyed state can ever be split into; fixed for the life of the job's state
+    #[arg(long, value_name = "N", default_value_t = 128)]
+    pub max_parallelism: u32,
+
+    /// Keyed-state backend: hashmap (memory) or rocksdb (local disk)
+    #[arg(long, value_name = "hashmap|rocksdb", default_value = "hashmap", value_parser = parse_backend)]
+    pub state_backend: BackendKind,
+
+    /// Local working directory for state and staging [default: a directory under the system temp dir]
+    #[arg(long, value_name = "PATH")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Where checkpoints go: a path, file:///path or s3://bucket/prefix; no checkpoints without it
+    #[arg(long, value_name = "URL")]
+    pub checkpoint_dir: Option<String>,
+
+    /// Time between checkpoints, e.g. 500ms, 10s, 1m
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub checkpoint_interval: Duration,
+
+    /// A checkpoint not complete after this long is aborted (the job keeps running)
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    pub checkpoint_timeout: Duration,
+
+    /// Incremental checkpoints (RocksDB; the hashmap backend always writes its whole state)
+    #[arg(long, value_name = "BOOL", default_value = "true", value_parser = parse_bool)]
+    pub incremental: bool,
+
+    /// Completed checkpoints kept; older ones are deleted
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub retained_checkpoints: usize,
+
+    /// Restore from a checkpoint or savepoint directory, or `latest`: the newest complete checkpoint under --checkpoint-dir (none there: start fresh)
+    #[arg(long, value_name = "PATH|latest")]
+    pub from_checkpoint: Option<String>,
+
+    /// Where savepoints go
+    #[arg(long, value_name = "URL")]
+    pub savepoint_dir: Option<String>,
+
+    /// Checkpoints in flight at once
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub max_concurrent_checkpoints: usize,
+
+    /// RocksDB block cache and write buffers for the whole process, e.g. 512MB
+    #[arg(long, value_name = "SIZE", default_value = "512MiB", value_parser = parse_size)]
+    pub state_memory: u64,
+
+    /// Who owns the restored checkpoint's files [default: no-claim]
+    #[arg(long, value_name = "MODE", value_enum)]
+    pub restore_mode: Option<RestoreMode>,
+
+    /// Accept a checkpoint holding state of operators the job no longer has
+    #[arg(long)]
+    pub allow_non_restored_state: bool,
+
+    /// HTTP control and metrics endpoint, e.g. 127.0.0.1:0
+    #[arg(long, value_name = "HOST:PORT")]
+    pub control_addr: Option<String>,
+}
+
+impl JobArgs {
+    /// Checks the flags together and turns them into a job configuration.
+    pub fn to_config(&self, job_name: &str) -> Result<JobConfig, Error> {
+        let bad = |m: String| Err(Error::Args(m));
+        let parallelism = self.parallelism.unwrap_or_else(default_parallelism);
+        if self.max_parallelism == 0 || self.max_parallelism > 32_768 {
+            return bad(format!("--max-parallelism {} must be between 1 and 32768", self.max_parallelism));
+        }
+        if parallelism == 0 || parallelism > self.max_parallelism {
+            return bad(format!("--parallelism {parallelism} must be between 1 and --max-parallelism ({})", self.max_parallelism));
+        }
+        if self.state_backend == BackendKind::RocksDb {
+            return bad("--state-backend rocksdb is not available yet in this version; use hashmap".into());
+        }
+        if self.retained_checkpoints == 0 {
+            return bad("--retained-checkpoints must be at least 1".into());
+        }
+        if self.max_concurrent_checkpoints == 0 {
+            return bad("--max-concurrent-checkpoints must be at least 1".into());
+        }
+        if self.checkpoint_interval < Duration::from_millis(10) {
+            return bad(format!("--checkpoint-interval {:?} is too short (10ms at least)", self.checkpoint_interval));
+        }
+        if let Some(addr) = &self.control_addr {
+            if addr.parse::<std::net::SocketAddr>().is_err() {
+                return bad(format!("--control-addr '{addr}' is not HOST:PORT (e.g. 127.0.0.1:0)"));
+            }
+            return bad("--control-addr: the control endpoint is not available yet in this version".into());
+        }
+        let restore = match self.from_checkpoint.as_deref() {
+            None => None,
+            Some("latest") => {
+                if self.checkpoint_dir.is_none() {
+                    return bad("--from-checkpoint latest needs --checkpoint-dir (the directory to look in)".into());
+                }
+                Some(RestoreFrom::Latest)
+            }
+            Some("") => return bad("--from-checkpoint needs a path or `latest`".into()),
+            Some(path) => Some(RestoreFrom::Path(path.to_string())),
+        };
+        let state_dir = self
+            .state_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join(format!("weir-{}-{}", job_name, std::process::id())));
+        Ok(JobConfig {
+            job_name: job_name.to_string(),
+            parallelism,
+            max_parallelism: self.max_parallelism,
+            backend: self.state_backend,
+            state_dir,
+            checkpoint: self.checkpoint_dir.as_ref().map(|location| CheckpointConfig {
+                location: location.clone(),
+                interval: self.checkpoint_interval,
+                timeout: self.checkpoint_timeout,
+                retained: self.retained_checkpoints,
+                max_concurrent: self.max_concurrent_checkpoints,
+            }),
+            restore,
+            allow_non_restored_state: self.allow_non_restored_state,
+            handle_signals: true,
+        })
+    }
+}

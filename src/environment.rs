@@ -1,0 +1,155 @@
+//! `StreamEnvironment`: where a job is put together and run.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use weir_operators::sources::{CollectionSource, FileSource, LineParser, SequenceSource};
+use weir_runtime::{execute, BuiltTask, EdgeId, EdgeSpec, Event, JobConfig, JobError, JobGraph, JobResult, Source, SubtaskEnv, VertexSpec};
+
+use crate::stream::{DataStream, Head};
+use crate::{Error, JobArgs};
+
+/// The graph under construction, shared by every stream of an environment.
+pub(crate) struct Builder {
+    pub(crate) vertices: Vec<VertexSpec>,
+    pub(crate) edges: Vec<EdgeSpec>,
+    /// Ids of stateful operators; a `.uid()` call may still change them.
+    pub(crate) operator_ids: Vec<Rc<RefCell<String>>>,
+    next_operator: usize,
+}
+
+impl Builder {
+    pub(crate) fn operator_id(&mut self, kind: &str) -> Rc<RefCell<String>> {
+        let id = Rc::new(RefCell::new(format!("{kind}-{}", self.next_operator)));
+        self.next_operator += 1;
+        self.operator_ids.push(id.clone());
+        id
+    }
+    pub(crate) fn add_edge(&mut self, edge: EdgeSpec) -> EdgeId {
+        self.edges.push(edge);
+        self.edges.len() - 1
+    }
+}
+
+/// Builds and runs a job.
+///
+/// ```
+/// use weir::{StreamEnvironment, JobConfig};
+/// let env = StreamEnvironment::new(JobConfig::new("doc").with_parallelism(2));
+/// let out = env.from_collection((0..10).map(|i| (i, i)).collect()).map(|x| x * 10).collect_to_vec();
+/// env.execute().unwrap();
+/// let mut v = out.lock().unwrap().clone();
+/// v.sort();
+/// assert_eq!(v, (0..10).map(|x| x * 10).collect::<Vec<_>>());
+/// ```
+pub struct StreamEnvironment {
+    pub(crate) builder: Rc<RefCell<Builder>>,
+    config: JobConfig,
+}
+
+impl StreamEnvironment {
+    /// An environment with `config`.
+    pub fn new(config: JobConfig) -> Self {
+        StreamEnvironment {
+            builder: Rc::new(RefCell::new(Builder { vertices: Vec::new(), edges: Vec::new(), operator_ids: Vec::new(), next_operator: 0 })),
+            config,
+        }
+    }
+
+    /// An environment configured by command-line flags.
+    pub fn from_args(job_name: &str, args: &JobArgs) -> Result<Self, Error> {
+        Ok(Self::new(args.to_config(job_name)?))
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &JobConfig {
+        &self.config
+    }
+
+    /// The parallelism of every operator.
+    pub fn parallelism(&self) -> u32 {
+        self.config.parallelism
+    }
+
+    /// A stream from a source; `make` builds the instance for each subtask.
+    pub fn source<T: Send + 'static>(
+        &self,
+        make: impl Fn(&SubtaskEnv) -> Result<Box<dyn Source<T>>, JobError> + 'static,
+    ) -> DataStream<T> {
+        let id = self.builder.borrow_mut().operator_id("source");
+        let head: Head<Event<T>> = Rc::new(move |env, _wiring, chain| {
+            let id = id.borrow().clone();
+            let mut source = make(env)?;
+            if let Some(restored) = env.restored(&id, false)? {
+                if let Some(position) = restored.inline {
+                    source.restore(&position)?;
+                }
+            }
+            Ok(BuiltTask::source(&id, source, chain, env))
+        });
+        DataStream::new(self.builder.clone(), self.config.parallelism, head)
+    }
+
+    /// A stream of the `(event time ms, value)` pairs of a vector.
+    pub fn from_collection<T: Clone + Send + Sync + 'static>(&self, items: Vec<(i64, T)>) -> DataStream<T> {
+        let items: Arc<Vec<Event<T>>> = Arc::new(items.into_iter().map(|(ts, v)| Event::new(ts, v)).collect());
+        self.source(move |env| Ok(Box::new(CollectionSource::new(items.as_ref().clone(), env.subtask, env.parallelism))))
+    }
+
+    /// A generated stream of `count` events: event `i` is `make(i)`, made by
+    /// instance `i mod parallelism`; at most `rate` events per second in all.
+    pub fn generate<T: Send + 'static>(
+        &self,
+        count: u64,
+        rate: Option<f64>,
+        out_of_orderness_ms: i64,
+        make: impl Fn(u64) -> Event<T> + Send + Sync + 'static,
+    ) -> DataStream<T> {
+        let make: Arc<dyn Fn(u64) -> Event<T> + Send + Sync> = Arc::new(make);
+        self.source(move |env| {
+            Ok(Box::new(SequenceSource::from_arc(count, env.subtask, env.parallelism, out_of_orderness_ms, rate, make.clone())))
+        })
+    }
+
+    /// A stream of the lines of a file, or of the files of a directory in
+    /// name order, each turned into an event by `parse`. A line `parse`
+    /// rejects fails the job with the file and line number.
+    pub fn read_lines<T: Send + 'static>(
+        &self,
+        path: &Path,
+        rate: Option<f64>,
+        out_of_orderness_ms: i64,
+        parse: impl Fn(&str) -> Result<Event<T>, String> + Send + Sync + 'static,
+    ) -> DataStream<T> {
+        let parse: LineParser<T> = Arc::new(parse);
+        let path = path.to_path_buf();
+        self.source(move |env| Ok(Box::new(FileSource::new(&path, env.subtask, env.parallelism, out_of_orderness_ms, rate, parse.clone())?)))
+    }
+
+    /// Runs the job to its end: until every source is exhausted, or the
+    /// process is asked to stop (SIGINT, SIGTERM) when the configuration says so.
+    pub fn execute(self) -> Result<JobResult, Error> {
+        let builder = Rc::try_unwrap(self.builder).map_err(|_| {
+            Error::Args("a stream of this environment was not consumed: end every stream with a sink".into())
+        });
+        let builder = match builder {
+            Ok(b) => b.into_inner(),
+            Err(e) => return Err(e),
+        };
+        let mut ids = BTreeSet::new();
+        for id in &builder.operator_ids {
+            let id = id.borrow().clone();
+            if !ids.insert(id.clone()) {
+                return Err(Error::Args(format!("two operators have the id '{id}'; operator ids must be unique")));
+            }
+        }
+        if builder.vertices.is_empty() {
+            return Err(Error::Args("the job has no sink".into()));
+        }
+        let graph = JobGraph { vertices: builder.vertices, edges: builder.edges, operator_ids: ids };
+        Ok(execute(graph, &self.config)?)
+    }
+}

@@ -1,0 +1,188 @@
+//! `DataStream`: a stream of records, and the operations that transform, key,
+//! combine and end it.
+
+use std::cell::RefCell;
+use std::fmt::Display;
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+
+use weir_operators::sinks::{CollectSink, DiscardSink, FileSink, PrintSink};
+use weir_operators::{FilterFn, FlatMapFn, MapFn};
+use weir_runtime::{
+    BuiltTask, EdgeSpec, Event, ForwardOutput, JobError, KeyGroupPartitioner, Keyed, Operator, Stateless, SubtaskEnv, VertexSpec,
+    Wiring,
+};
+use weir_state::Key;
+
+use crate::environment::Builder;
+use crate::keyed::KeyedStream;
+
+/// Builds a task for one instance, given the rest of the chain after this point.
+pub(crate) type Head<I> = Rc<dyn Fn(&SubtaskEnv, &mut Wiring, Box<dyn Operator<I>>) -> Result<BuiltTask, JobError>>;
+
+/// A stream of records of type `T`, each with an event time.
+///
+/// Operations consume the stream and return the next one; the chain of
+/// operations up to a `key_by` or a sink runs in one task per instance, with
+/// no channel in between.
+pub struct DataStream<T> {
+    pub(crate) builder: Rc<RefCell<Builder>>,
+    pub(crate) parallelism: u32,
+    pub(crate) head: Head<Event<T>>,
+    /// The id of the last stateful operator, which `uid` renames.
+    pub(crate) last_id: Option<Rc<RefCell<String>>>,
+}
+
+impl<T: Send + 'static> DataStream<T> {
+    pub(crate) fn new(builder: Rc<RefCell<Builder>>, parallelism: u32, head: Head<Event<T>>) -> Self {
+        DataStream { builder, parallelism, head, last_id: None }
+    }
+
+    /// Chains a stateless operator: `make()` builds its per-instance function.
+    fn chain<O: Send + 'static, F: weir_runtime::BatchFn<Event<T>, Event<O>> + 'static>(self, make: impl Fn() -> F + 'static) -> DataStream<O> {
+        let head = self.head;
+        let next: Head<Event<O>> = Rc::new(move |env, wiring, down| head(env, wiring, Box::new(Stateless::new(make(), down))));
+        DataStream { builder: self.builder, parallelism: self.parallelism, head: next, last_id: None }
+    }
+
+    /// Gives the last stateful operator (source, process function, window or
+    /// sink) a stable id, which checkpoints use to match its state. Without
+    /// it, ids are derived from the graph (`window-3`) and change when
+    /// operators are added before it.
+    pub fn uid(self, id: &str) -> Self {
+        if let Some(cell) = &self.last_id {
+            *cell.borrow_mut() = id.to_string();
+        }
+        self
+    }
+
+    /// Applies `f` to every record.
+    pub fn map<O: Send + 'static>(self, f: impl Fn(T) -> O + Clone + Send + 'static) -> DataStream<O> {
+        self.chain(move || MapFn(f.clone()))
+    }
+
+    /// Keeps the records for which `f` is true.
+    pub fn filter(self, f: impl Fn(&T) -> bool + Clone + Send + 'static) -> DataStream<T> {
+        self.chain(move || FilterFn(f.clone()))
+    }
+
+    /// Replaces every record with the records `f` returns.
+    pub fn flat_map<O: Send + 'static, I: IntoIterator<Item = O>>(self, f: impl Fn(T) -> I + Clone + Send + 'static) -> DataStream<O> {
+        self.chain(move || FlatMapFn(f.clone()))
+    }
+
+    /// Partitions the stream by the key `f` returns: every record of a key
+    /// goes to the instance owning the key's key group.
+    pub fn key_by<K: Key>(self, f: impl Fn(&T) -> K + Clone + Send + 'static) -> KeyedStream<K, T> {
+        let downstream = self.parallelism;
+        let edge = self.builder.borrow_mut().add_edge(EdgeSpec::all_to_all::<Keyed<K, T>>(self.parallelism, downstream));
+        let head = self.head;
+        let name = format!("keyby-{edge}");
+        self.builder.borrow_mut().vertices.push(VertexSpec {
+            name,
+            parallelism: self.parallelism,
+            build: Box::new(move |env, wiring| {
+                let senders = wiring.senders::<Keyed<K, T>>(edge, env.subtask)?;
+                head(env, wiring, Box::new(KeyGroupPartitioner::new(f.clone(), env.max_parallelism, senders)))
+            }),
+        });
+        let keyed_head: Head<Keyed<K, T>> =
+            Rc::new(move |env, wiring, down| Ok(BuiltTask::input(wiring.receivers::<Keyed<K, T>>(edge, env.subtask)?, down)));
+        KeyedStream { builder: self.builder, parallelism: downstream, head: keyed_head }
+    }
+
+    /// Merges this stream with `other`; the result holds the records of both.
+    pub fn union(self, other: DataStream<T>) -> DataStream<T> {
+        let p = self.parallelism;
+        let mut edges = Vec::new();
+        for stream in [self, other] {
+            let edge = stream.builder.borrow_mut().add_edge(EdgeSpec::forward::<Event<T>>(p));
+            let head = stream.head;
+            let name = format!("union-{edge}");
+            stream.builder.borrow_mut().vertices.push(VertexSpec {
+                name,
+                parallelism: p,
+                build: Box::new(move |env, wiring| {
+                    let mut senders = wiring.senders::<Event<T>>(edge, env.subtask)?;
+                    let tx = senders.pop().ok_or_else(|| JobError::Config("union edge without a channel".into()))?;
+                    head(env, wiring, Box::new(ForwardOutput::new(tx)))
+                }),
+            });
+            edges.push((edge, stream.builder));
+        }
+        let builder = edges[0].1.clone();
+        let ids: Vec<usize> = edges.iter().map(|e| e.0).collect();
+        let head: Head<Event<T>> = Rc::new(move |env, wiring, down| {
+            let mut inputs = Vec::new();
+            for edge in &ids {
+                inputs.extend(wiring.receivers::<Event<T>>(*edge, env.subtask)?);
+            }
+            Ok(BuiltTask::input(inputs, down))
+        });
+        DataStream::new(builder, p, head)
+    }
+
+    /// Ends the stream in a sink that `make` builds for each instance.
+    pub fn sink(self, kind: &str, make: impl Fn(&str, &SubtaskEnv) -> Result<Box<dyn Operator<Event<T>>>, JobError> + 'static) -> SinkHandle {
+        let id = self.builder.borrow_mut().operator_id(kind);
+        let head = self.head;
+        let cell = id.clone();
+        let name = cell.borrow().clone();
+        self.builder.borrow_mut().vertices.push(VertexSpec {
+            name,
+            parallelism: self.parallelism,
+            build: Box::new(move |env, wiring| {
+                let sink = make(&id.borrow(), env)?;
+                head(env, wiring, sink)
+            }),
+        });
+        SinkHandle { id: cell }
+    }
+
+    /// Ends the stream in an exactly-once file sink writing each record's
+    /// `Display` as a line into files in `dir`: files appear only when the
+    /// checkpoint covering them completes (or at the end, without checkpoints).
+    pub fn write_to_files(self, dir: &Path) -> SinkHandle
+    where
+        T: Display,
+    {
+        let dir = dir.to_path_buf();
+        self.sink("file-sink", move |id, env| Ok(Box::new(FileSink::<T>::new(id, &dir, env)?)))
+    }
+
+    /// Ends the stream by printing each record to stdout.
+    pub fn print(self) -> SinkHandle
+    where
+        T: Display,
+    {
+        self.sink("print-sink", |_, env| Ok(Box::new(PrintSink::new(env.counters.counter("output_rows")))))
+    }
+
+    /// Ends the stream by counting its records (`output_rows`) and dropping them.
+    pub fn discard(self) -> SinkHandle {
+        self.sink("discard-sink", |_, env| Ok(Box::new(DiscardSink::new(env.counters.counter("output_rows")))))
+    }
+
+    /// Ends the stream by collecting its records in memory (not exactly-once:
+    /// for tests and small jobs).
+    pub fn collect_to_vec(self) -> Arc<Mutex<Vec<T>>> {
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let shared = out.clone();
+        self.sink("collect-sink", move |_, _| Ok(Box::new(CollectSink::new(shared.clone()))));
+        out
+    }
+}
+
+/// The end of a stream: lets the sink be given a stable id.
+pub struct SinkHandle {
+    id: Rc<RefCell<String>>,
+}
+
+impl SinkHandle {
+    /// Gives the sink a stable id (see [`DataStream::uid`]).
+    pub fn uid(self, id: &str) -> Self {
+        *self.id.borrow_mut() = id.to_string();
+        self
+    }
+}

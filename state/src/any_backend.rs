@@ -1,0 +1,135 @@
+//! The backend a job runs with, chosen at run time without dynamic dispatch.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::{
+    HashMapBackend, Key, KeyGroupRange, KeyedStateBackend, Namespace, RestoredFile, StateError, StateId, StateSnapshot,
+    StateValue, Timer,
+};
+
+/// Which keyed-state backend a job uses (`--state-backend`).
+///
+/// ```
+/// use weir_state::BackendKind;
+/// assert_eq!("hashmap".parse::<BackendKind>().unwrap(), BackendKind::HashMap);
+/// assert!("leveldb".parse::<BackendKind>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendKind {
+    /// State in memory, as typed hash maps per key group.
+    #[default]
+    HashMap,
+    /// State in RocksDB on the local disk.
+    RocksDb,
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BackendKind::HashMap => "hashmap",
+            BackendKind::RocksDb => "rocksdb",
+        })
+    }
+}
+
+impl FromStr for BackendKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "hashmap" => Ok(BackendKind::HashMap),
+            "rocksdb" => Ok(BackendKind::RocksDb),
+            other => Err(format!("unknown state backend '{other}' (expected hashmap or rocksdb)")),
+        }
+    }
+}
+
+/// A keyed-state backend of any kind. Operators hold this concrete type, so
+/// every state access is a direct call behind one predictable branch.
+pub enum Backend<K: Key> {
+    /// The hashmap backend.
+    HashMap(HashMapBackend<K>),
+}
+
+impl<K: Key> From<HashMapBackend<K>> for Backend<K> {
+    fn from(b: HashMapBackend<K>) -> Self {
+        Backend::HashMap(b)
+    }
+}
+
+impl<K: Key> Backend<K> {
+    /// A new, empty backend of `kind` for `range`.
+    pub fn new(kind: BackendKind, range: KeyGroupRange) -> Result<Self, StateError> {
+        match kind {
+            BackendKind::HashMap => Ok(Backend::HashMap(HashMapBackend::new(range))),
+            BackendKind::RocksDb => Err(StateError::Corrupt(
+                "the rocksdb state backend is not available in this build yet; use --state-backend hashmap".into(),
+            )),
+        }
+    }
+
+    /// Names of restored states that the job did not register (state of
+    /// operators or states the job no longer has).
+    pub fn unclaimed_restored_states(&self) -> Vec<String> {
+        match self {
+            Backend::HashMap(b) => b.unclaimed_restored_states(),
+        }
+    }
+}
+
+macro_rules! delegate {
+    ($self:ident, $b:ident => $e:expr) => {
+        match $self {
+            Backend::HashMap($b) => $e,
+        }
+    };
+}
+
+impl<K: Key> KeyedStateBackend<K> for Backend<K> {
+    fn key_group_range(&self) -> KeyGroupRange {
+        delegate!(self, b => b.key_group_range())
+    }
+    fn register<N: Namespace, V: StateValue>(&mut self, name: &str) -> Result<StateId<N, V>, StateError> {
+        delegate!(self, b => b.register(name))
+    }
+    #[inline]
+    fn get<N: Namespace, V: StateValue>(&mut self, id: &StateId<N, V>, kg: u32, key: &K, ns: &N) -> Result<Option<V>, StateError> {
+        delegate!(self, b => b.get(id, kg, key, ns))
+    }
+    #[inline]
+    fn put<N: Namespace, V: StateValue>(&mut self, id: &StateId<N, V>, kg: u32, key: &K, ns: &N, value: V) -> Result<(), StateError> {
+        delegate!(self, b => b.put(id, kg, key, ns, value))
+    }
+    #[inline]
+    fn remove<N: Namespace, V: StateValue>(&mut self, id: &StateId<N, V>, kg: u32, key: &K, ns: &N) -> Result<Option<V>, StateError> {
+        delegate!(self, b => b.remove(id, kg, key, ns))
+    }
+    #[inline]
+    fn upsert<N: Namespace, V: StateValue, X>(
+        &mut self,
+        id: &StateId<N, V>,
+        kg: u32,
+        key: &K,
+        ns: &N,
+        input: X,
+        init: impl FnOnce(X) -> V,
+        update: impl FnOnce(&mut V, X),
+    ) -> Result<bool, StateError> {
+        delegate!(self, b => b.upsert(id, kg, key, ns, input, init, update))
+    }
+    fn register_timer(&mut self, kg: u32, key: &K, namespace: i64, timestamp: i64) -> Result<(), StateError> {
+        delegate!(self, b => b.register_timer(kg, key, namespace, timestamp))
+    }
+    fn delete_timer(&mut self, kg: u32, key: &K, namespace: i64, timestamp: i64) -> Result<(), StateError> {
+        delegate!(self, b => b.delete_timer(kg, key, namespace, timestamp))
+    }
+    fn pop_timers(&mut self, watermark: i64, out: &mut Vec<Timer<K>>) -> Result<(), StateError> {
+        delegate!(self, b => b.pop_timers(watermark, out))
+    }
+    fn snapshot(&mut self) -> Result<Box<dyn StateSnapshot>, StateError> {
+        delegate!(self, b => b.snapshot())
+    }
+    fn restore(&mut self, files: Vec<RestoredFile>) -> Result<(), StateError> {
+        delegate!(self, b => b.restore(files))
+    }
+}

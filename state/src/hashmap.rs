@@ -1,0 +1,358 @@
+//! The hashmap backend: typed state in memory, copy-on-write per key group.
+//!
+//! Each table keeps one hash map per key group behind an `Arc`. The
+//! synchronous phase of a snapshot clones the `Arc`s (a few pointers per key
+//! group); the first write to a key group after that copies that key group's
+//! map once, so processing never waits for the state to be serialized.
+
+use std::any::Any;
+use std::collections::HashMap as StdHashMap;
+use std::sync::Arc;
+
+use hashbrown::{Equivalent, HashMap};
+use weir_checkpoint::{codec, KeyGroupOffset};
+
+use crate::snapshot::SnapshotContent;
+use crate::timers::TimerMap;
+use crate::{
+    Key, KeyGroupRange, KeyedStateBackend, Namespace, RestoredFile, SnapshotFile, StateError, StateId, StateSnapshot,
+    StateValue, Timer,
+};
+
+type Map<K, N, V> = HashMap<(K, N), V>;
+
+/// A borrowed `(key, namespace)` that looks up an owned one without cloning.
+#[derive(Hash)]
+struct Lookup<'a, K, N>(&'a K, &'a N);
+
+impl<K: Eq, N: Eq> Equivalent<(K, N)> for Lookup<'_, K, N> {
+    fn equivalent(&self, other: &(K, N)) -> bool {
+        self.0 == &other.0 && self.1 == &other.1
+    }
+}
+
+struct Table<K: Key, N: Namespace, V: StateValue> {
+    maps: Vec<Arc<Map<K, N, V>>>,
+}
+
+trait ErasedTable<K: Key>: Send {
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    fn freeze(&self) -> Box<dyn FrozenTable>;
+}
+
+trait FrozenTable: Send {
+    /// Appends the entries of key group index `idx`; false when it has none.
+    fn write_key_group(&self, idx: usize, out: &mut Vec<u8>) -> Result<bool, StateError>;
+}
+
+impl<K: Key, N: Namespace, V: StateValue> ErasedTable<K> for Table<K, N, V> {
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+    fn freeze(&self) -> Box<dyn FrozenTable> {
+        Box::new(FrozenMaps(self.maps.clone()))
+    }
+}
+
+struct FrozenMaps<K, N, V>(Vec<Arc<Map<K, N, V>>>);
+
+impl<K: Key, N: Namespace, V: StateValue> FrozenTable for FrozenMaps<K, N, V> {
+    fn write_key_group(&self, idx: usize, out: &mut Vec<u8>) -> Result<bool, StateError> {
+        let Some(map) = self.0.get(idx) else { return Ok(false) };
+        if map.is_empty() {
+            return Ok(false);
+        }
+        let entries: Vec<(&(K, N), &V)> = map.iter().collect();
+        codec::encode_into(&entries, out)?;
+        Ok(true)
+    }
+}
+
+struct Slot<K: Key> {
+    name: String,
+    type_name: &'static str,
+    table: Box<dyn ErasedTable<K>>,
+}
+
+/// One key group's block in a snapshot file.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Block {
+    /// `(state name, value type, encoded entries)`.
+    tables: Vec<(String, String, Vec<u8>)>,
+    /// Encoded `Vec<(timestamp, key, namespace)>`.
+    timers: Vec<u8>,
+}
+
+/// The hashmap keyed-state backend.
+///
+/// ```
+/// use weir_state::{HashMapBackend, KeyGroupRange, KeyedStateBackend};
+/// let mut b = HashMapBackend::<String>::new(KeyGroupRange::new(0, 63));
+/// let id = b.register::<(), u32>("n").unwrap();
+/// b.put(&id, 5, &"a".to_string(), &(), 1).unwrap();
+/// assert_eq!(b.get(&id, 5, &"a".to_string(), &()).unwrap(), Some(1));
+/// ```
+pub struct HashMapBackend<K: Key> {
+    range: KeyGroupRange,
+    slots: Vec<Slot<K>>,
+    timers: Vec<Arc<TimerMap<K>>>,
+    /// Restored blocks not yet claimed by a `register`: name -> (kg, bytes).
+    restored: StdHashMap<String, (String, Vec<(u32, Vec<u8>)>)>,
+}
+
+impl<K: Key> HashMapBackend<K> {
+    /// An empty backend for the key groups in `range`.
+    pub fn new(range: KeyGroupRange) -> Self {
+        let n = range.len() as usize;
+        HashMapBackend { range, slots: Vec::new(), timers: (0..n).map(|_| Arc::new(TimerMap::default())).collect(), restored: StdHashMap::new() }
+    }
+
+    #[inline]
+    fn index(&self, kg: u32) -> Result<usize, StateError> {
+        if self.range.contains(kg) {
+            Ok((kg - self.range.start) as usize)
+        } else {
+            Err(StateError::KeyGroupOutOfRange { key_group: kg, start: self.range.start, end: self.range.end })
+        }
+    }
+
+    #[inline]
+    fn table<N: Namespace, V: StateValue>(&mut self, id: &StateId<N, V>) -> Result<&mut Table<K, N, V>, StateError> {
+        self.slots
+            .get_mut(id.index())
+            .and_then(|s| s.table.as_any_mut().downcast_mut::<Table<K, N, V>>())
+            .ok_or(StateError::UnknownState(id.index()))
+    }
+
+    #[inline]
+    fn map<N: Namespace, V: StateValue>(&mut self, id: &StateId<N, V>, kg: u32) -> Result<&mut Map<K, N, V>, StateError> {
+        let idx = self.index(kg)?;
+        let table = self.table(id)?;
+        let map = table.maps.get_mut(idx).ok_or(StateError::UnknownState(id.index()))?;
+        Ok(Arc::make_mut(map))
+    }
+
+    /// Names of the restored states that no `register` has claimed yet.
+    pub fn unclaimed_restored_states(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.restored.keys().cloned().collect();
+        v.sort();
+        v
+    }
+}
+
+impl<K: Key> KeyedStateBackend<K> for HashMapBackend<K> {
+    fn key_group_range(&self) -> KeyGroupRange {
+        self.range
+    }
+
+    fn register<N: Namespace, V: StateValue>(&mut self, name: &str) -> Result<StateId<N, V>, StateError> {
+        let requested = std::any::type_name::<(N, V)>();
+        if let Some(i) = self.slots.iter().position(|s| s.name == name) {
+            let existing = self.slots[i].type_name;
+            if existing != requested {
+                return Err(StateError::TypeConflict { name: name.to_string(), existing, requested });
+            }
+            return Ok(StateId::new(i));
+        }
+        let n = self.range.len() as usize;
+        let mut maps: Vec<Map<K, N, V>> = (0..n).map(|_| HashMap::new()).collect();
+        if let Some((written_as, blocks)) = self.restored.remove(name) {
+            // Encoded bytes do not always reveal a changed type (a string decodes
+            // as a list of small integers), so the declared types must match.
+            if written_as != requested {
+                return Err(StateError::IncompatibleState {
+                    name: name.to_string(),
+                    requested,
+                    reason: format!("the checkpoint holds it as {written_as}"),
+                });
+            }
+            for (kg, bytes) in blocks {
+                let idx = self.index(kg)?;
+                let entries: Vec<((K, N), V)> = codec::decode(&bytes).map_err(|e| StateError::IncompatibleState {
+                    name: name.to_string(),
+                    requested,
+                    reason: format!("written as {written_as}: {e}"),
+                })?;
+                maps[idx].extend(entries);
+            }
+        }
+        self.slots.push(Slot {
+            name: name.to_string(),
+            type_name: requested,
+            table: Box::new(Table { maps: maps.into_iter().map(Arc::new).collect() }),
+        });
+        Ok(StateId::new(self.slots.len() - 1))
+    }
+
+    #[inline]
+    fn get<N: Namespace, V: StateValue>(&mut self, id: &StateId<N, V>, kg: u32, key: &K, ns: &N) -> Result<Option<V>, StateError> {
+        let idx = self.index(kg)?;
+        let table = self.table(id)?;
+        Ok(table.maps.get(idx).and_then(|m| m.get(&Lookup(key, ns))).cloned())
+    }
+
+    #[inline]
+    fn put<N: Namespace, V: StateValue>(&mut self, id: &StateId<N, V>, kg: u32, key: &K, ns: &N, value: V) -> Result<(), StateError> {
+        let map = self.map(id, kg)?;
+        match map.get_mut(&Lookup(key, ns)) {
+            Some(v) => *v = value,
+            None => {
+                map.insert((key.clone(), ns.clone()), value);
+            }
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn remove<N: Namespace, V: StateValue>(&mut self, id: &StateId<N, V>, kg: u32, key: &K, ns: &N) -> Result<Option<V>, StateError> {
+        let idx = self.index(kg)?;
+        let table = self.table(id)?;
+        let Some(map) = table.maps.get_mut(idx) else { return Ok(None) };
+        if !map.contains_key(&Lookup(key, ns)) {
+            return Ok(None);
+        }
+        Ok(Arc::make_mut(map).remove(&Lookup(key, ns)))
+    }
+
+    #[inline]
+    fn upsert<N: Namespace, V: StateValue, X>(
+        &mut self,
+        id: &StateId<N, V>,
+        kg: u32,
+        key: &K,
+        ns: &N,
+        input: X,
+        init: impl FnOnce(X) -> V,
+        update: impl FnOnce(&mut V, X),
+    ) -> Result<bool, StateError> {
+        let map = self.map(id, kg)?;
+        if let Some(v) = map.get_mut(&Lookup(key, ns)) {
+            update(v, input);
+            return Ok(false);
+        }
+        map.insert((key.clone(), ns.clone()), init(input));
+        Ok(true)
+    }
+
+    fn register_timer(&mut self, kg: u32, key: &K, namespace: i64, timestamp: i64) -> Result<(), StateError> {
+        let idx = self.index(kg)?;
+        if let Some(t) = self.timers.get_mut(idx) {
+            Arc::make_mut(t).insert(key, namespace, timestamp);
+        }
+        Ok(())
+    }
+
+    fn delete_timer(&mut self, kg: u32, key: &K, namespace: i64, timestamp: i64) -> Result<(), StateError> {
+        let idx = self.index(kg)?;
+        if let Some(t) = self.timers.get_mut(idx) {
+            Arc::make_mut(t).remove(key, namespace, timestamp);
+        }
+        Ok(())
+    }
+
+    fn pop_timers(&mut self, watermark: i64, out: &mut Vec<Timer<K>>) -> Result<(), StateError> {
+        let start = out.len();
+        for (i, t) in self.timers.iter_mut().enumerate() {
+            if t.first_time().is_some_and(|first| first <= watermark) {
+                Arc::make_mut(t).pop_until(watermark, self.range.start + i as u32, out);
+            }
+        }
+        out[start..].sort_by_key(|t| t.timestamp);
+        Ok(())
+    }
+
+    fn snapshot(&mut self) -> Result<Box<dyn StateSnapshot>, StateError> {
+        Ok(Box::new(HashMapSnapshot {
+            range: self.range,
+            tables: self.slots.iter().map(|s| (s.name.clone(), s.type_name, s.table.freeze())).collect(),
+            timers: self.timers.clone(),
+        }))
+    }
+
+    fn restore(&mut self, files: Vec<RestoredFile>) -> Result<(), StateError> {
+        for file in &files {
+            for kg in self.range.iter() {
+                let Some(bytes) = file.block(kg)? else { continue };
+                let block: Block = codec::decode(bytes)
+                    .map_err(|e| StateError::Corrupt(format!("{}: key group {kg}: {e}", file.name)))?;
+                for (name, type_name, entries) in block.tables {
+                    let slot = self.restored.entry(name).or_insert_with(|| (type_name, Vec::new()));
+                    slot.1.push((kg, entries));
+                }
+                let timers: Vec<(i64, K, i64)> = codec::decode(&block.timers)
+                    .map_err(|e| StateError::Corrupt(format!("{}: timers of key group {kg}: {e}", file.name)))?;
+                let idx = self.index(kg)?;
+                if let Some(map) = self.timers.get_mut(idx) {
+                    let map = Arc::make_mut(map);
+                    for (ts, key, ns) in timers {
+                        map.insert(&key, ns, ts);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+struct HashMapSnapshot<K: Key> {
+    range: KeyGroupRange,
+    tables: Vec<(String, &'static str, Box<dyn FrozenTable>)>,
+    timers: Vec<Arc<TimerMap<K>>>,
+}
+
+impl<K: Key> StateSnapshot for HashMapSnapshot<K> {
+    fn write(self: Box<Self>) -> Result<Vec<SnapshotFile>, StateError> {
+        let mut out = Vec::new();
+        let mut offsets = Vec::new();
+        let mut scratch = Vec::new();
+        for (i, kg) in self.range.iter().enumerate() {
+            let mut block = Block { tables: Vec::new(), timers: Vec::new() };
+            for (name, type_name, table) in &self.tables {
+                scratch.clear();
+                if table.write_key_group(i, &mut scratch)? {
+                    block.tables.push((name.clone(), (*type_name).to_string(), scratch.clone()));
+                }
+            }
+            let timers = self.timers.get(i).filter(|t| !t.is_empty());
+            if block.tables.is_empty() && timers.is_none() {
+                continue;
+            }
+            let entries = timers.map(|t| t.entries()).unwrap_or_default();
+            block.timers = codec::encode(&entries)?;
+            let start = out.len();
+            codec::encode_into(&block, &mut out)?;
+            offsets.push(KeyGroupOffset { key_group: kg, offset: start as u64, len: (out.len() - start) as u64 });
+        }
+        Ok(vec![SnapshotFile { name: "keyed.state".to_string(), content: SnapshotContent::Bytes(out), key_group_offsets: offsets }])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn make(range: KeyGroupRange) -> HashMapBackend<u64> {
+        HashMapBackend::new(range)
+    }
+
+    #[test]
+    fn conformance() {
+        crate::conformance::run_all(|range| crate::Backend::from(make(range)));
+    }
+
+    #[test]
+    fn snapshot_is_unaffected_by_later_writes() {
+        let mut b = make(KeyGroupRange::new(0, 0));
+        let id = b.register::<(), u64>("v").unwrap();
+        b.put(&id, 0, &1, &(), 10).unwrap();
+        let snap = b.snapshot().unwrap();
+        b.put(&id, 0, &1, &(), 20).unwrap();
+        let files = snap.write().unwrap();
+        let mut restored = make(KeyGroupRange::new(0, 0));
+        restored.restore(crate::conformance::to_restored(files)).unwrap();
+        let id2 = restored.register::<(), u64>("v").unwrap();
+        assert_eq!(restored.get(&id2, 0, &1, &()).unwrap(), Some(10));
+        assert_eq!(b.get(&id, 0, &1, &()).unwrap(), Some(20));
+    }
+}
