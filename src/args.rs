@@ -158,10 +158,8 @@ impl JobArgs {
             Some("") => return bad("--from-checkpoint needs a path or `latest`".into()),
             Some(path) => Some(RestoreFrom::Path(path.to_string())),
         };
-        let state_dir = self
-            .state_dir
-            .clone()
-            .unwrap_or_else(|| std::env::temp_dir().join(format!("weir-{}-{}", job_name, std::process::id())));
+        let state_dir =
+            self.state_dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("weir-{}-{}", job_name, std::process::id())));
         Ok(JobConfig {
             job_name: job_name.to_string(),
             parallelism,

@@ -7,7 +7,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use weir_operators::sources::{CollectionSource, FileSource, LineParser, SequenceSource};
-use weir_runtime::{execute, BuiltTask, EdgeId, EdgeSpec, Event, JobConfig, JobError, JobGraph, JobResult, Source, SubtaskEnv, VertexSpec};
+use weir_runtime::{
+    execute, BuiltTask, EdgeId, EdgeSpec, Event, JobConfig, JobError, JobGraph, JobResult, Metered, Source, SubtaskEnv, VertexSpec,
+};
 
 use crate::stream::{DataStream, Head};
 use crate::{Error, JobArgs};
@@ -28,6 +30,13 @@ impl Builder {
         self.operator_ids.push(id.clone());
         id
     }
+    /// A name for a stateless operator's metrics (not a checkpointed id).
+    pub(crate) fn metrics_name(&mut self, kind: &str) -> String {
+        let name = format!("{kind}-{}", self.next_operator);
+        self.next_operator += 1;
+        name
+    }
+
     pub(crate) fn add_edge(&mut self, edge: EdgeSpec) -> EdgeId {
         self.edges.push(edge);
         self.edges.len() - 1
@@ -75,22 +84,22 @@ impl StreamEnvironment {
     }
 
     /// A stream from a source; `make` builds the instance for each subtask.
-    pub fn source<T: Send + 'static>(
-        &self,
-        make: impl Fn(&SubtaskEnv) -> Result<Box<dyn Source<T>>, JobError> + 'static,
-    ) -> DataStream<T> {
+    pub fn source<T: Send + 'static>(&self, make: impl Fn(&SubtaskEnv) -> Result<Box<dyn Source<T>>, JobError> + 'static) -> DataStream<T> {
         let id = self.builder.borrow_mut().operator_id("source");
+        let cell = id.clone();
         let head: Head<Event<T>> = Rc::new(move |env, _wiring, chain| {
-            let id = id.borrow().clone();
+            let id = cell.borrow().clone();
             let mut source = make(env)?;
             if let Some(restored) = env.restored(&id, false)? {
                 if let Some(position) = restored.inline {
                     source.restore(&position)?;
                 }
             }
-            Ok(BuiltTask::source(&id, source, chain, env))
+            Ok(BuiltTask::source(&id, source, Metered::records_out(&id, chain), env))
         });
-        DataStream::new(self.builder.clone(), self.config.parallelism, head)
+        let mut stream = DataStream::new(self.builder.clone(), self.config.parallelism, head);
+        stream.last_id = Some(id);
+        stream
     }
 
     /// A stream of the `(event time ms, value)` pairs of a vector.
@@ -126,15 +135,16 @@ impl StreamEnvironment {
     ) -> DataStream<T> {
         let parse: LineParser<T> = Arc::new(parse);
         let path = path.to_path_buf();
-        self.source(move |env| Ok(Box::new(FileSource::new(&path, env.subtask, env.parallelism, out_of_orderness_ms, rate, parse.clone())?)))
+        self.source(move |env| {
+            Ok(Box::new(FileSource::new(&path, env.subtask, env.parallelism, out_of_orderness_ms, rate, parse.clone())?))
+        })
     }
 
     /// Runs the job to its end: until every source is exhausted, or the
     /// process is asked to stop (SIGINT, SIGTERM) when the configuration says so.
     pub fn execute(self) -> Result<JobResult, Error> {
-        let builder = Rc::try_unwrap(self.builder).map_err(|_| {
-            Error::Args("a stream of this environment was not consumed: end every stream with a sink".into())
-        });
+        let builder = Rc::try_unwrap(self.builder)
+            .map_err(|_| Error::Args("a stream of this environment was not consumed: end every stream with a sink".into()));
         let builder = match builder {
             Ok(b) => b.into_inner(),
             Err(e) => return Err(e),

@@ -4,10 +4,10 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use weir_operators::{
-    Aggregate, AggregateFunction, Aggregating, Count, KeyedProcessFunction, KeyedProcessOperator, Reduce, TumblingWindows,
-    WindowOperator, WindowResult,
+    Aggregate, AggregateFunction, Aggregating, Count, KeyedProcessFunction, KeyedProcessOperator, Reduce, TumblingWindows, WindowOperator,
+    WindowResult,
 };
-use weir_runtime::{Event, Keyed};
+use weir_runtime::{Event, Keyed, Metered};
 use weir_state::{Key, StateValue};
 
 use crate::environment::Builder;
@@ -28,8 +28,9 @@ impl<K: Key, T: Send + 'static> KeyedStream<K, T> {
         let head = self.head;
         let cell = id.clone();
         let next: Head<Event<O>> = Rc::new(move |env, wiring, down| {
-            let op = KeyedProcessOperator::new(&cell.borrow(), f.clone(), env, down)?;
-            head(env, wiring, Box::new(op))
+            let id = cell.borrow().clone();
+            let op = KeyedProcessOperator::new(&id, f.clone(), env, Metered::records_out(&id, down))?;
+            head(env, wiring, Metered::records_in(&id, Box::new(op)))
         });
         let mut out = DataStream::new(self.builder, self.parallelism, next);
         out.last_id = Some(id);
@@ -57,8 +58,9 @@ impl<K: Key, T: Send + 'static> WindowedStream<K, T> {
         let windows = self.windows;
         let cell = id.clone();
         let next: Head<Event<WindowResult<K, A::Out>>> = Rc::new(move |env, wiring, down| {
-            let op = WindowOperator::new(&cell.borrow(), windows, agg.clone(), env, down)?;
-            head(env, wiring, Box::new(op))
+            let id = cell.borrow().clone();
+            let op = WindowOperator::new(&id, windows, agg.clone(), env, Metered::records_out(&id, down))?;
+            head(env, wiring, Metered::records_in(&id, Box::new(op)))
         });
         let mut out = DataStream::new(s.builder, s.parallelism, next);
         out.last_id = Some(id);

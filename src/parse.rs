@@ -12,9 +12,9 @@ use std::time::Duration;
 /// ```
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(|| {
-        format!("'{s}' has no unit: write a duration like 500ms, 10s, 5m or 1h")
-    })?;
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| format!("'{s}' has no unit: write a duration like 500ms, 10s, 5m or 1h"))?;
     let (num, unit) = s.split_at(split);
     let value: f64 = num.parse().map_err(|_| format!("'{s}' is not a duration: write e.g. 500ms, 10s, 5m or 1h"))?;
     let ms = match unit {

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use weir_operators::sinks::{CollectSink, DiscardSink, FileSink, PrintSink};
 use weir_operators::{FilterFn, FlatMapFn, MapFn};
 use weir_runtime::{
-    BuiltTask, EdgeSpec, Event, ForwardOutput, JobError, KeyGroupPartitioner, Keyed, Operator, Stateless, SubtaskEnv, VertexSpec,
+    BuiltTask, EdgeSpec, Event, ForwardOutput, JobError, KeyGroupPartitioner, Keyed, Metered, Operator, Stateless, SubtaskEnv, VertexSpec,
     Wiring,
 };
 use weir_state::Key;
@@ -40,9 +40,17 @@ impl<T: Send + 'static> DataStream<T> {
     }
 
     /// Chains a stateless operator: `make()` builds its per-instance function.
-    fn chain<O: Send + 'static, F: weir_runtime::BatchFn<Event<T>, Event<O>> + 'static>(self, make: impl Fn() -> F + 'static) -> DataStream<O> {
+    fn chain<O: Send + 'static, F: weir_runtime::BatchFn<Event<T>, Event<O>> + 'static>(
+        self,
+        kind: &str,
+        make: impl Fn() -> F + 'static,
+    ) -> DataStream<O> {
         let head = self.head;
-        let next: Head<Event<O>> = Rc::new(move |env, wiring, down| head(env, wiring, Box::new(Stateless::new(make(), down))));
+        let name = self.builder.borrow_mut().metrics_name(kind);
+        let next: Head<Event<O>> = Rc::new(move |env, wiring, down| {
+            let op = Stateless::new(make(), Metered::records_out(&name, down));
+            head(env, wiring, Metered::records_in(&name, Box::new(op)))
+        });
         DataStream { builder: self.builder, parallelism: self.parallelism, head: next, last_id: None }
     }
 
@@ -59,17 +67,17 @@ impl<T: Send + 'static> DataStream<T> {
 
     /// Applies `f` to every record.
     pub fn map<O: Send + 'static>(self, f: impl Fn(T) -> O + Clone + Send + 'static) -> DataStream<O> {
-        self.chain(move || MapFn(f.clone()))
+        self.chain("map", move || MapFn(f.clone()))
     }
 
     /// Keeps the records for which `f` is true.
     pub fn filter(self, f: impl Fn(&T) -> bool + Clone + Send + 'static) -> DataStream<T> {
-        self.chain(move || FilterFn(f.clone()))
+        self.chain("filter", move || FilterFn(f.clone()))
     }
 
     /// Replaces every record with the records `f` returns.
     pub fn flat_map<O: Send + 'static, I: IntoIterator<Item = O>>(self, f: impl Fn(T) -> I + Clone + Send + 'static) -> DataStream<O> {
-        self.chain(move || FlatMapFn(f.clone()))
+        self.chain("flat_map", move || FlatMapFn(f.clone()))
     }
 
     /// Partitions the stream by the key `f` returns: every record of a key
@@ -124,7 +132,11 @@ impl<T: Send + 'static> DataStream<T> {
     }
 
     /// Ends the stream in a sink that `make` builds for each instance.
-    pub fn sink(self, kind: &str, make: impl Fn(&str, &SubtaskEnv) -> Result<Box<dyn Operator<Event<T>>>, JobError> + 'static) -> SinkHandle {
+    pub fn sink(
+        self,
+        kind: &str,
+        make: impl Fn(&str, &SubtaskEnv) -> Result<Box<dyn Operator<Event<T>>>, JobError> + 'static,
+    ) -> SinkHandle {
         let id = self.builder.borrow_mut().operator_id(kind);
         let head = self.head;
         let cell = id.clone();
@@ -133,8 +145,9 @@ impl<T: Send + 'static> DataStream<T> {
             name,
             parallelism: self.parallelism,
             build: Box::new(move |env, wiring| {
-                let sink = make(&id.borrow(), env)?;
-                head(env, wiring, sink)
+                let id = id.borrow().clone();
+                let sink = make(&id, env)?;
+                head(env, wiring, Metered::records_in(&id, sink))
             }),
         });
         SinkHandle { id: cell }

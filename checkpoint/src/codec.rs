@@ -56,9 +56,7 @@ pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Resul
         Ok(_) => Ok(()),
         Err(e) => {
             out.truncate(before);
-            Err(CodecError::Encode {
-                reason: e.to_string(),
-            })
+            Err(CodecError::Encode { reason: e.to_string() })
         }
     }
 }
@@ -67,10 +65,7 @@ pub fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Resul
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     let (value, consumed) = decode_prefix(bytes)?;
     if consumed != bytes.len() {
-        return Err(CodecError::TrailingBytes {
-            consumed,
-            trailing: bytes.len() - consumed,
-        });
+        return Err(CodecError::TrailingBytes { consumed, trailing: bytes.len() - consumed });
     }
     Ok(value)
 }
@@ -78,9 +73,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
 /// Decodes one value from the start of `bytes`, returning it and the number of
 /// bytes it occupied.
 pub fn decode_prefix<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, usize), CodecError> {
-    bincode::serde::decode_from_slice(bytes, config()).map_err(|e| CodecError::Decode {
-        reason: e.to_string(),
-    })
+    bincode::serde::decode_from_slice(bytes, config()).map_err(|e| CodecError::Decode { reason: e.to_string() })
 }
 
 #[cfg(test)]
@@ -137,13 +130,7 @@ mod tests {
         let mut bytes = encode(&5u64).unwrap();
         bytes.push(0);
         let err = decode::<u64>(&bytes).unwrap_err();
-        assert_eq!(
-            err,
-            CodecError::TrailingBytes {
-                consumed: 1,
-                trailing: 1
-            }
-        );
+        assert_eq!(err, CodecError::TrailingBytes { consumed: 1, trailing: 1 });
     }
 
     #[test]

@@ -28,9 +28,7 @@ pub enum CheckpointError {
     },
 
     /// A file has the recorded size but not the recorded CRC-32C checksum.
-    #[error(
-        "checkpoint file {path}: checksum mismatch (expected {expected:08x}, found {actual:08x})"
-    )]
+    #[error("checkpoint file {path}: checksum mismatch (expected {expected:08x}, found {actual:08x})")]
     ChecksumMismatch {
         /// Full path or URL of the file.
         path: String,

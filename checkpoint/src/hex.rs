@@ -30,9 +30,7 @@ pub(crate) fn from_hex(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {
         return None;
     }
-    s.chunks_exact(2)
-        .map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?))
-        .collect()
+    s.chunks_exact(2).map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?)).collect()
 }
 
 pub(crate) fn serialize<S: Serializer>(value: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
@@ -45,9 +43,7 @@ pub(crate) fn serialize<S: Serializer>(value: &Option<Vec<u8>>, s: S) -> Result<
 pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
     match Option::<String>::deserialize(d)? {
         None => Ok(None),
-        Some(s) => from_hex(&s)
-            .map(Some)
-            .ok_or_else(|| serde::de::Error::custom("inline state is not a valid hex string")),
+        Some(s) => from_hex(&s).map(Some).ok_or_else(|| serde::de::Error::custom("inline state is not a valid hex string")),
     }
 }
 

@@ -34,11 +34,7 @@ impl KeyGroupRange {
         if parallelism == 0 || subtask >= parallelism {
             return Self::EMPTY;
         }
-        let (m, p, i) = (
-            u64::from(max_parallelism),
-            u64::from(parallelism),
-            u64::from(subtask),
-        );
+        let (m, p, i) = (u64::from(max_parallelism), u64::from(parallelism), u64::from(subtask));
         let start = (i * m).div_ceil(p);
         let end_exclusive = ((i + 1) * m).div_ceil(p);
         if end_exclusive <= start {
@@ -131,11 +127,7 @@ mod tests {
 
     #[test]
     fn empty_ranges() {
-        for r in [
-            KeyGroupRange::EMPTY,
-            KeyGroupRange::new(5, 4),
-            KeyGroupRange::new(9, 2),
-        ] {
+        for r in [KeyGroupRange::EMPTY, KeyGroupRange::new(5, 4), KeyGroupRange::new(9, 2)] {
             assert!(r.is_empty());
             assert_eq!(r.len(), 0);
             assert_eq!(r.iter().count(), 0);
@@ -153,18 +145,9 @@ mod tests {
     #[test]
     fn for_subtask_matches_flink() {
         // Flink: maxParallelism 128, parallelism 3 -> [0,42], [43,85], [86,127]
-        assert_eq!(
-            KeyGroupRange::for_subtask(128, 3, 0),
-            KeyGroupRange::new(0, 42)
-        );
-        assert_eq!(
-            KeyGroupRange::for_subtask(128, 3, 1),
-            KeyGroupRange::new(43, 85)
-        );
-        assert_eq!(
-            KeyGroupRange::for_subtask(128, 3, 2),
-            KeyGroupRange::new(86, 127)
-        );
+        assert_eq!(KeyGroupRange::for_subtask(128, 3, 0), KeyGroupRange::new(0, 42));
+        assert_eq!(KeyGroupRange::for_subtask(128, 3, 1), KeyGroupRange::new(43, 85));
+        assert_eq!(KeyGroupRange::for_subtask(128, 3, 2), KeyGroupRange::new(86, 127));
         assert!(KeyGroupRange::for_subtask(128, 3, 3).is_empty());
         assert!(KeyGroupRange::for_subtask(128, 0, 0).is_empty());
         // Every key group is covered exactly once, for many shapes.
@@ -184,10 +167,7 @@ mod tests {
     #[test]
     fn intersection() {
         let a = KeyGroupRange::new(0, 10);
-        assert_eq!(
-            a.intersection(&KeyGroupRange::new(5, 20)),
-            KeyGroupRange::new(5, 10)
-        );
+        assert_eq!(a.intersection(&KeyGroupRange::new(5, 20)), KeyGroupRange::new(5, 10));
         assert!(a.intersection(&KeyGroupRange::new(11, 20)).is_empty());
         assert!(a.intersection(&KeyGroupRange::EMPTY).is_empty());
     }

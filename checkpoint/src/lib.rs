@@ -77,8 +77,7 @@ pub use codec::CodecError;
 pub use error::CheckpointError;
 pub use location::CheckpointLocation;
 pub use manifest::{
-    CheckpointMetadata, KeyGroupOffset, KeyGroupRange, OperatorState, StateFile, SubtaskState,
-    FORMAT_VERSION, METADATA_FILE,
+    CheckpointMetadata, KeyGroupOffset, KeyGroupRange, OperatorState, StateFile, SubtaskState, FORMAT_VERSION, METADATA_FILE,
 };
 pub use protocol::{AckOutcome, PendingCheckpoint, TaskId};
 pub use storage::{open_checkpoint, CheckpointListing, CheckpointStorage};

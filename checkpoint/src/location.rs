@@ -49,10 +49,7 @@ pub(crate) struct OpenedStore {
 impl CheckpointLocation {
     /// Parses what the user passed as a checkpoint location.
     pub fn parse(location: &str) -> Result<Self, CheckpointError> {
-        let invalid = |reason: &str| CheckpointError::InvalidLocation {
-            location: location.to_string(),
-            reason: reason.to_string(),
-        };
+        let invalid = |reason: &str| CheckpointError::InvalidLocation { location: location.to_string(), reason: reason.to_string() };
         let trimmed = location.trim();
         if trimmed.is_empty() {
             return Err(invalid("empty location"));
@@ -60,23 +57,19 @@ impl CheckpointLocation {
         let given = location.to_string();
         match trimmed.split_once("://") {
             None => {
-                let dir = std::path::absolute(trimmed)
-                    .map_err(|e| invalid(&format!("cannot make the path absolute: {e}")))?;
+                let dir = std::path::absolute(trimmed).map_err(|e| invalid(&format!("cannot make the path absolute: {e}")))?;
                 Ok(CheckpointLocation::Local { dir, given })
             }
             Some((scheme, rest)) => match scheme.to_ascii_lowercase().as_str() {
                 "file" => {
-                    let url = url::Url::parse(trimmed)
-                        .map_err(|e| invalid(&format!("not a valid file:// URL: {e}")))?;
-                    let dir = url.to_file_path().map_err(|()| {
-                        invalid("a file:// URL needs an absolute path and no host, e.g. file:///var/weir/checkpoints")
-                    })?;
+                    let url = url::Url::parse(trimmed).map_err(|e| invalid(&format!("not a valid file:// URL: {e}")))?;
+                    let dir = url
+                        .to_file_path()
+                        .map_err(|()| invalid("a file:// URL needs an absolute path and no host, e.g. file:///var/weir/checkpoints"))?;
                     Ok(CheckpointLocation::Local { dir, given })
                 }
                 "s3" => parse_s3(rest, given).map_err(|reason| invalid(&reason)),
-                other => Err(invalid(&format!(
-                    "unsupported scheme `{other}://`; use a path, file:// or s3://"
-                ))),
+                other => Err(invalid(&format!("unsupported scheme `{other}://`; use a path, file:// or s3://"))),
             },
         }
     }
@@ -92,41 +85,19 @@ impl CheckpointLocation {
     /// names one checkpoint or savepoint directory. A trailing `/_metadata` is
     /// dropped first. Local paths are canonicalized, so they must exist.
     pub(crate) fn split_last(&self) -> Result<(CheckpointLocation, String), CheckpointError> {
-        let not_a_checkpoint = || CheckpointError::NotACheckpoint {
-            path: self.as_given().to_string(),
-        };
+        let not_a_checkpoint = || CheckpointError::NotACheckpoint { path: self.as_given().to_string() };
         match self {
             CheckpointLocation::Local { dir, given } => {
-                let mut dir = std::fs::canonicalize(dir).map_err(|_| CheckpointError::Missing {
-                    path: dir.display().to_string(),
-                })?;
+                let mut dir = std::fs::canonicalize(dir).map_err(|_| CheckpointError::Missing { path: dir.display().to_string() })?;
                 if dir.file_name().is_some_and(|n| n == crate::METADATA_FILE) && dir.is_file() {
                     dir.pop();
                 }
-                let name = dir
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .map(str::to_string)
-                    .ok_or_else(not_a_checkpoint)?;
+                let name = dir.file_name().and_then(|n| n.to_str()).map(str::to_string).ok_or_else(not_a_checkpoint)?;
                 let parent = dir.parent().ok_or_else(not_a_checkpoint)?.to_path_buf();
-                Ok((
-                    CheckpointLocation::Local {
-                        dir: parent,
-                        given: given.clone(),
-                    },
-                    name,
-                ))
+                Ok((CheckpointLocation::Local { dir: parent, given: given.clone() }, name))
             }
-            CheckpointLocation::S3 {
-                bucket,
-                prefix,
-                given,
-            } => {
-                let prefix = if prefix == crate::METADATA_FILE {
-                    ""
-                } else {
-                    prefix.strip_suffix("/_metadata").unwrap_or(prefix)
-                };
+            CheckpointLocation::S3 { bucket, prefix, given } => {
+                let prefix = if prefix == crate::METADATA_FILE { "" } else { prefix.strip_suffix("/_metadata").unwrap_or(prefix) };
                 let (parent, name) = match prefix.rsplit_once('/') {
                     Some((parent, name)) => (parent, name),
                     None => ("", prefix),
@@ -134,14 +105,7 @@ impl CheckpointLocation {
                 if name.is_empty() {
                     return Err(not_a_checkpoint());
                 }
-                Ok((
-                    CheckpointLocation::S3 {
-                        bucket: bucket.clone(),
-                        prefix: parent.to_string(),
-                        given: given.clone(),
-                    },
-                    name.to_string(),
-                ))
+                Ok((CheckpointLocation::S3 { bucket: bucket.clone(), prefix: parent.to_string(), given: given.clone() }, name.to_string()))
             }
         }
     }
@@ -151,11 +115,7 @@ impl CheckpointLocation {
     pub(crate) fn open_store(&self, create: bool) -> Result<OpenedStore, CheckpointError> {
         match self {
             CheckpointLocation::Local { dir, given } => open_local(dir, given, create),
-            CheckpointLocation::S3 {
-                bucket,
-                prefix,
-                given,
-            } => open_s3(bucket, prefix, given),
+            CheckpointLocation::S3 { bucket, prefix, given } => open_s3(bucket, prefix, given),
         }
     }
 }
@@ -183,11 +143,7 @@ fn parse_s3(rest: &str, given: String) -> Result<CheckpointLocation, String> {
     if prefix.split('/').any(|s| s == "." || s == "..") || prefix.contains("//") {
         return Err("the key prefix may not contain `.`, `..` or empty segments".into());
     }
-    Ok(CheckpointLocation::S3 {
-        bucket: bucket.to_string(),
-        prefix: prefix.to_string(),
-        given,
-    })
+    Ok(CheckpointLocation::S3 { bucket: bucket.to_string(), prefix: prefix.to_string(), given })
 }
 
 fn open_local(dir: &FsPath, given: &str, create: bool) -> Result<OpenedStore, CheckpointError> {
@@ -201,17 +157,10 @@ fn open_local(dir: &FsPath, given: &str, create: bool) -> Result<OpenedStore, Ch
     // `with_automatic_cleanup`: deleting the last file of `chk-N` removes the
     // directory too (never the root).
     let store = LocalFileSystem::new_with_prefix(dir)
-        .map_err(|source| CheckpointError::Store {
-            path: dir.display().to_string(),
-            source,
-        })?
+        .map_err(|source| CheckpointError::Store { path: dir.display().to_string(), source })?
         .with_fsync(true)
         .with_automatic_cleanup(true);
-    Ok(OpenedStore {
-        store: Arc::new(store),
-        root: Path::default(),
-        base: dir.display().to_string(),
-    })
+    Ok(OpenedStore { store: Arc::new(store), root: Path::default(), base: dir.display().to_string() })
 }
 
 #[cfg(feature = "s3")]
@@ -219,32 +168,15 @@ fn open_s3(bucket: &str, prefix: &str, given: &str) -> Result<OpenedStore, Check
     let store = object_store::aws::AmazonS3Builder::from_env()
         .with_bucket_name(bucket)
         .build()
-        .map_err(|source| CheckpointError::Store {
-            path: given.to_string(),
-            source,
-        })?;
-    let root = Path::parse(prefix).map_err(|e| CheckpointError::InvalidLocation {
-        location: given.to_string(),
-        reason: e.to_string(),
-    })?;
-    let base = if prefix.is_empty() {
-        format!("s3://{bucket}")
-    } else {
-        format!("s3://{bucket}/{prefix}")
-    };
-    Ok(OpenedStore {
-        store: Arc::new(store),
-        root,
-        base,
-    })
+        .map_err(|source| CheckpointError::Store { path: given.to_string(), source })?;
+    let root = Path::parse(prefix).map_err(|e| CheckpointError::InvalidLocation { location: given.to_string(), reason: e.to_string() })?;
+    let base = if prefix.is_empty() { format!("s3://{bucket}") } else { format!("s3://{bucket}/{prefix}") };
+    Ok(OpenedStore { store: Arc::new(store), root, base })
 }
 
 #[cfg(not(feature = "s3"))]
 fn open_s3(_bucket: &str, _prefix: &str, given: &str) -> Result<OpenedStore, CheckpointError> {
-    Err(CheckpointError::InvalidLocation {
-        location: given.to_string(),
-        reason: "s3:// needs weir built with the `s3` feature".into(),
-    })
+    Err(CheckpointError::InvalidLocation { location: given.to_string(), reason: "s3:// needs weir built with the `s3` feature".into() })
 }
 
 #[cfg(test)]
@@ -264,25 +196,13 @@ mod tests {
         }
         assert_eq!(loc.to_string(), "some/dir");
         let loc = CheckpointLocation::parse("/var/weir").unwrap();
-        assert_eq!(
-            loc,
-            CheckpointLocation::Local {
-                dir: PathBuf::from("/var/weir"),
-                given: "/var/weir".into()
-            }
-        );
+        assert_eq!(loc, CheckpointLocation::Local { dir: PathBuf::from("/var/weir"), given: "/var/weir".into() });
     }
 
     #[test]
     fn file_urls() {
         let loc = CheckpointLocation::parse("file:///var/weir%20x/chk").unwrap();
-        assert_eq!(
-            loc,
-            CheckpointLocation::Local {
-                dir: PathBuf::from("/var/weir x/chk"),
-                given: "file:///var/weir%20x/chk".into()
-            }
-        );
+        assert_eq!(loc, CheckpointLocation::Local { dir: PathBuf::from("/var/weir x/chk"), given: "file:///var/weir%20x/chk".into() });
         assert_eq!(loc.to_string(), "file:///var/weir%20x/chk");
         let err = CheckpointLocation::parse("file://host/x").unwrap_err();
         assert!(err.to_string().contains("absolute path"), "{err}");
@@ -293,35 +213,21 @@ mod tests {
         let err = CheckpointLocation::parse("  ").unwrap_err();
         assert!(err.to_string().contains("empty"), "{err}");
         let err = CheckpointLocation::parse("gs://bucket/x").unwrap_err();
-        assert!(
-            err.to_string().contains("unsupported scheme `gs://`"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("unsupported scheme `gs://`"), "{err}");
     }
 
     #[cfg(not(feature = "s3"))]
     #[test]
     fn s3_needs_the_feature() {
         let err = CheckpointLocation::parse("s3://bucket/prefix").unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("s3:// needs weir built with the `s3` feature"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("s3:// needs weir built with the `s3` feature"), "{err}");
     }
 
     #[cfg(feature = "s3")]
     #[test]
     fn s3_locations() {
         let loc = CheckpointLocation::parse("s3://bucket/a/b/").unwrap();
-        assert_eq!(
-            loc,
-            CheckpointLocation::S3 {
-                bucket: "bucket".into(),
-                prefix: "a/b".into(),
-                given: "s3://bucket/a/b/".into()
-            }
-        );
+        assert_eq!(loc, CheckpointLocation::S3 { bucket: "bucket".into(), prefix: "a/b".into(), given: "s3://bucket/a/b/".into() });
         let (parent, name) = loc.split_last().unwrap();
         assert_eq!(name, "b");
         assert!(matches!(parent, CheckpointLocation::S3 { ref prefix, .. } if prefix == "a"));

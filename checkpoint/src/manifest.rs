@@ -149,11 +149,8 @@ struct VersionProbe {
 impl CheckpointMetadata {
     /// The document as pretty-printed JSON.
     pub fn to_json(&self) -> Result<Vec<u8>, CheckpointError> {
-        let mut out =
-            serde_json::to_vec_pretty(self).map_err(|e| CheckpointError::EncodeMetadata {
-                checkpoint_id: self.checkpoint_id,
-                reason: e.to_string(),
-            })?;
+        let mut out = serde_json::to_vec_pretty(self)
+            .map_err(|e| CheckpointError::EncodeMetadata { checkpoint_id: self.checkpoint_id, reason: e.to_string() })?;
         out.push(b'\n');
         Ok(out)
     }
@@ -165,12 +162,8 @@ impl CheckpointMetadata {
     /// other than [`FORMAT_VERSION`], and with [`CheckpointError::CorruptMetadata`]
     /// when the bytes are not a complete, consistent document.
     pub fn from_json(path_for_errors: &str, bytes: &[u8]) -> Result<Self, CheckpointError> {
-        let corrupt = |reason: String| CheckpointError::CorruptMetadata {
-            path: path_for_errors.to_string(),
-            reason,
-        };
-        let probe: VersionProbe =
-            serde_json::from_slice(bytes).map_err(|e| corrupt(json_reason(&e)))?;
+        let corrupt = |reason: String| CheckpointError::CorruptMetadata { path: path_for_errors.to_string(), reason };
+        let probe: VersionProbe = serde_json::from_slice(bytes).map_err(|e| corrupt(json_reason(&e)))?;
         if probe.format_version != FORMAT_VERSION {
             return Err(CheckpointError::UnsupportedVersion {
                 path: path_for_errors.to_string(),
@@ -178,8 +171,7 @@ impl CheckpointMetadata {
                 supported: FORMAT_VERSION,
             });
         }
-        let meta: CheckpointMetadata =
-            serde_json::from_slice(bytes).map_err(|e| corrupt(json_reason(&e)))?;
+        let meta: CheckpointMetadata = serde_json::from_slice(bytes).map_err(|e| corrupt(json_reason(&e)))?;
         meta.check().map_err(corrupt)?;
         Ok(meta)
     }
@@ -191,10 +183,7 @@ impl CheckpointMetadata {
 
     /// Every file of every subtask of every operator.
     pub fn files(&self) -> impl Iterator<Item = &StateFile> {
-        self.operators
-            .iter()
-            .flat_map(|op| op.subtasks.iter())
-            .flat_map(|st| st.files.iter())
+        self.operators.iter().flat_map(|op| op.subtasks.iter()).flat_map(|st| st.files.iter())
     }
 
     /// Internal consistency, so that a restore never trips over nonsense.
@@ -208,20 +197,14 @@ impl CheckpointMetadata {
             for st in &op.subtasks {
                 let at = format!("operator {:?} subtask {}", op.operator_id, st.subtask);
                 if st.subtask >= op.parallelism {
-                    return Err(format!(
-                        "{at}: index not below parallelism {}",
-                        op.parallelism
-                    ));
+                    return Err(format!("{at}: index not below parallelism {}", op.parallelism));
                 }
                 if !indices.insert(st.subtask) {
                     return Err(format!("{at}: appears twice"));
                 }
                 if let Some(kg) = st.key_groups {
                     if !kg.is_empty() && kg.end >= self.max_parallelism {
-                        return Err(format!(
-                            "{at}: key groups {kg} exceed max_parallelism {}",
-                            self.max_parallelism
-                        ));
+                        return Err(format!("{at}: key groups {kg} exceed max_parallelism {}", self.max_parallelism));
                     }
                 }
                 for file in &st.files {

@@ -48,10 +48,7 @@ mod tests {
     #[test]
     fn joins() {
         assert_eq!(join_normalized("chk-3", "x").as_deref(), Some("chk-3/x"));
-        assert_eq!(
-            join_normalized("chk-3", "../shared/x").as_deref(),
-            Some("shared/x")
-        );
+        assert_eq!(join_normalized("chk-3", "../shared/x").as_deref(), Some("shared/x"));
         assert_eq!(join_normalized("chk-3", "../../x"), None);
         assert_eq!(join_normalized("chk-3", "/x"), None);
     }

@@ -33,7 +33,7 @@ impl TumblingWindows {
         let start = ts - ts.rem_euclid(self.size_ms);
         Window { start, end: start + self.size_ms }
     }
-    fn from_start(&self, start: i64) -> Window {
+    fn starting_at(&self, start: i64) -> Window {
         Window { start, end: start + self.size_ms }
     }
 }
@@ -255,8 +255,9 @@ impl<K: Key, T: Send, A: Aggregate<T>> Operator<Keyed<K, T>> for WindowOperator<
         for t in &fired {
             let acc = self.backend.remove(&self.contents, t.key_group, &t.key, &t.namespace).map_err(|e| JobError::state(&self.id, e))?;
             if let Some(acc) = acc {
-                let window = self.windows.from_start(t.namespace);
-                self.out.push(Event { ts: window.end - 1, value: WindowResult { window, key: t.key.clone(), value: self.agg.result(acc) } });
+                let window = self.windows.starting_at(t.namespace);
+                self.out
+                    .push(Event { ts: window.end - 1, value: WindowResult { window, key: t.key.clone(), value: self.agg.result(acc) } });
                 if self.out.len() >= OUT_BATCH {
                     self.flush()?;
                 }

@@ -80,8 +80,13 @@ impl JobConfig {
     }
     /// Turns checkpoints on.
     pub fn with_checkpoints(mut self, location: &str, interval: Duration) -> Self {
-        self.checkpoint =
-            Some(CheckpointConfig { location: location.to_string(), interval, timeout: Duration::from_secs(600), retained: 2, max_concurrent: 1 });
+        self.checkpoint = Some(CheckpointConfig {
+            location: location.to_string(),
+            interval,
+            timeout: Duration::from_secs(600),
+            retained: 2,
+            max_concurrent: 1,
+        });
         self
     }
     /// Restores from `from`.

@@ -13,6 +13,9 @@ use weir_checkpoint::{CheckpointMetadata, CheckpointStorage, TaskId};
 
 use crate::{AckStats, Barrier, CheckpointConfig, Control, JobError, TaskEvent};
 
+/// How often the final checkpoint is tried before the job fails.
+const MAX_FINAL_ATTEMPTS: u32 = 10;
+
 struct Pending {
     checkpoint: PendingCheckpoint,
     started: Instant,
@@ -49,7 +52,17 @@ fn now_ms() -> u64 {
 }
 
 impl Coordinator {
+    /// Runs until the final checkpoint completes or every task ended; when it
+    /// fails, it cancels the tasks (they may be waiting for a notification).
     pub(crate) fn run(mut self) -> Result<CheckpointSummary, JobError> {
+        let result = self.run_loop();
+        if result.is_err() {
+            self.notify(Control::Cancel);
+        }
+        result
+    }
+
+    fn run_loop(&mut self) -> Result<CheckpointSummary, JobError> {
         let mut summary = CheckpointSummary::default();
         let mut pending: BTreeMap<u64, Pending> = BTreeMap::new();
         let mut exhausted: BTreeSet<TaskId> = BTreeSet::new();
@@ -58,6 +71,7 @@ impl Coordinator {
         let all: Vec<TaskId> = self.tasks.iter().map(|t| t.0).collect();
         let ticker = tick(self.config.interval);
         let mut final_triggered = false;
+        let mut final_failures = 0u32;
         loop {
             select! {
                 recv(self.events) -> ev => {
@@ -87,7 +101,7 @@ impl Coordinator {
                                         Err(reason) => {
                                             summary.aborted += 1;
                                             if is_final {
-                                                return Err(JobError::FinalCheckpointFailed(checkpoint, reason));
+                                                self.final_failed(checkpoint, reason, &mut final_failures, &mut final_triggered)?;
                                             }
                                         }
                                     }
@@ -101,7 +115,7 @@ impl Coordinator {
                                 self.abort(p, &reason);
                                 summary.aborted += 1;
                                 if is_final {
-                                    return Err(JobError::FinalCheckpointFailed(checkpoint, reason));
+                                    self.final_failed(checkpoint, reason, &mut final_failures, &mut final_triggered)?;
                                 }
                             }
                         }
@@ -125,8 +139,7 @@ impl Coordinator {
                 default(Duration::from_millis(20)) => {}
             }
             // Time-outs.
-            let expired: Vec<u64> =
-                pending.iter().filter(|(_, p)| p.started.elapsed() > self.config.timeout).map(|(id, _)| *id).collect();
+            let expired: Vec<u64> = pending.iter().filter(|(_, p)| p.started.elapsed() > self.config.timeout).map(|(id, _)| *id).collect();
             for id in expired {
                 if let Some(p) = pending.remove(&id) {
                     let is_final = p.is_final;
@@ -134,7 +147,7 @@ impl Coordinator {
                     self.abort(p, &reason);
                     summary.aborted += 1;
                     if is_final {
-                        return Err(JobError::FinalCheckpointFailed(id, reason));
+                        self.final_failed(id, reason, &mut final_failures, &mut final_triggered)?;
                     }
                 }
             }
@@ -148,6 +161,17 @@ impl Coordinator {
         Ok(summary)
     }
 
+    /// A final checkpoint failed: take another, up to a limit.
+    fn final_failed(&self, id: u64, reason: String, failures: &mut u32, triggered: &mut bool) -> Result<(), JobError> {
+        *failures += 1;
+        if *failures >= MAX_FINAL_ATTEMPTS {
+            return Err(JobError::FinalCheckpointFailed(id, format!("{reason} (attempt {failures} of {MAX_FINAL_ATTEMPTS})")));
+        }
+        warn!(checkpoint = id, attempt = *failures, "the final checkpoint failed; taking another");
+        *triggered = false;
+        Ok(())
+    }
+
     fn trigger(&mut self, all: &[TaskId], is_final: bool) -> Pending {
         let id = self.next_id;
         self.next_id += 1;
@@ -159,7 +183,12 @@ impl Coordinator {
             }
         }
         metrics::counter!("weir_checkpoints_triggered_total").increment(1);
-        Pending { checkpoint: PendingCheckpoint::new(id, ts, all.iter().copied()), started: Instant::now(), is_final, stats: AckStats::default() }
+        Pending {
+            checkpoint: PendingCheckpoint::new(id, ts, all.iter().copied()),
+            started: Instant::now(),
+            is_final,
+            stats: AckStats::default(),
+        }
     }
 
     /// Writes `_metadata`, notifies the tasks and applies retention.

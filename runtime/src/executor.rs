@@ -228,7 +228,7 @@ pub fn execute(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobErro
         Some(h) => match h.join() {
             Ok(Ok(summary)) => summary,
             Ok(Err(e)) => {
-                if first_error.is_none() {
+                if matches!(first_error, None | Some(JobError::Cancelled)) {
                     first_error = Some(e);
                 }
                 CheckpointSummary::default()

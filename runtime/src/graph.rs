@@ -23,13 +23,19 @@ pub struct BuiltTask {
 
 impl BuiltTask {
     /// A task that drives `source` into `chain`.
-    pub fn source<T: Send + 'static>(operator_id: &str, source: Box<dyn Source<T>>, chain: Box<dyn Operator<Event<T>>>, env: &SubtaskEnv) -> Self {
+    pub fn source<T: Send + 'static>(
+        operator_id: &str,
+        source: Box<dyn Source<T>>,
+        chain: Box<dyn Operator<Event<T>>>,
+        env: &SubtaskEnv,
+    ) -> Self {
         let task = SourceTask {
             operator_id: operator_id.to_string(),
             source,
             chain,
             stop: env.stop.clone(),
             events: env.counters.counter("events"),
+            final_barrier: None,
         };
         BuiltTask { is_source: true, run: Box::new(move |p| task.run(p)) }
     }
@@ -81,7 +87,10 @@ impl EdgeSpec {
                         r.push(rx);
                     }
                 }
-                Box::new(EdgeChannels { senders: senders.into_iter().map(Some).collect(), receivers: receivers.into_iter().map(Some).collect() })
+                Box::new(EdgeChannels {
+                    senders: senders.into_iter().map(Some).collect(),
+                    receivers: receivers.into_iter().map(Some).collect(),
+                })
             }),
         }
     }

@@ -42,7 +42,12 @@ impl Restore {
     }
 
     /// Checks that the checkpoint fits a job with these operators and key groups.
-    pub(crate) fn check_compatible(&self, operator_ids: &BTreeSet<String>, max_parallelism: u32, allow_non_restored: bool) -> Result<(), JobError> {
+    pub(crate) fn check_compatible(
+        &self,
+        operator_ids: &BTreeSet<String>,
+        max_parallelism: u32,
+        allow_non_restored: bool,
+    ) -> Result<(), JobError> {
         if self.meta.max_parallelism != max_parallelism {
             return Err(JobError::IncompatibleCheckpoint {
                 path: self.path.clone(),

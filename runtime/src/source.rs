@@ -4,7 +4,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-
 use crate::snapshot::OperatorSnapshot;
 use crate::task::{CheckpointPlumbing, TaskOutcome};
 use crate::{Control, Counter, Event, JobError, Operator, TaskEvent};
@@ -40,6 +39,8 @@ pub(crate) struct SourceTask<T> {
     pub chain: Box<dyn Operator<Event<T>>>,
     pub stop: Arc<AtomicBool>,
     pub events: Counter,
+    /// The id of the last final barrier sent.
+    pub final_barrier: Option<u64>,
 }
 
 impl<T: Send + 'static> SourceTask<T> {
@@ -83,7 +84,8 @@ impl<T: Send + 'static> SourceTask<T> {
             self.chain.finish()?;
             return Ok(TaskOutcome::Finished);
         }
-        // Wait for the final checkpoint's barrier (and answer other triggers meanwhile).
+        // Wait for the final checkpoint: its barrier, then its completion (a
+        // failed final checkpoint is triggered again), then end the stream.
         plumbing.send(TaskEvent::SourceExhausted(plumbing.task));
         loop {
             let msg = control.recv().map_err(|_| JobError::Cancelled)?;
@@ -93,7 +95,8 @@ impl<T: Send + 'static> SourceTask<T> {
         }
     }
 
-    /// Returns true when the task is done (its final barrier went out and End followed).
+    /// Returns true when the task is done: its final checkpoint completed and
+    /// end of input went out after it.
     fn handle_control(&mut self, msg: Control, plumbing: &CheckpointPlumbing) -> Result<bool, JobError> {
         match msg {
             Control::Trigger(barrier) => {
@@ -102,13 +105,16 @@ impl<T: Send + 'static> SourceTask<T> {
                 self.chain.barrier(&barrier, &mut snapshots)?;
                 plumbing.upload(barrier.id, snapshots, started.elapsed(), std::time::Duration::ZERO);
                 if barrier.is_final {
-                    self.chain.finish()?;
-                    return Ok(true);
+                    self.final_barrier = Some(barrier.id);
                 }
                 Ok(false)
             }
             Control::Complete(id) => {
                 self.chain.checkpoint_complete(id)?;
+                if self.final_barrier.is_some_and(|f| id >= f) {
+                    self.chain.finish()?;
+                    return Ok(true);
+                }
                 Ok(false)
             }
             Control::Abort(id) => {
@@ -119,4 +125,3 @@ impl<T: Send + 'static> SourceTask<T> {
         }
     }
 }
-

@@ -57,6 +57,20 @@ impl CheckpointPlumbing {
     }
 }
 
+/// The newest checkpoint a task has been told is complete.
+#[derive(Default)]
+struct Notified {
+    completed: Option<u64>,
+}
+
+impl Notified {
+    fn note(&mut self, msg: &Control) {
+        if let Control::Complete(id) = msg {
+            self.completed = Some(self.completed.map_or(*id, |c| c.max(*id)));
+        }
+    }
+}
+
 struct InputState {
     ended: bool,
     blocked: bool,
@@ -76,6 +90,8 @@ impl<T: Send + 'static> InputTask<T> {
         let mut aligning: Option<(Barrier, Instant)> = None;
         let mut final_id: Option<u64> = None;
         let control = plumbing.control.clone();
+        // Notifications can arrive before the final barrier's End does.
+        let mut notified = Notified::default();
         let mut open = n;
         while open > 0 {
             let mut select = Select::new();
@@ -92,7 +108,8 @@ impl<T: Send + 'static> InputTask<T> {
             let which = map[op.index()];
             let Some(i) = which else {
                 let msg = op.recv(&control).map_err(|_| JobError::Cancelled)?;
-                self.handle_control(msg, final_id)?;
+                notified.note(&msg);
+                self.handle_control(msg)?;
                 continue;
             };
             let msg = match op.recv(&self.inputs[i]) {
@@ -135,26 +152,20 @@ impl<T: Send + 'static> InputTask<T> {
         self.chain.finish()?;
         if let (true, Some(final_id)) = (plumbing.checkpointing(), final_id) {
             loop {
-                let msg = control.recv().map_err(|_| JobError::Cancelled)?;
-                match msg {
-                    Control::Complete(id) => {
-                        self.chain.checkpoint_complete(id)?;
-                        if id >= final_id {
-                            break;
-                        }
-                    }
-                    Control::Abort(id) if id == final_id => {
-                        self.chain.checkpoint_aborted(id)?;
-                        return Err(JobError::FinalCheckpointFailed(id, "aborted by the coordinator".into()));
-                    }
-                    other => self.handle_control(other, Some(final_id))?,
+                // Sources end their streams only once the final checkpoint
+                // completed; its notification may still be on its way.
+                if notified.completed.is_some_and(|c| c >= final_id) {
+                    break;
                 }
+                let msg = control.recv().map_err(|_| JobError::Cancelled)?;
+                notified.note(&msg);
+                self.handle_control(msg)?;
             }
         }
         Ok(TaskOutcome::Finished)
     }
 
-    fn handle_control(&mut self, msg: Control, _final_id: Option<u64>) -> Result<(), JobError> {
+    fn handle_control(&mut self, msg: Control) -> Result<(), JobError> {
         match msg {
             Control::Complete(id) => self.chain.checkpoint_complete(id),
             Control::Abort(id) => self.chain.checkpoint_aborted(id),

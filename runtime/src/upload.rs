@@ -29,9 +29,9 @@ pub(crate) async fn upload_snapshots(
             for file in written {
                 let bytes = match file.content {
                     SnapshotContent::Bytes(b) => Bytes::from(b),
-                    SnapshotContent::Local(path) => Bytes::from(
-                        tokio::fs::read(&path).await.map_err(|e| JobError::io(format!("reading {}", path.display()), e))?,
-                    ),
+                    SnapshotContent::Local(path) => {
+                        Bytes::from(tokio::fs::read(&path).await.map_err(|e| JobError::io(format!("reading {}", path.display()), e))?)
+                    }
                 };
                 bytes_written += bytes.len() as u64;
                 let name = format!("{}-{}-{}", snap.operator_id, subtask, file.name);

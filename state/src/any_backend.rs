@@ -4,8 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::{
-    HashMapBackend, Key, KeyGroupRange, KeyedStateBackend, Namespace, RestoredFile, StateError, StateId, StateSnapshot,
-    StateValue, Timer,
+    HashMapBackend, Key, KeyGroupRange, KeyedStateBackend, Namespace, RestoredFile, StateError, StateId, StateSnapshot, StateValue, Timer,
 };
 
 /// Which keyed-state backend a job uses (`--state-backend`).
@@ -62,9 +61,9 @@ impl<K: Key> Backend<K> {
     pub fn new(kind: BackendKind, range: KeyGroupRange) -> Result<Self, StateError> {
         match kind {
             BackendKind::HashMap => Ok(Backend::HashMap(HashMapBackend::new(range))),
-            BackendKind::RocksDb => Err(StateError::Corrupt(
-                "the rocksdb state backend is not available in this build yet; use --state-backend hashmap".into(),
-            )),
+            BackendKind::RocksDb => {
+                Err(StateError::Corrupt("the rocksdb state backend is not available in this build yet; use --state-backend hashmap".into()))
+            }
         }
     }
 

@@ -13,8 +13,8 @@ use bytes::Bytes;
 
 use crate::snapshot::SnapshotContent;
 use crate::{
-    key_group_of, key_group_range_for_subtask, Backend, KeyGroupRange, KeyedState, KeyedStateBackend, ListState, MapState,
-    ReducingState, RestoredFile, SnapshotFile, StateError, StateId, ValueState,
+    key_group_of, key_group_range_for_subtask, Backend, KeyGroupRange, KeyedState, KeyedStateBackend, ListState, MapState, ReducingState,
+    RestoredFile, SnapshotFile, StateError, StateId, ValueState,
 };
 
 const MAX: u32 = 128;
@@ -181,7 +181,7 @@ pub fn incompatible_restore_is_refused(make: &impl Fn(KeyGroupRange) -> Backend<
     let files = to_restored(b.snapshot().unwrap().write().unwrap());
     let mut r = make(full());
     r.restore(files).unwrap();
-    let err = r.register::<i64, Vec<u64>>("v").err().expect("restoring strings as a list of integers must fail");
+    let err = r.register::<i64, Vec<u64>>("v").expect_err("restoring strings as a list of integers must fail");
     let msg = err.to_string();
     assert!(msg.contains("'v'"), "the error names the state: {msg}");
     assert_eq!(r.unclaimed_restored_states(), Vec::<String>::new());
@@ -192,7 +192,8 @@ pub fn state_handles(make: &impl Fn(KeyGroupRange) -> Backend<u64>) {
     let value: ValueState<u64> = ValueState::register(&mut b, "value").unwrap();
     let list: ListState<String> = ListState::register(&mut b, "list").unwrap();
     let map: MapState<String, i32> = MapState::register(&mut b, "map").unwrap();
-    let sum: ReducingState<u64, fn(u64, u64) -> u64> = ReducingState::register(&mut b, "sum", (|a, b| a + b) as fn(u64, u64) -> u64).unwrap();
+    let sum: ReducingState<u64, fn(u64, u64) -> u64> =
+        ReducingState::register(&mut b, "sum", (|a, b| a + b) as fn(u64, u64) -> u64).unwrap();
     for key in [1u64, 2] {
         let kg = key_group_of(&key, MAX);
         let mut s = KeyedState::new(&mut b, kg, &key);

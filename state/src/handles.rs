@@ -70,11 +70,19 @@ impl<V: StateValue> ValueState<V> {
     /// Changes the current key's value in place (created with `init` first if absent).
     pub fn update<K: Key>(&self, s: &mut KeyedState<'_, K>, init: impl FnOnce() -> V, f: impl FnOnce(&mut V)) -> Result<(), StateError> {
         s.backend
-            .upsert(&self.id, s.key_group, s.key, &(), f, |f| {
-                let mut v = init();
-                f(&mut v);
-                v
-            }, |v, f| f(v))
+            .upsert(
+                &self.id,
+                s.key_group,
+                s.key,
+                &(),
+                f,
+                |f| {
+                    let mut v = init();
+                    f(&mut v);
+                    v
+                },
+                |v, f| f(v),
+            )
             .map(|_| ())
     }
 }
@@ -182,10 +190,18 @@ where
         let mut removed = None;
         let mut empty = false;
         if s.backend.get(&self.id, s.key_group, s.key, &())?.is_some() {
-            s.backend.upsert(&self.id, s.key_group, s.key, &(), (), |()| FxHashMap::default(), |m, ()| {
-                removed = m.remove(user_key);
-                empty = m.is_empty();
-            })?;
+            s.backend.upsert(
+                &self.id,
+                s.key_group,
+                s.key,
+                &(),
+                (),
+                |()| FxHashMap::default(),
+                |m, ()| {
+                    removed = m.remove(user_key);
+                    empty = m.is_empty();
+                },
+            )?;
         }
         if empty {
             s.backend.remove(&self.id, s.key_group, s.key, &())?;

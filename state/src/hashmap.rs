@@ -15,8 +15,7 @@ use weir_checkpoint::{codec, KeyGroupOffset};
 use crate::snapshot::SnapshotContent;
 use crate::timers::TimerMap;
 use crate::{
-    Key, KeyGroupRange, KeyedStateBackend, Namespace, RestoredFile, SnapshotFile, StateError, StateId, StateSnapshot,
-    StateValue, Timer,
+    Key, KeyGroupRange, KeyedStateBackend, Namespace, RestoredFile, SnapshotFile, StateError, StateId, StateSnapshot, StateValue, Timer,
 };
 
 type Map<K, N, V> = HashMap<(K, N), V>;
@@ -74,6 +73,9 @@ struct Slot<K: Key> {
     table: Box<dyn ErasedTable<K>>,
 }
 
+/// A state's restored blocks: the type it was written as, and `(key group, encoded entries)`.
+type RestoredBlocks = (String, Vec<(u32, Vec<u8>)>);
+
 /// One key group's block in a snapshot file.
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Block {
@@ -97,14 +99,19 @@ pub struct HashMapBackend<K: Key> {
     slots: Vec<Slot<K>>,
     timers: Vec<Arc<TimerMap<K>>>,
     /// Restored blocks not yet claimed by a `register`: name -> (kg, bytes).
-    restored: StdHashMap<String, (String, Vec<(u32, Vec<u8>)>)>,
+    restored: StdHashMap<String, RestoredBlocks>,
 }
 
 impl<K: Key> HashMapBackend<K> {
     /// An empty backend for the key groups in `range`.
     pub fn new(range: KeyGroupRange) -> Self {
-        let n = range.len() as usize;
-        HashMapBackend { range, slots: Vec::new(), timers: (0..n).map(|_| Arc::new(TimerMap::default())).collect(), restored: StdHashMap::new() }
+        let n = range.len();
+        HashMapBackend {
+            range,
+            slots: Vec::new(),
+            timers: (0..n).map(|_| Arc::new(TimerMap::default())).collect(),
+            restored: StdHashMap::new(),
+        }
     }
 
     #[inline]
@@ -154,7 +161,7 @@ impl<K: Key> KeyedStateBackend<K> for HashMapBackend<K> {
             }
             return Ok(StateId::new(i));
         }
-        let n = self.range.len() as usize;
+        let n = self.range.len();
         let mut maps: Vec<Map<K, N, V>> = (0..n).map(|_| HashMap::new()).collect();
         if let Some((written_as, blocks)) = self.restored.remove(name) {
             // Encoded bytes do not always reveal a changed type (a string decodes
@@ -273,8 +280,7 @@ impl<K: Key> KeyedStateBackend<K> for HashMapBackend<K> {
         for file in &files {
             for kg in self.range.iter() {
                 let Some(bytes) = file.block(kg)? else { continue };
-                let block: Block = codec::decode(bytes)
-                    .map_err(|e| StateError::Corrupt(format!("{}: key group {kg}: {e}", file.name)))?;
+                let block: Block = codec::decode(bytes).map_err(|e| StateError::Corrupt(format!("{}: key group {kg}: {e}", file.name)))?;
                 for (name, type_name, entries) in block.tables {
                     let slot = self.restored.entry(name).or_insert_with(|| (type_name, Vec::new()));
                     slot.1.push((kg, entries));
@@ -322,6 +328,10 @@ impl<K: Key> StateSnapshot for HashMapSnapshot<K> {
             let start = out.len();
             codec::encode_into(&block, &mut out)?;
             offsets.push(KeyGroupOffset { key_group: kg, offset: start as u64, len: (out.len() - start) as u64 });
+        }
+        if out.is_empty() {
+            // No entries and no timers: nothing to write.
+            return Ok(Vec::new());
         }
         Ok(vec![SnapshotFile { name: "keyed.state".to_string(), content: SnapshotContent::Bytes(out), key_group_offsets: offsets }])
     }

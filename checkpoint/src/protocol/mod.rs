@@ -13,9 +13,7 @@ mod pending;
 mod retention;
 
 pub use pending::{AckOutcome, PendingCheckpoint, TaskId};
-pub use retention::{
-    deletable_files, next_checkpoint_id, referenced_files, referenced_files_in, subsumed,
-};
+pub use retention::{deletable_files, next_checkpoint_id, referenced_files, referenced_files_in, subsumed};
 
 /// The root-relative path of `file_path` (as written in a `_metadata` held in
 /// `checkpoint_dir`), with `.` and `..` resolved.

@@ -2,9 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::manifest::{
-    checkpoint_dir_name, CheckpointMetadata, OperatorState, SubtaskState, FORMAT_VERSION,
-};
+use crate::manifest::{checkpoint_dir_name, CheckpointMetadata, OperatorState, SubtaskState, FORMAT_VERSION};
 
 /// Identifies a task: `(vertex, subtask)`.
 pub type TaskId = (u32, u32);
@@ -46,13 +44,7 @@ impl PendingCheckpoint {
     ///
     /// With no expected task at all it is complete from the start.
     pub fn new(id: u64, timestamp_ms: u64, expected: impl IntoIterator<Item = TaskId>) -> Self {
-        PendingCheckpoint {
-            id,
-            timestamp_ms,
-            expected: expected.into_iter().collect(),
-            acked: BTreeSet::new(),
-            operators: BTreeMap::new(),
-        }
+        PendingCheckpoint { id, timestamp_ms, expected: expected.into_iter().collect(), acked: BTreeSet::new(), operators: BTreeMap::new() }
     }
 
     /// The checkpoint's id.
@@ -71,11 +63,7 @@ impl PendingCheckpoint {
     /// Acks from tasks that are not expected, or that already acknowledged,
     /// change nothing. If two acks disagree on an operator's parallelism, or
     /// report the same subtask of an operator twice, the first one wins.
-    pub fn acknowledge(
-        &mut self,
-        task: TaskId,
-        states: Vec<(String, u32, SubtaskState)>,
-    ) -> AckOutcome {
+    pub fn acknowledge(&mut self, task: TaskId, states: Vec<(String, u32, SubtaskState)>) -> AckOutcome {
         if !self.expected.contains(&task) {
             return AckOutcome::UnknownTask;
         }
@@ -83,10 +71,7 @@ impl PendingCheckpoint {
             return AckOutcome::Duplicate;
         }
         for (operator_id, parallelism, state) in states {
-            let op = self.operators.entry(operator_id).or_insert(OperatorAcks {
-                parallelism,
-                subtasks: BTreeMap::new(),
-            });
+            let op = self.operators.entry(operator_id).or_insert(OperatorAcks { parallelism, subtasks: BTreeMap::new() });
             op.subtasks.entry(state.subtask).or_insert(state);
         }
         match self.remaining() {
@@ -149,13 +134,7 @@ impl PendingCheckpoint {
     /// The files to delete when this checkpoint is aborted: those acknowledged
     /// so far that no `retained` checkpoint references.
     pub fn abort_deletable(&self, retained: &[&CheckpointMetadata]) -> BTreeSet<String> {
-        let keep: BTreeSet<String> = retained
-            .iter()
-            .flat_map(|m| super::referenced_files(m))
-            .collect();
-        self.referenced_files()
-            .into_iter()
-            .filter(|p| !keep.contains(p))
-            .collect()
+        let keep: BTreeSet<String> = retained.iter().flat_map(|m| super::referenced_files(m)).collect();
+        self.referenced_files().into_iter().filter(|p| !keep.contains(p)).collect()
     }
 }

@@ -16,9 +16,7 @@ pub fn referenced_files(meta: &CheckpointMetadata) -> BTreeSet<String> {
 /// held in `checkpoint_dir` (relative to the root). Paths that would leave the
 /// root are left out: they cannot be deleted through this root anyway.
 pub fn referenced_files_in(checkpoint_dir: &str, meta: &CheckpointMetadata) -> BTreeSet<String> {
-    meta.files()
-        .filter_map(|f| super::root_relative(checkpoint_dir, &f.path))
-        .collect()
+    meta.files().filter_map(|f| super::root_relative(checkpoint_dir, &f.path)).collect()
 }
 
 /// The completed checkpoint ids beyond the newest `retain` ones, ascending.
@@ -38,26 +36,14 @@ pub fn subsumed(completed: &[u64], retain: usize) -> Vec<u64> {
 /// The discarded checkpoints' `_metadata` files are not included; delete them
 /// first, so that a crash during cleanup leaves an incomplete checkpoint
 /// rather than one that looks complete but lacks files.
-pub fn deletable_files(
-    retained: &[&CheckpointMetadata],
-    discarded: &[&CheckpointMetadata],
-) -> BTreeSet<String> {
+pub fn deletable_files(retained: &[&CheckpointMetadata], discarded: &[&CheckpointMetadata]) -> BTreeSet<String> {
     let keep: BTreeSet<String> = retained.iter().flat_map(|m| referenced_files(m)).collect();
-    discarded
-        .iter()
-        .flat_map(|m| referenced_files(m))
-        .filter(|p| !keep.contains(p))
-        .collect()
+    discarded.iter().flat_map(|m| referenced_files(m)).filter(|p| !keep.contains(p)).collect()
 }
 
 /// The id of the next checkpoint: greater than every existing checkpoint
 /// directory (complete or not) and than the checkpoint restored from, and at
 /// least 1.
 pub fn next_checkpoint_id(existing: &[u64], restored_from: Option<u64>) -> u64 {
-    existing
-        .iter()
-        .copied()
-        .chain(restored_from)
-        .max()
-        .map_or(1, |max| max.saturating_add(1))
+    existing.iter().copied().chain(restored_from).max().map_or(1, |max| max.saturating_add(1))
 }

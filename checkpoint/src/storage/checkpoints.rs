@@ -7,9 +7,7 @@ use bytes::Bytes;
 use super::CheckpointStorage;
 use crate::checksum::checksum;
 use crate::error::CheckpointError;
-use crate::manifest::{
-    parse_checkpoint_dir, CheckpointMetadata, KeyGroupOffset, StateFile, METADATA_FILE,
-};
+use crate::manifest::{parse_checkpoint_dir, CheckpointMetadata, KeyGroupOffset, StateFile, METADATA_FILE};
 use crate::protocol::{self, PendingCheckpoint};
 
 /// One `chk-<id>` directory found under the storage root.
@@ -38,40 +36,23 @@ impl CheckpointStorage {
         key_group_offsets: Vec<KeyGroupOffset>,
     ) -> Result<StateFile, CheckpointError> {
         let rel = self.resolve(checkpoint_dir, name)?;
-        let file = StateFile {
-            path: name.to_string(),
-            size: bytes.len() as u64,
-            checksum: checksum(&bytes),
-            key_group_offsets,
-        };
+        let file = StateFile { path: name.to_string(), size: bytes.len() as u64, checksum: checksum(&bytes), key_group_offsets };
         self.put(&rel, bytes).await?;
         Ok(file)
     }
 
     /// Reads a file recorded in the `_metadata` of `checkpoint_dir` and checks
     /// its size and checksum. Errors name the file's full path.
-    pub async fn read_state_file(
-        &self,
-        checkpoint_dir: &str,
-        file: &StateFile,
-    ) -> Result<Bytes, CheckpointError> {
+    pub async fn read_state_file(&self, checkpoint_dir: &str, file: &StateFile) -> Result<Bytes, CheckpointError> {
         let rel = self.resolve(checkpoint_dir, &file.path)?;
         let bytes = self.get(&rel).await?;
         let actual_size = bytes.len() as u64;
         if actual_size != file.size {
-            return Err(CheckpointError::SizeMismatch {
-                path: self.describe(&rel),
-                expected: file.size,
-                actual: actual_size,
-            });
+            return Err(CheckpointError::SizeMismatch { path: self.describe(&rel), expected: file.size, actual: actual_size });
         }
         let actual = checksum(&bytes);
         if actual != file.checksum {
-            return Err(CheckpointError::ChecksumMismatch {
-                path: self.describe(&rel),
-                expected: file.checksum,
-                actual,
-            });
+            return Err(CheckpointError::ChecksumMismatch { path: self.describe(&rel), expected: file.checksum, actual });
         }
         Ok(bytes)
     }
@@ -84,25 +65,17 @@ impl CheckpointStorage {
     /// staging file and renames it, with fsync of file and directory.
     pub async fn write_metadata(&self, meta: &CheckpointMetadata) -> Result<(), CheckpointError> {
         let dir = Self::checkpoint_dir(meta.checkpoint_id);
-        self.put(&metadata_path(&dir), Bytes::from(meta.to_json()?))
-            .await
+        self.put(&metadata_path(&dir), Bytes::from(meta.to_json()?)).await
     }
 
     /// Reads and checks the `_metadata` in `checkpoint_dir` (relative to the root).
     ///
     /// Fails with [`CheckpointError::NotACheckpoint`] when there is none.
-    pub async fn read_metadata(
-        &self,
-        checkpoint_dir: &str,
-    ) -> Result<CheckpointMetadata, CheckpointError> {
+    pub async fn read_metadata(&self, checkpoint_dir: &str) -> Result<CheckpointMetadata, CheckpointError> {
         let rel = metadata_path(checkpoint_dir);
         let bytes = match self.get(&rel).await {
             Ok(bytes) => bytes,
-            Err(CheckpointError::Missing { .. }) => {
-                return Err(CheckpointError::NotACheckpoint {
-                    path: self.describe(checkpoint_dir),
-                })
-            }
+            Err(CheckpointError::Missing { .. }) => return Err(CheckpointError::NotACheckpoint { path: self.describe(checkpoint_dir) }),
             Err(e) => return Err(e),
         };
         CheckpointMetadata::from_json(&self.describe(&rel), &bytes)
@@ -175,16 +148,14 @@ impl CheckpointStorage {
         discarded: &[&CheckpointMetadata],
     ) -> Result<(), CheckpointError> {
         for meta in discarded {
-            self.delete(&metadata_path(&Self::checkpoint_dir(meta.checkpoint_id)))
-                .await?;
+            self.delete(&metadata_path(&Self::checkpoint_dir(meta.checkpoint_id))).await?;
         }
         for path in protocol::deletable_files(retained, discarded) {
             self.delete(&path).await?;
         }
         let keep = referenced_by(retained);
         for meta in discarded {
-            self.delete_unreferenced(&Self::checkpoint_dir(meta.checkpoint_id), &keep)
-                .await?;
+            self.delete_unreferenced(&Self::checkpoint_dir(meta.checkpoint_id), &keep).await?;
         }
         Ok(())
     }
@@ -195,26 +166,14 @@ impl CheckpointStorage {
     ///
     /// Shared files uploaded by tasks that never acknowledged are not known
     /// here and stay behind.
-    pub async fn abort_checkpoint(
-        &self,
-        pending: &PendingCheckpoint,
-        retained: &[&CheckpointMetadata],
-    ) -> Result<(), CheckpointError> {
+    pub async fn abort_checkpoint(&self, pending: &PendingCheckpoint, retained: &[&CheckpointMetadata]) -> Result<(), CheckpointError> {
         for path in pending.abort_deletable(retained) {
             self.delete(&path).await?;
         }
-        self.delete_unreferenced(
-            &Self::checkpoint_dir(pending.id()),
-            &referenced_by(retained),
-        )
-        .await
+        self.delete_unreferenced(&Self::checkpoint_dir(pending.id()), &referenced_by(retained)).await
     }
 
-    async fn delete_unreferenced(
-        &self,
-        dir: &str,
-        keep: &BTreeSet<String>,
-    ) -> Result<(), CheckpointError> {
+    async fn delete_unreferenced(&self, dir: &str, keep: &BTreeSet<String>) -> Result<(), CheckpointError> {
         for (path, _) in self.list_files(dir).await? {
             if !keep.contains(&path) {
                 self.delete(&path).await?;
@@ -225,11 +184,8 @@ impl CheckpointStorage {
 
     /// Root-relative path of `file_path` as recorded in `checkpoint_dir`'s `_metadata`.
     fn resolve(&self, checkpoint_dir: &str, file_path: &str) -> Result<String, CheckpointError> {
-        protocol::root_relative(checkpoint_dir, file_path).ok_or_else(|| {
-            CheckpointError::PathEscapesRoot {
-                path: format!("{}/{}", self.describe(checkpoint_dir), file_path),
-            }
-        })
+        protocol::root_relative(checkpoint_dir, file_path)
+            .ok_or_else(|| CheckpointError::PathEscapesRoot { path: format!("{}/{}", self.describe(checkpoint_dir), file_path) })
     }
 }
 
@@ -238,8 +194,5 @@ fn metadata_path(checkpoint_dir: &str) -> String {
 }
 
 fn referenced_by(metas: &[&CheckpointMetadata]) -> BTreeSet<String> {
-    metas
-        .iter()
-        .flat_map(|m| protocol::referenced_files(m))
-        .collect()
+    metas.iter().flat_map(|m| protocol::referenced_files(m)).collect()
 }

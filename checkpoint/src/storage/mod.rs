@@ -46,35 +46,20 @@ impl CheckpointStorage {
         Self::open_location_with(location, true)
     }
 
-    pub(crate) fn open_location_with(
-        location: &CheckpointLocation,
-        create: bool,
-    ) -> Result<Self, CheckpointError> {
+    pub(crate) fn open_location_with(location: &CheckpointLocation, create: bool) -> Result<Self, CheckpointError> {
         let opened = location.open_store(create)?;
-        Ok(CheckpointStorage {
-            store: opened.store,
-            root: opened.root,
-            base: opened.base,
-        })
+        Ok(CheckpointStorage { store: opened.store, root: opened.root, base: opened.base })
     }
 
     /// A fresh, empty storage in memory (for tests).
     pub fn in_memory() -> Self {
-        CheckpointStorage {
-            store: Arc::new(InMemory::new()),
-            root: Path::default(),
-            base: "memory://".to_string(),
-        }
+        CheckpointStorage { store: Arc::new(InMemory::new()), root: Path::default(), base: "memory://".to_string() }
     }
 
     /// Storage rooted at `root` (a `/`-separated prefix, may be empty) inside `store`.
     pub fn from_store(store: Arc<dyn ObjectStore>, root: &str) -> Self {
         let root = Path::from(root);
-        let base = if root.as_ref().is_empty() {
-            store.to_string()
-        } else {
-            format!("{store}/{root}")
-        };
+        let base = if root.as_ref().is_empty() { store.to_string() } else { format!("{store}/{root}") };
         CheckpointStorage { store, root, base }
     }
 
@@ -97,25 +82,15 @@ impl CheckpointStorage {
     /// or none. On local storage the write is durable when this returns.
     pub async fn put(&self, rel_path: &str, bytes: Bytes) -> Result<(), CheckpointError> {
         let location = self.object_path(rel_path, false)?;
-        self.store
-            .put_opts(&location, PutPayload::from(bytes), PutOptions::default())
-            .await
-            .map_err(|e| self.store_error(rel_path, e))?;
+        self.store.put_opts(&location, PutPayload::from(bytes), PutOptions::default()).await.map_err(|e| self.store_error(rel_path, e))?;
         Ok(())
     }
 
     /// Reads the whole object at `rel_path`.
     pub async fn get(&self, rel_path: &str) -> Result<Bytes, CheckpointError> {
         let location = self.object_path(rel_path, false)?;
-        let result = self
-            .store
-            .get_opts(&location, GetOptions::default())
-            .await
-            .map_err(|e| self.store_error(rel_path, e))?;
-        result
-            .bytes()
-            .await
-            .map_err(|e| self.store_error(rel_path, e))
+        let result = self.store.get_opts(&location, GetOptions::default()).await.map_err(|e| self.store_error(rel_path, e))?;
+        result.bytes().await.map_err(|e| self.store_error(rel_path, e))
     }
 
     /// Whether an object exists at `rel_path`.
@@ -138,13 +113,8 @@ impl CheckpointStorage {
     /// Deletes every object under the directory `dir_rel` (not the root itself).
     pub async fn delete_prefix(&self, dir_rel: &str) -> Result<(), CheckpointError> {
         let prefix = self.object_path(dir_rel, false)?;
-        let locations: Vec<Path> = self
-            .store
-            .list(Some(&prefix))
-            .map_ok(|meta| meta.location)
-            .try_collect()
-            .await
-            .map_err(|e| self.store_error(dir_rel, e))?;
+        let locations: Vec<Path> =
+            self.store.list(Some(&prefix)).map_ok(|meta| meta.location).try_collect().await.map_err(|e| self.store_error(dir_rel, e))?;
         self.delete_locations(locations).await
     }
 
@@ -152,16 +122,12 @@ impl CheckpointStorage {
     /// paths with their sizes, sorted by path.
     pub async fn list_files(&self, dir_rel: &str) -> Result<Vec<(String, u64)>, CheckpointError> {
         let prefix = self.object_path(dir_rel, true)?;
-        let metas: Vec<object_store::ObjectMeta> =
-            match self.store.list(Some(&prefix)).try_collect().await {
-                Ok(metas) => metas,
-                Err(object_store::Error::NotFound { .. }) => Vec::new(),
-                Err(e) => return Err(self.store_error(dir_rel, e)),
-            };
-        let mut files: Vec<(String, u64)> = metas
-            .into_iter()
-            .filter_map(|m| Some((self.root_relative(&m.location)?, m.size)))
-            .collect();
+        let metas: Vec<object_store::ObjectMeta> = match self.store.list(Some(&prefix)).try_collect().await {
+            Ok(metas) => metas,
+            Err(object_store::Error::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(self.store_error(dir_rel, e)),
+        };
+        let mut files: Vec<(String, u64)> = metas.into_iter().filter_map(|m| Some((self.root_relative(&m.location)?, m.size))).collect();
         files.sort();
         Ok(files)
     }
@@ -171,8 +137,7 @@ impl CheckpointStorage {
             return Ok(());
         }
         let input = futures::stream::iter(locations.into_iter().map(Ok)).boxed();
-        let results: Vec<object_store::Result<Path>> =
-            self.store.delete_stream(input).collect().await;
+        let results: Vec<object_store::Result<Path>> = self.store.delete_stream(input).collect().await;
         for result in results {
             match result {
                 Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
@@ -185,21 +150,14 @@ impl CheckpointStorage {
     /// The object store path of `rel_path`, normalized; `allow_root` permits
     /// the empty path (the root itself).
     fn object_path(&self, rel_path: &str, allow_root: bool) -> Result<Path, CheckpointError> {
-        let invalid = |reason: &str| CheckpointError::InvalidPath {
-            path: self.describe(rel_path),
-            reason: reason.to_string(),
-        };
+        let invalid = |reason: &str| CheckpointError::InvalidPath { path: self.describe(rel_path), reason: reason.to_string() };
         let normalized =
-            crate::paths::normalize(rel_path).ok_or_else(|| CheckpointError::PathEscapesRoot {
-                path: self.describe(rel_path),
-            })?;
+            crate::paths::normalize(rel_path).ok_or_else(|| CheckpointError::PathEscapesRoot { path: self.describe(rel_path) })?;
         if normalized.is_empty() && !allow_root {
             return Err(invalid("empty path (the storage root itself)"));
         }
         if normalized.split('/').any(is_staging_name) {
-            return Err(invalid(
-                "names ending in `#<digits>` are reserved by the storage layer",
-            ));
+            return Err(invalid("names ending in `#<digits>` are reserved by the storage layer"));
         }
         let rel = Path::parse(&normalized).map_err(|e| invalid(&e.to_string()))?;
         Ok(self.root.parts().chain(rel.parts()).collect())
@@ -207,30 +165,19 @@ impl CheckpointStorage {
 
     /// The root-relative form of an object store path (`None` if outside the root).
     fn root_relative(&self, location: &Path) -> Option<String> {
-        let parts: Vec<String> = location
-            .prefix_match(&self.root)?
-            .map(|p| p.as_ref().to_string())
-            .collect();
+        let parts: Vec<String> = location.prefix_match(&self.root)?.map(|p| p.as_ref().to_string()).collect();
         Some(parts.join("/"))
     }
 
     fn store_error(&self, rel_path: &str, e: object_store::Error) -> CheckpointError {
         match e {
-            object_store::Error::NotFound { .. } => CheckpointError::Missing {
-                path: self.describe(rel_path),
-            },
-            source => CheckpointError::Store {
-                path: self.describe(rel_path),
-                source,
-            },
+            object_store::Error::NotFound { .. } => CheckpointError::Missing { path: self.describe(rel_path) },
+            source => CheckpointError::Store { path: self.describe(rel_path), source },
         }
     }
 
     fn store_error_at_path(&self, e: object_store::Error) -> CheckpointError {
-        CheckpointError::Store {
-            path: self.base.clone(),
-            source: e,
-        }
+        CheckpointError::Store { path: self.base.clone(), source: e }
     }
 }
 

@@ -22,9 +22,7 @@ pub fn open_checkpoint(path: &str) -> Result<(CheckpointStorage, String), Checkp
     if let CheckpointLocation::Local { dir, .. } = &parent {
         let checkpoint = dir.join(&name);
         if !checkpoint.join(METADATA_FILE).is_file() {
-            return Err(CheckpointError::NotACheckpoint {
-                path: checkpoint.display().to_string(),
-            });
+            return Err(CheckpointError::NotACheckpoint { path: checkpoint.display().to_string() });
         }
     }
     let storage = CheckpointStorage::open_location_with(&parent, false)?;

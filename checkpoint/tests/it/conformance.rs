@@ -7,37 +7,19 @@ use crate::{read_all, write_checkpoint};
 
 async fn storage_conformance(storage: CheckpointStorage) {
     // put / get / overwrite / exists / delete
-    storage
-        .put("a/b.bin", Bytes::from_static(b"hello"))
-        .await
-        .unwrap();
-    assert_eq!(
-        storage.get("a/b.bin").await.unwrap(),
-        Bytes::from_static(b"hello")
-    );
-    storage
-        .put("a/b.bin", Bytes::from_static(b"world!"))
-        .await
-        .unwrap();
-    assert_eq!(
-        storage.get("a/./b.bin").await.unwrap(),
-        Bytes::from_static(b"world!")
-    );
+    storage.put("a/b.bin", Bytes::from_static(b"hello")).await.unwrap();
+    assert_eq!(storage.get("a/b.bin").await.unwrap(), Bytes::from_static(b"hello"));
+    storage.put("a/b.bin", Bytes::from_static(b"world!")).await.unwrap();
+    assert_eq!(storage.get("a/./b.bin").await.unwrap(), Bytes::from_static(b"world!"));
     assert!(storage.exists("a/b.bin").await.unwrap());
     storage.put("a/c/d.bin", Bytes::new()).await.unwrap();
-    assert_eq!(
-        storage.list_files("a").await.unwrap(),
-        vec![("a/b.bin".to_string(), 6), ("a/c/d.bin".to_string(), 0)]
-    );
+    assert_eq!(storage.list_files("a").await.unwrap(), vec![("a/b.bin".to_string(), 6), ("a/c/d.bin".to_string(), 0)]);
     assert_eq!(storage.get("a/c/d.bin").await.unwrap().len(), 0);
     storage.delete("a/b.bin").await.unwrap();
     assert!(!storage.exists("a/b.bin").await.unwrap());
     let err = storage.get("a/b.bin").await.unwrap_err();
     assert!(matches!(err, CheckpointError::Missing { .. }), "{err}");
-    assert!(
-        err.to_string().contains(&storage.describe("a/b.bin")),
-        "{err}"
-    );
+    assert!(err.to_string().contains(&storage.describe("a/b.bin")), "{err}");
     storage.delete("a/b.bin").await.unwrap(); // missing is fine
     storage.delete_prefix("a").await.unwrap();
     assert!(storage.list_files("a").await.unwrap().is_empty());
@@ -45,53 +27,24 @@ async fn storage_conformance(storage: CheckpointStorage) {
 
     // rejected paths
     let err = storage.get("../outside").await.unwrap_err();
-    assert!(
-        matches!(err, CheckpointError::PathEscapesRoot { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, CheckpointError::PathEscapesRoot { .. }), "{err}");
     let err = storage.put("", Bytes::new()).await.unwrap_err();
     assert!(matches!(err, CheckpointError::InvalidPath { .. }), "{err}");
     let err = storage.put("x#1", Bytes::new()).await.unwrap_err();
     assert!(matches!(err, CheckpointError::InvalidPath { .. }), "{err}");
 
     // state files, private and shared
-    let file = storage
-        .write_state_file("chk-1", "op.state", Bytes::from_static(b"abc"), vec![])
-        .await
-        .unwrap();
+    let file = storage.write_state_file("chk-1", "op.state", Bytes::from_static(b"abc"), vec![]).await.unwrap();
     assert_eq!(file.path, "op.state");
     assert_eq!(file.size, 3);
     assert_eq!(file.checksum, weir_checkpoint::checksum(b"abc"));
-    assert_eq!(
-        storage.read_state_file("chk-1", &file).await.unwrap(),
-        Bytes::from_static(b"abc")
-    );
-    let shared = storage
-        .write_state_file(
-            "chk-1",
-            "../shared/s.sst",
-            Bytes::from_static(b"sst"),
-            vec![],
-        )
-        .await
-        .unwrap();
+    assert_eq!(storage.read_state_file("chk-1", &file).await.unwrap(), Bytes::from_static(b"abc"));
+    let shared = storage.write_state_file("chk-1", "../shared/s.sst", Bytes::from_static(b"sst"), vec![]).await.unwrap();
     assert_eq!(shared.path, "../shared/s.sst");
-    assert_eq!(
-        storage.get("shared/s.sst").await.unwrap(),
-        Bytes::from_static(b"sst")
-    );
-    assert_eq!(
-        storage.read_state_file("chk-1", &shared).await.unwrap(),
-        Bytes::from_static(b"sst")
-    );
-    let err = storage
-        .write_state_file("chk-1", "../../x", Bytes::new(), vec![])
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, CheckpointError::PathEscapesRoot { .. }),
-        "{err}"
-    );
+    assert_eq!(storage.get("shared/s.sst").await.unwrap(), Bytes::from_static(b"sst"));
+    assert_eq!(storage.read_state_file("chk-1", &shared).await.unwrap(), Bytes::from_static(b"sst"));
+    let err = storage.write_state_file("chk-1", "../../x", Bytes::new(), vec![]).await.unwrap_err();
+    assert!(matches!(err, CheckpointError::PathEscapesRoot { .. }), "{err}");
     storage.delete_prefix("chk-1").await.unwrap();
     storage.delete_prefix("shared").await.unwrap();
 
@@ -105,72 +58,26 @@ async fn storage_conformance(storage: CheckpointStorage) {
     assert_eq!(read_all(&storage, "chk-2").await, m2);
 
     // an incomplete checkpoint (no _metadata), a corrupt one, and noise
-    storage
-        .write_state_file("chk-3", "op.state", Bytes::from_static(b"x"), vec![])
-        .await
-        .unwrap();
-    storage
-        .put("chk-4/op.state", Bytes::from_static(b"y"))
-        .await
-        .unwrap();
-    storage
-        .put("chk-4/_metadata", Bytes::from_static(b"{\"format_vers"))
-        .await
-        .unwrap();
-    storage
-        .put("chk-x/_metadata", Bytes::from_static(b"{}"))
-        .await
-        .unwrap();
-    storage
-        .put("savepoints/sp/_metadata", Bytes::from_static(b"{}"))
-        .await
-        .unwrap();
-    storage
-        .put("chk-9", Bytes::from_static(b"a file, not a directory"))
-        .await
-        .unwrap();
+    storage.write_state_file("chk-3", "op.state", Bytes::from_static(b"x"), vec![]).await.unwrap();
+    storage.put("chk-4/op.state", Bytes::from_static(b"y")).await.unwrap();
+    storage.put("chk-4/_metadata", Bytes::from_static(b"{\"format_vers")).await.unwrap();
+    storage.put("chk-x/_metadata", Bytes::from_static(b"{}")).await.unwrap();
+    storage.put("savepoints/sp/_metadata", Bytes::from_static(b"{}")).await.unwrap();
+    storage.put("chk-9", Bytes::from_static(b"a file, not a directory")).await.unwrap();
 
     let listing = storage.list_checkpoints().await.unwrap();
-    let expect = |id: u64, complete: bool| CheckpointListing {
-        id,
-        dir: format!("chk-{id}"),
-        complete,
-    };
-    assert_eq!(
-        listing,
-        vec![
-            expect(1, true),
-            expect(2, true),
-            expect(3, false),
-            expect(4, true)
-        ]
-    );
+    let expect = |id: u64, complete: bool| CheckpointListing { id, dir: format!("chk-{id}"), complete };
+    assert_eq!(listing, vec![expect(1, true), expect(2, true), expect(3, false), expect(4, true)]);
     assert_eq!(storage.latest_complete().await.unwrap(), Some(2));
     let err = storage.read_metadata("chk-4").await.unwrap_err();
-    assert!(
-        matches!(err, CheckpointError::CorruptMetadata { .. }),
-        "{err}"
-    );
-    assert!(
-        err.to_string()
-            .contains(&storage.describe("chk-4/_metadata")),
-        "{err}"
-    );
+    assert!(matches!(err, CheckpointError::CorruptMetadata { .. }), "{err}");
+    assert!(err.to_string().contains(&storage.describe("chk-4/_metadata")), "{err}");
     let err = storage.read_metadata("chk-3").await.unwrap_err();
-    assert!(
-        matches!(err, CheckpointError::NotACheckpoint { .. }),
-        "{err}"
-    );
-    assert!(
-        err.to_string().contains(&storage.describe("chk-3")),
-        "{err}"
-    );
+    assert!(matches!(err, CheckpointError::NotACheckpoint { .. }), "{err}");
+    assert!(err.to_string().contains(&storage.describe("chk-3")), "{err}");
 
     // A _metadata in the wrong directory is not trusted for `latest`.
-    storage
-        .put("chk-5/_metadata", Bytes::from(m1.to_json().unwrap()))
-        .await
-        .unwrap();
+    storage.put("chk-5/_metadata", Bytes::from(m1.to_json().unwrap())).await.unwrap();
     assert_eq!(storage.latest_complete().await.unwrap(), Some(2));
 
     // A newer intact checkpoint wins again.
@@ -178,13 +85,7 @@ async fn storage_conformance(storage: CheckpointStorage) {
     assert_eq!(storage.latest_complete().await.unwrap(), Some(6));
 
     storage.delete_prefix("chk-4").await.unwrap();
-    let ids: Vec<u64> = storage
-        .list_checkpoints()
-        .await
-        .unwrap()
-        .iter()
-        .map(|c| c.id)
-        .collect();
+    let ids: Vec<u64> = storage.list_checkpoints().await.unwrap().iter().map(|c| c.id).collect();
     assert_eq!(ids, vec![1, 2, 3, 5, 6]);
 }
 
@@ -209,10 +110,7 @@ async fn local_file_system() {
     let root = tmp.path().join("does/not/exist/yet");
     let storage = CheckpointStorage::open(root.to_str().unwrap()).unwrap();
     assert!(root.is_dir(), "open creates the directory");
-    assert_eq!(
-        storage.describe("chk-1/x"),
-        format!("{}/chk-1/x", root.display())
-    );
+    assert_eq!(storage.describe("chk-1/x"), format!("{}/chk-1/x", root.display()));
     storage_conformance(storage).await;
     // No staging files are left behind.
     let mut stack = vec![root];
@@ -232,27 +130,15 @@ async fn local_file_system_through_file_url() {
     let tmp = tempfile::tempdir().unwrap();
     let url = format!("file://{}/ckpt", tmp.path().display());
     let storage = CheckpointStorage::open(&url).unwrap();
-    storage
-        .put("chk-1/x", Bytes::from_static(b"1"))
-        .await
-        .unwrap();
-    assert_eq!(
-        std::fs::read(tmp.path().join("ckpt/chk-1/x")).unwrap(),
-        b"1"
-    );
+    storage.put("chk-1/x", Bytes::from_static(b"1")).await.unwrap();
+    assert_eq!(std::fs::read(tmp.path().join("ckpt/chk-1/x")).unwrap(), b"1");
 }
 
 #[test]
 fn relative_paths_are_resolved_against_the_current_directory() {
     let loc = weir_checkpoint::CheckpointLocation::parse("rel/ckpt").unwrap();
     let expected = std::env::current_dir().unwrap().join("rel/ckpt");
-    assert_eq!(
-        loc,
-        weir_checkpoint::CheckpointLocation::Local {
-            dir: expected,
-            given: "rel/ckpt".into()
-        }
-    );
+    assert_eq!(loc, weir_checkpoint::CheckpointLocation::Local { dir: expected, given: "rel/ckpt".into() });
     assert_eq!(loc.to_string(), "rel/ckpt");
 }
 
@@ -270,10 +156,7 @@ fn futures_are_send() {
 
 #[test]
 fn works_on_a_multi_thread_runtime() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let storage = CheckpointStorage::open(tmp.path().to_str().unwrap()).unwrap();
     rt.block_on(async move {

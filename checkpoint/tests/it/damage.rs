@@ -21,38 +21,22 @@ impl Damaged {
         let storage = CheckpointStorage::open(root.to_str().unwrap()).unwrap();
         write_checkpoint(&storage, 1, &["a.sst"], true).await;
         let meta = write_checkpoint(&storage, 2, &["a.sst"], false).await;
-        Damaged {
-            _tmp: tmp,
-            root,
-            storage,
-            meta,
-        }
+        Damaged { _tmp: tmp, root, storage, meta }
     }
 
     fn private_file(&self) -> (&StateFile, PathBuf) {
-        let file = self
-            .meta
-            .files()
-            .find(|f| f.path == "op-window-0.state")
-            .unwrap();
+        let file = self.meta.files().find(|f| f.path == "op-window-0.state").unwrap();
         (file, self.root.join("chk-2/op-window-0.state"))
     }
 
     async fn read(&self, file: &StateFile) -> CheckpointError {
-        self.storage
-            .read_state_file("chk-2", file)
-            .await
-            .unwrap_err()
+        self.storage.read_state_file("chk-2", file).await.unwrap_err()
     }
 }
 
 fn assert_names(err: &CheckpointError, path: &Path) {
     let msg = err.to_string();
-    assert!(
-        msg.contains(&path.display().to_string()),
-        "{msg} should name {}",
-        path.display()
-    );
+    assert!(msg.contains(&path.display().to_string()), "{msg} should name {}", path.display());
 }
 
 #[tokio::test]
@@ -69,11 +53,7 @@ async fn missing_state_file() {
 #[tokio::test]
 async fn missing_shared_file() {
     let d = Damaged::new().await;
-    let file = d
-        .meta
-        .files()
-        .find(|f| f.path == "../shared/a.sst")
-        .unwrap();
+    let file = d.meta.files().find(|f| f.path == "../shared/a.sst").unwrap();
     let path = d.root.join("shared/a.sst");
     std::fs::remove_file(&path).unwrap();
     let err = d.read(file).await;
@@ -90,16 +70,10 @@ async fn one_changed_byte() {
     std::fs::write(&path, bytes).unwrap();
     let err = d.read(file).await;
     match &err {
-        CheckpointError::ChecksumMismatch {
-            expected, actual, ..
-        } => {
+        CheckpointError::ChecksumMismatch { expected, actual, .. } => {
             assert_eq!(*expected, file.checksum);
             assert_ne!(actual, expected);
-            assert!(
-                err.to_string()
-                    .contains(&format!("expected {expected:08x}")),
-                "{err}"
-            );
+            assert!(err.to_string().contains(&format!("expected {expected:08x}")), "{err}");
         }
         other => panic!("unexpected {other}"),
     }
@@ -116,23 +90,14 @@ async fn truncated_file() {
     drop(f);
     let err = d.read(file).await;
     match &err {
-        CheckpointError::SizeMismatch {
-            expected, actual, ..
-        } => {
+        CheckpointError::SizeMismatch { expected, actual, .. } => {
             assert_eq!((*expected, *actual), (file.size, file.size - 4));
         }
         other => panic!("unexpected {other}"),
     }
     assert_names(&err, &path);
     let msg = err.to_string();
-    assert!(
-        msg.contains(&format!(
-            "expected {} bytes, found {}",
-            file.size,
-            file.size - 4
-        )),
-        "{msg}"
-    );
+    assert!(msg.contains(&format!("expected {} bytes, found {}", file.size, file.size - 4)), "{msg}");
 }
 
 #[tokio::test]
@@ -142,10 +107,7 @@ async fn metadata_cut_short() {
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     let err = d.storage.read_metadata("chk-2").await.unwrap_err();
-    assert!(
-        matches!(err, CheckpointError::CorruptMetadata { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, CheckpointError::CorruptMetadata { .. }), "{err}");
     assert_names(&err, &path);
     assert!(err.to_string().contains("truncated"), "{err}");
     // `latest` falls back to the intact older checkpoint.
@@ -157,30 +119,13 @@ async fn metadata_of_a_future_version() {
     let d = Damaged::new().await;
     let path = d.root.join("chk-2/_metadata");
     let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(
-        &path,
-        text.replacen("\"format_version\": 1", "\"format_version\": 99", 1),
-    )
-    .unwrap();
+    std::fs::write(&path, text.replacen("\"format_version\": 1", "\"format_version\": 99", 1)).unwrap();
     let err = d.storage.read_metadata("chk-2").await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            CheckpointError::UnsupportedVersion {
-                found: 99,
-                supported: 1,
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, CheckpointError::UnsupportedVersion { found: 99, supported: 1, .. }), "{err}");
     assert_names(&err, &path);
     // Not silently skipped: resuming from checkpoint 1 would go back in time.
     let err = d.storage.latest_complete().await.unwrap_err();
-    assert!(
-        matches!(err, CheckpointError::UnsupportedVersion { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, CheckpointError::UnsupportedVersion { .. }), "{err}");
 }
 
 #[tokio::test]
@@ -189,12 +134,6 @@ async fn path_escaping_the_root() {
     let mut file = d.private_file().0.clone();
     file.path = "../../../etc/passwd".into();
     let err = d.read(&file).await;
-    assert!(
-        matches!(err, CheckpointError::PathEscapesRoot { .. }),
-        "{err}"
-    );
-    assert!(
-        err.to_string().contains("chk-2/../../../etc/passwd"),
-        "{err}"
-    );
+    assert!(matches!(err, CheckpointError::PathEscapesRoot { .. }), "{err}");
+    assert!(err.to_string().contains("chk-2/../../../etc/passwd"), "{err}");
 }

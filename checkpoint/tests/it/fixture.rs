@@ -9,8 +9,7 @@ use std::path::PathBuf;
 
 use bytes::Bytes;
 use weir_checkpoint::{
-    codec, open_checkpoint, CheckpointStorage, KeyGroupOffset, KeyGroupRange, PendingCheckpoint,
-    SubtaskState, FORMAT_VERSION,
+    codec, open_checkpoint, CheckpointStorage, KeyGroupOffset, KeyGroupRange, PendingCheckpoint, SubtaskState, FORMAT_VERSION,
 };
 
 type WindowState = Vec<(String, u64)>;
@@ -21,10 +20,7 @@ fn fixture_root() -> PathBuf {
 
 /// Per key group, the window counts stored in the fixture's state file.
 fn key_group_contents() -> Vec<(u32, WindowState)> {
-    vec![
-        (3, vec![("alice".into(), 2), ("bob".into(), 40)]),
-        (5, vec![("carol".into(), 1)]),
-    ]
+    vec![(3, vec![("alice".into(), 2), ("bob".into(), 40)]), (5, vec![("carol".into(), 1)])]
 }
 
 /// The source position stored inline: (file index, byte offset).
@@ -42,28 +38,16 @@ async fn regenerate_fixture() {
     for (key_group, state) in key_group_contents() {
         let offset = bytes.len() as u64;
         codec::encode_into(&state, &mut bytes).unwrap();
-        offsets.push(KeyGroupOffset {
-            key_group,
-            offset,
-            len: bytes.len() as u64 - offset,
-        });
+        offsets.push(KeyGroupOffset { key_group, offset, len: bytes.len() as u64 - offset });
     }
-    let file = storage
-        .write_state_file(&dir, "op-window-0.state", Bytes::from(bytes), offsets)
-        .await
-        .unwrap();
+    let file = storage.write_state_file(&dir, "op-window-0.state", Bytes::from(bytes), offsets).await.unwrap();
     let mut pending = PendingCheckpoint::new(7, 1_700_000_000_000, [(0, 0), (1, 0)]);
     pending.acknowledge(
         (0, 0),
         vec![(
             "source".into(),
             1,
-            SubtaskState {
-                subtask: 0,
-                key_groups: None,
-                files: vec![],
-                inline: Some(codec::encode(&SOURCE_POSITION).unwrap()),
-            },
+            SubtaskState { subtask: 0, key_groups: None, files: vec![], inline: Some(codec::encode(&SOURCE_POSITION).unwrap()) },
         )],
     );
     pending.acknowledge(
@@ -71,18 +55,10 @@ async fn regenerate_fixture() {
         vec![(
             "window".into(),
             1,
-            SubtaskState {
-                subtask: 0,
-                key_groups: Some(KeyGroupRange::new(0, 7)),
-                files: vec![file],
-                inline: None,
-            },
+            SubtaskState { subtask: 0, key_groups: Some(KeyGroupRange::new(0, 7)), files: vec![file], inline: None },
         )],
     );
-    storage
-        .write_metadata(&pending.into_metadata("fixture-job", 8))
-        .await
-        .unwrap();
+    storage.write_metadata(&pending.into_metadata("fixture-job", 8)).await.unwrap();
 }
 
 #[tokio::test]
@@ -96,11 +72,7 @@ async fn reads_the_v1_fixture() {
     assert_eq!(meta.job_name, "fixture-job");
     assert_eq!(meta.timestamp_ms, 1_700_000_000_000);
     assert_eq!(meta.max_parallelism, 8);
-    let ids: Vec<_> = meta
-        .operators
-        .iter()
-        .map(|o| o.operator_id.as_str())
-        .collect();
+    let ids: Vec<_> = meta.operators.iter().map(|o| o.operator_id.as_str()).collect();
     assert_eq!(ids, vec!["source", "window"]);
 
     let source = meta.operator("source").unwrap();
@@ -109,10 +81,7 @@ async fn reads_the_v1_fixture() {
     assert_eq!(source.subtasks[0].key_groups, None);
     assert!(source.subtasks[0].files.is_empty());
     let inline = source.subtasks[0].inline.as_deref().unwrap();
-    assert_eq!(
-        codec::decode::<(u32, u64)>(inline).unwrap(),
-        SOURCE_POSITION
-    );
+    assert_eq!(codec::decode::<(u32, u64)>(inline).unwrap(), SOURCE_POSITION);
 
     let window = meta.operator("window").unwrap();
     assert_eq!(window.parallelism, 1);
@@ -134,8 +103,5 @@ async fn reads_the_v1_fixture() {
 
     // Writing the same document today yields the same bytes.
     let on_disk = std::fs::read(fixture_root().join("chk-7/_metadata")).unwrap();
-    assert_eq!(
-        String::from_utf8(meta.to_json().unwrap()).unwrap(),
-        String::from_utf8(on_disk).unwrap()
-    );
+    assert_eq!(String::from_utf8(meta.to_json().unwrap()).unwrap(), String::from_utf8(on_disk).unwrap());
 }

@@ -9,20 +9,12 @@ mod fixture;
 mod relocation;
 
 use bytes::Bytes;
-use weir_checkpoint::{
-    CheckpointMetadata, CheckpointStorage, KeyGroupOffset, KeyGroupRange, PendingCheckpoint,
-    SubtaskState,
-};
+use weir_checkpoint::{CheckpointMetadata, CheckpointStorage, KeyGroupOffset, KeyGroupRange, PendingCheckpoint, SubtaskState};
 
 /// Writes checkpoint `id` with one keyed operator (a private file and the
 /// given shared files, written if `write_shared`) and one source with inline
 /// state, and completes it. Returns its metadata.
-pub async fn write_checkpoint(
-    storage: &CheckpointStorage,
-    id: u64,
-    shared: &[&str],
-    write_shared: bool,
-) -> CheckpointMetadata {
+pub async fn write_checkpoint(storage: &CheckpointStorage, id: u64, shared: &[&str], write_shared: bool) -> CheckpointMetadata {
     let dir = CheckpointStorage::checkpoint_dir(id);
     let private = format!("window state of checkpoint {id}").into_bytes();
     let len = private.len() as u64;
@@ -31,28 +23,14 @@ pub async fn write_checkpoint(
             &dir,
             "op-window-0.state",
             Bytes::from(private),
-            vec![
-                KeyGroupOffset {
-                    key_group: 0,
-                    offset: 0,
-                    len: 6,
-                },
-                KeyGroupOffset {
-                    key_group: 1,
-                    offset: 6,
-                    len: len - 6,
-                },
-            ],
+            vec![KeyGroupOffset { key_group: 0, offset: 0, len: 6 }, KeyGroupOffset { key_group: 1, offset: 6, len: len - 6 }],
         )
         .await
         .unwrap()];
     for name in shared {
         let rel = format!("../shared/{name}");
         let file = if write_shared {
-            storage
-                .write_state_file(&dir, &rel, Bytes::from(format!("sst {name}")), vec![])
-                .await
-                .unwrap()
+            storage.write_state_file(&dir, &rel, Bytes::from(format!("sst {name}")), vec![]).await.unwrap()
         } else {
             let bytes = storage.get(&format!("shared/{name}")).await.unwrap();
             weir_checkpoint::StateFile {
@@ -67,29 +45,11 @@ pub async fn write_checkpoint(
     let mut pending = PendingCheckpoint::new(id, 1_000 * id, [(0, 0), (1, 0)]);
     pending.acknowledge(
         (0, 0),
-        vec![(
-            "source".into(),
-            1,
-            SubtaskState {
-                subtask: 0,
-                key_groups: None,
-                files: vec![],
-                inline: Some(id.to_le_bytes().to_vec()),
-            },
-        )],
+        vec![("source".into(), 1, SubtaskState { subtask: 0, key_groups: None, files: vec![], inline: Some(id.to_le_bytes().to_vec()) })],
     );
     pending.acknowledge(
         (1, 0),
-        vec![(
-            "window".into(),
-            1,
-            SubtaskState {
-                subtask: 0,
-                key_groups: Some(KeyGroupRange::new(0, 1)),
-                files,
-                inline: None,
-            },
-        )],
+        vec![("window".into(), 1, SubtaskState { subtask: 0, key_groups: Some(KeyGroupRange::new(0, 1)), files, inline: None })],
     );
     assert!(pending.is_complete());
     let meta = pending.into_metadata("test-job", 2);

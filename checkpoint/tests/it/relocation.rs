@@ -67,27 +67,15 @@ fn not_a_checkpoint() {
     let empty = tmp.path().join("chk-3");
     std::fs::create_dir(&empty).unwrap();
     let err = open_checkpoint(empty.to_str().unwrap()).unwrap_err();
-    assert!(
-        matches!(err, CheckpointError::NotACheckpoint { .. }),
-        "{err}"
-    );
-    assert!(
-        err.to_string().contains(&empty.display().to_string()),
-        "{err}"
-    );
+    assert!(matches!(err, CheckpointError::NotACheckpoint { .. }), "{err}");
+    assert!(err.to_string().contains(&empty.display().to_string()), "{err}");
     assert!(err.to_string().contains("no _metadata"), "{err}");
 
     let missing = tmp.path().join("nope");
     let err = open_checkpoint(missing.to_str().unwrap()).unwrap_err();
     assert!(matches!(err, CheckpointError::Missing { .. }), "{err}");
-    assert!(
-        err.to_string().contains(&missing.display().to_string()),
-        "{err}"
-    );
+    assert!(err.to_string().contains(&missing.display().to_string()), "{err}");
 
     let err = open_checkpoint("/").unwrap_err();
-    assert!(
-        matches!(err, CheckpointError::NotACheckpoint { .. }),
-        "{err}"
-    );
+    assert!(matches!(err, CheckpointError::NotACheckpoint { .. }), "{err}");
 }

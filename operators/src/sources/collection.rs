@@ -24,7 +24,13 @@ pub struct CollectionSource<T> {
 impl<T> CollectionSource<T> {
     /// Instance `subtask` of `parallelism` over `items`.
     pub fn new(items: Vec<Event<T>>, subtask: u32, parallelism: u32) -> Self {
-        CollectionSource { items, subtask: subtask as usize, parallelism: parallelism.max(1) as usize, next: subtask as usize, max_ts: None }
+        CollectionSource {
+            items,
+            subtask: subtask as usize,
+            parallelism: parallelism.max(1) as usize,
+            next: subtask as usize,
+            max_ts: None,
+        }
     }
 }
 

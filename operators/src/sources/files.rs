@@ -113,9 +113,9 @@ impl<T: Send> Source<T> for FileSource<T> {
             }
             let Some(reader) = self.reader.as_mut() else { break };
             self.line.clear();
-            let read = reader.read_line(&mut self.line).map_err(|e| {
-                JobError::io(format!("reading input {}", self.files[self.pos.file].display()), e)
-            })?;
+            let read = reader
+                .read_line(&mut self.line)
+                .map_err(|e| JobError::io(format!("reading input {}", self.files[self.pos.file].display()), e))?;
             if read == 0 {
                 self.reader = None;
                 self.pos.file += 1;

@@ -1,0 +1,195 @@
+//! Damaged checkpoints, malformed records and bad flags fail with a message
+//! that names what is wrong, and commit nothing.
+
+use std::path::{Path, PathBuf};
+
+use crate::common::*;
+
+/// Runs a small job to its end and returns its temp dir and the older of the
+/// two retained checkpoints (taken mid-run, so it holds window state).
+fn completed_checkpoint() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("first-out");
+    let chk = dir.path().join("chk");
+    let o = run_windowed_count(&[
+        "--generate",
+        "20000",
+        "--keys",
+        "50",
+        "--event-rate",
+        "10000",
+        "--rate",
+        "40000",
+        "--parallelism",
+        "2",
+        "--output",
+        out.to_str().unwrap(),
+        "--checkpoint-dir",
+        chk.to_str().unwrap(),
+        "--checkpoint-interval",
+        "50ms",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ids = complete_checkpoints(&chk);
+    assert_eq!(ids.len(), 2, "two retained checkpoints: {ids:?}");
+    (dir, chk.join(format!("chk-{}", ids[0])))
+}
+
+/// A state file of the checkpoint (the window operator's keyed state).
+fn state_file(chk: &Path) -> PathBuf {
+    let file = std::fs::read_dir(chk)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("window-count-"))
+        .expect("the checkpoint holds window state");
+    assert!(std::fs::metadata(&file).unwrap().len() > 0);
+    file
+}
+
+fn restore_fails_naming(chk: &Path, damaged: &Path, out: &Path) {
+    let o = run_windowed_count(&[
+        "--generate",
+        "20000",
+        "--keys",
+        "50",
+        "--event-rate",
+        "10000",
+        "--parallelism",
+        "2",
+        "--output",
+        out.to_str().unwrap(),
+        "--from-checkpoint",
+        chk.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success(), "restoring a damaged checkpoint must fail");
+    let err = stderr(&o);
+    let name = damaged.file_name().unwrap().to_string_lossy().to_string();
+    assert!(err.contains(&name), "the error names {name}: {err}");
+    assert!(committed_lines(out).is_empty(), "nothing is committed when the restore fails");
+}
+
+#[test]
+fn missing_state_file_is_named() {
+    let (dir, chk) = completed_checkpoint();
+    let file = state_file(&chk);
+    std::fs::remove_file(&file).unwrap();
+    restore_fails_naming(&chk, &file, &dir.path().join("out"));
+}
+
+#[test]
+fn changed_byte_is_named() {
+    let (dir, chk) = completed_checkpoint();
+    let file = state_file(&chk);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&file, bytes).unwrap();
+    restore_fails_naming(&chk, &file, &dir.path().join("out"));
+}
+
+#[test]
+fn metadata_cut_short_is_named() {
+    let (dir, chk) = completed_checkpoint();
+    let meta = chk.join("_metadata");
+    let bytes = std::fs::read(&meta).unwrap();
+    std::fs::write(&meta, &bytes[..bytes.len() / 2]).unwrap();
+    restore_fails_naming(&chk, &meta, &dir.path().join("out"));
+}
+
+#[test]
+fn damaged_latest_checkpoint_fails_and_keeps_committed_output() {
+    let (dir, older) = completed_checkpoint();
+    let chk = older.parent().unwrap().to_path_buf();
+    let newest = *complete_checkpoints(&chk).last().unwrap();
+    // The newest checkpoint loses its _metadata, so it is incomplete and
+    // `latest` is the older one, whose window state file is then removed.
+    std::fs::remove_file(chk.join(format!("chk-{newest}/_metadata"))).unwrap();
+    let file = state_file(&older);
+    std::fs::remove_file(&file).unwrap();
+    let first_out = dir.path().join("first-out");
+    let before = committed_lines(&first_out);
+    assert!(!before.is_empty());
+    let o = run_windowed_count(&[
+        "--generate",
+        "20000",
+        "--keys",
+        "50",
+        "--event-rate",
+        "10000",
+        "--parallelism",
+        "2",
+        "--output",
+        first_out.to_str().unwrap(),
+        "--checkpoint-dir",
+        chk.to_str().unwrap(),
+        "--from-checkpoint",
+        "latest",
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains(&*file.file_name().unwrap().to_string_lossy()), "{}", stderr(&o));
+    assert_eq!(committed_lines(&first_out), before, "committed output stays as it was");
+}
+
+#[test]
+fn malformed_line_names_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("events.csv");
+    std::fs::write(&input, "0,1\n10,2\n20,x\n30,3\n").unwrap();
+    let o = run_windowed_count(&["--input", input.to_str().unwrap(), "--parallelism", "1", "--print"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("events.csv:3"), "{err}");
+    assert!(err.contains("key 'x' is not an unsigned integer"), "{err}");
+}
+
+#[test]
+fn bad_flags_are_explained() {
+    let cases: [(&[&str], &str); 6] = [
+        (&["--generate", "10", "--parallelism", "0"], "--parallelism 0 must be between 1"),
+        (&["--generate", "10", "--checkpoint-dir", "/tmp/x", "--checkpoint-interval", "10"], "has no unit"),
+        (&["--generate", "10", "--from-checkpoint", "latest"], "--from-checkpoint latest needs --checkpoint-dir"),
+        (&["--generate", "10", "--state-backend", "leveldb"], "unknown state backend 'leveldb'"),
+        (&["--generate", "10", "--max-parallelism", "4", "--parallelism", "8"], "between 1 and --max-parallelism (4)"),
+        (&["--parallelism", "2"], "give exactly one of --input PATH and --generate N"),
+    ];
+    for (args, expected) in cases {
+        let o = run_windowed_count(args);
+        assert!(!o.status.success(), "{args:?} must fail");
+        assert!(stderr(&o).contains(expected), "{args:?}: expected '{expected}' in: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn help_lists_every_job_flag() {
+    let o = run_windowed_count(&["--help"]);
+    assert!(o.status.success());
+    let help = stdout(&o);
+    for flag in [
+        "--parallelism",
+        "--max-parallelism",
+        "--state-backend",
+        "--state-dir",
+        "--checkpoint-dir",
+        "--checkpoint-interval",
+        "--incremental",
+        "--retained-checkpoints",
+        "--from-checkpoint",
+        "--savepoint-dir",
+        "--max-concurrent-checkpoints",
+        "--state-memory",
+        "--restore-mode",
+        "--allow-non-restored-state",
+        "--control-addr",
+        "--input",
+        "--generate",
+        "--keys",
+        "--event-rate",
+        "--rate",
+        "--window",
+        "--out-of-orderness",
+        "--output",
+        "--print",
+    ] {
+        assert!(help.contains(flag), "--help mentions {flag}");
+    }
+}

@@ -1,0 +1,98 @@
+//! Helpers shared by the end-to-end tests.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The windowed_count example binary that `cargo test` builds next to the tests.
+pub fn windowed_count_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let bin = profile_dir.join("examples").join("windowed_count");
+    assert!(bin.exists(), "{} is missing: run the tests with `cargo test`, which builds the examples", bin.display());
+    bin
+}
+
+/// Runs windowed_count with `args` to its end.
+pub fn run_windowed_count(args: &[&str]) -> Output {
+    Command::new(windowed_count_bin()).args(args).env("RUST_LOG", "info").output().unwrap()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+/// Event `i` of the generator: (event time ms, key).
+pub fn generated(i: u64, keys: u64, event_rate: u64) -> (i64, u64) {
+    ((u128::from(i) * 1000 / u128::from(event_rate)) as i64, ((u128::from(i) * 2_654_435_761) % u128::from(keys)) as u64)
+}
+
+/// The windowed count of `events`, as sorted output lines `<window_start>,<key>,<count>`.
+pub fn reference(events: impl IntoIterator<Item = (i64, u64)>, window_ms: i64) -> Vec<String> {
+    let mut counts: BTreeMap<(i64, u64), u64> = BTreeMap::new();
+    for (ts, key) in events {
+        *counts.entry((ts - ts.rem_euclid(window_ms), key)).or_default() += 1;
+    }
+    let mut lines: Vec<String> = counts.into_iter().map(|((w, k), c)| format!("{w},{k},{c}")).collect();
+    lines.sort();
+    lines
+}
+
+pub fn generated_reference(n: u64, keys: u64, event_rate: u64, window_ms: i64) -> Vec<String> {
+    reference((0..n).map(|i| generated(i, keys, event_rate)), window_ms)
+}
+
+/// Every line of the committed output in `dir` (files not beginning with `.` or `_`), sorted.
+pub fn committed_lines(dir: &Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return lines };
+    for e in entries {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().to_string();
+        if name.starts_with('.') || name.starts_with('_') || !e.path().is_file() {
+            continue;
+        }
+        lines.extend(std::fs::read_to_string(e.path()).unwrap().lines().map(str::to_string));
+    }
+    lines.sort();
+    lines
+}
+
+/// Checkpoint directories (`chk-N`) under `dir` that have a `_metadata`, sorted by id.
+pub fn complete_checkpoints(dir: &Path) -> Vec<u64> {
+    let mut ids: Vec<u64> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.path().join("_metadata").exists())
+                .filter_map(|e| e.file_name().to_string_lossy().strip_prefix("chk-").and_then(|s| s.parse().ok()))
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+/// A small deterministic random number generator (xorshift), seeded from the
+/// environment (`WEIR_TEST_SEED`) or the clock; the seed is printed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn from_env() -> Self {
+        let seed = std::env::var("WEIR_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64 | 1);
+        eprintln!("random seed: WEIR_TEST_SEED={seed}");
+        Rng(seed)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}

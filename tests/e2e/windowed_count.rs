@@ -1,0 +1,145 @@
+//! windowed_count's committed output equals the reference at several parallelisms.
+
+use std::io::Write;
+
+use crate::common::*;
+
+fn generator_args<'a>(n: &'a str, out: &'a str, chk: &'a str, p: &'a str) -> Vec<&'a str> {
+    vec![
+        "--generate",
+        n,
+        "--keys",
+        "500",
+        "--event-rate",
+        "10000",
+        "--parallelism",
+        p,
+        "--output",
+        out,
+        "--checkpoint-dir",
+        chk,
+        "--checkpoint-interval",
+        "50ms",
+    ]
+}
+
+#[test]
+fn generated_input_matches_reference_at_parallelism_1_2_4() {
+    let expected = generated_reference(60_000, 500, 10_000, 1000);
+    for p in ["1", "2", "4"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let chk = dir.path().join("chk");
+        let o = run_windowed_count(&generator_args("60000", out.to_str().unwrap(), chk.to_str().unwrap(), p));
+        assert!(o.status.success(), "parallelism {p}: {}", stderr(&o));
+        let summary = stdout(&o);
+        assert!(summary.starts_with("events=60000 windows_fired=3000 output_rows=3000 "), "parallelism {p}: {summary}");
+        assert_eq!(committed_lines(&out), expected, "parallelism {p}");
+        let retained = complete_checkpoints(&chk);
+        assert!(!retained.is_empty() && retained.len() <= 2, "parallelism {p}: 1 or 2 retained checkpoints, found {retained:?}");
+    }
+}
+
+#[test]
+fn file_input_matches_reference_and_without_checkpoints_commits_at_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    // Three files, in event-time order one after another by name.
+    let events: Vec<(i64, u64)> = (0..9_000u64).map(|i| (i as i64 * 3 / 2, (i * 7919) % 97)).collect();
+    for (f, chunk) in events.chunks(3_000).enumerate() {
+        let mut file = std::fs::File::create(input.join(format!("part-{f}.csv"))).unwrap();
+        for (ts, key) in chunk {
+            writeln!(file, "{ts},{key}").unwrap();
+        }
+    }
+    // Hidden and underscore files are not input.
+    std::fs::write(input.join(".hidden"), "not,input\n").unwrap();
+    std::fs::write(input.join("_SUCCESS"), "").unwrap();
+    let expected = reference(events.iter().copied(), 1000);
+    for (p, checkpoints) in [("2", true), ("3", false)] {
+        let out = dir.path().join(format!("out-{p}"));
+        let chk = dir.path().join(format!("chk-{p}"));
+        let mut args = vec!["--input", input.to_str().unwrap(), "--parallelism", p, "--output", out.to_str().unwrap()];
+        if checkpoints {
+            args.extend(["--checkpoint-dir", chk.to_str().unwrap(), "--checkpoint-interval", "20ms"]);
+        }
+        let o = run_windowed_count(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(committed_lines(&out), expected, "parallelism {p}, checkpoints {checkpoints}");
+    }
+}
+
+#[test]
+fn latest_with_no_checkpoint_starts_fresh_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let chk = dir.path().join("chk");
+    let mut args = generator_args("20000", out.to_str().unwrap(), chk.to_str().unwrap(), "2");
+    args.extend(["--from-checkpoint", "latest"]);
+    let o = run_windowed_count(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no complete checkpoint to restore from; starting fresh"), "{}", stderr(&o));
+    assert_eq!(committed_lines(&out), generated_reference(20_000, 500, 10_000, 1000));
+    // Run again from latest: everything was read, so nothing new is emitted and nothing is duplicated.
+    let o = run_windowed_count(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("restoring"), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("events=0 "), "{}", stdout(&o));
+    assert_eq!(committed_lines(&out), generated_reference(20_000, 500, 10_000, 1000));
+}
+
+#[test]
+fn retention_keeps_exactly_the_retained_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let chk = dir.path().join("chk");
+    let o = run_windowed_count(&[
+        "--generate",
+        "100000",
+        "--keys",
+        "50",
+        "--event-rate",
+        "10000",
+        "--rate",
+        "100000",
+        "--parallelism",
+        "2",
+        "--output",
+        out.to_str().unwrap(),
+        "--checkpoint-dir",
+        chk.to_str().unwrap(),
+        "--checkpoint-interval",
+        "30ms",
+        "--retained-checkpoints",
+        "3",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let completed = stderr(&o).matches("checkpoint complete").count();
+    assert!(completed >= 5, "expected several checkpoints, log shows {completed}");
+    let retained = complete_checkpoints(&chk);
+    assert_eq!(retained.len(), 3, "{retained:?}");
+    // Nothing else is left in the checkpoint directory: no incomplete chk-N, no stray files.
+    let entries: Vec<String> = std::fs::read_dir(&chk).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
+    assert_eq!(entries.iter().filter(|e| e.starts_with("chk-")).count(), 3, "{entries:?}");
+    for id in retained {
+        let meta = std::fs::read_to_string(chk.join(format!("chk-{id}/_metadata"))).unwrap();
+        let meta: serde_json::Value = serde_json::from_str(&meta).unwrap();
+        let files: Vec<String> = meta["operators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|o| o["subtasks"].as_array().unwrap().iter())
+            .flat_map(|s| s["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap().to_string()))
+            .collect();
+        let mut on_disk: Vec<String> = std::fs::read_dir(chk.join(format!("chk-{id}")))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|n| n != "_metadata")
+            .collect();
+        on_disk.sort();
+        let mut referenced = files.clone();
+        referenced.sort();
+        assert_eq!(on_disk, referenced, "chk-{id} holds exactly the files its _metadata references");
+    }
+}
