@@ -147,6 +147,12 @@ impl JobArgs {
             }
             return bad("--control-addr: the control endpoint is not available yet in this version".into());
         }
+        if self.restore_mode == Some(RestoreMode::Claim) {
+            return bad(
+                "--restore-mode claim is not available yet in this version; the default no-claim never deletes the restored checkpoint"
+                    .into(),
+            );
+        }
         let restore = match self.from_checkpoint.as_deref() {
             None => None,
             Some("latest") => {

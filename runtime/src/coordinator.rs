@@ -97,6 +97,14 @@ impl Coordinator {
                                             if is_final {
                                                 return Ok(summary);
                                             }
+                                            // Older checkpoints still in flight are subsumed by this one.
+                                            let older: Vec<u64> = pending.range(..checkpoint).map(|(id, _)| *id).collect();
+                                            for id in older {
+                                                if let Some(p) = pending.remove(&id) {
+                                                    self.abort(p, &format!("subsumed by checkpoint {checkpoint}, which completed first"));
+                                                    summary.aborted += 1;
+                                                }
+                                            }
                                         }
                                         Err(reason) => {
                                             summary.aborted += 1;

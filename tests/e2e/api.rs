@@ -2,7 +2,7 @@
 //! kind of state and timers, restore into a changed job, and checkpoints that
 //! fail without failing the job.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -241,5 +241,129 @@ fn an_operator_error_fails_the_job_with_its_message() {
             assert_eq!(message, "seven is not allowed");
         }
         other => panic!("expected the operator's error, got {other:?}"),
+    }
+}
+
+/// Passes every record on.
+#[derive(Clone)]
+struct PassThrough;
+
+impl KeyedProcessFunction<u64, u64, u64> for PassThrough {
+    fn process(&mut self, value: u64, ctx: &mut ProcessContext<'_, u64, u64>) -> Result<(), UserError> {
+        ctx.emit(value);
+        Ok(())
+    }
+}
+
+/// Takes a millisecond per batch and records how far the source ran ahead of it.
+struct SlowSink {
+    generated: Arc<AtomicU64>,
+    consumed: Arc<AtomicU64>,
+    max_ahead: Arc<AtomicU64>,
+}
+
+impl weir::crates::runtime::Operator<weir::Event<u64>> for SlowSink {
+    fn process(&mut self, batch: &mut Vec<weir::Event<u64>>) -> Result<(), JobError> {
+        std::thread::sleep(Duration::from_millis(1));
+        let consumed = self.consumed.fetch_add(batch.len() as u64, Ordering::SeqCst) + batch.len() as u64;
+        let ahead = self.generated.load(Ordering::SeqCst).saturating_sub(consumed);
+        self.max_ahead.fetch_max(ahead, Ordering::SeqCst);
+        batch.clear();
+        Ok(())
+    }
+    fn watermark(&mut self, _: i64) -> Result<(), JobError> {
+        Ok(())
+    }
+    fn barrier(
+        &mut self,
+        _: &weir::crates::runtime::Barrier,
+        _: &mut Vec<weir::crates::runtime::OperatorSnapshot>,
+    ) -> Result<(), JobError> {
+        Ok(())
+    }
+    fn checkpoint_complete(&mut self, _: u64) -> Result<(), JobError> {
+        Ok(())
+    }
+    fn checkpoint_aborted(&mut self, _: u64) -> Result<(), JobError> {
+        Ok(())
+    }
+    fn finish(&mut self) -> Result<(), JobError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_slow_sink_slows_the_sources_and_memory_stays_bounded() {
+    const N: u64 = 3_000_000;
+    let generated = Arc::new(AtomicU64::new(0));
+    let consumed = Arc::new(AtomicU64::new(0));
+    let max_ahead = Arc::new(AtomicU64::new(0));
+    let env = StreamEnvironment::new(JobConfig::new("backpressure").with_parallelism(2));
+    let g = generated.clone();
+    let (c, m, g2) = (consumed.clone(), max_ahead.clone(), generated.clone());
+    env.generate(N, None, 0, move |i| {
+        g.fetch_add(1, Ordering::SeqCst);
+        weir::Event::new(i as i64, i)
+    })
+    .key_by(|v: &u64| v % 1000)
+    .process(PassThrough)
+    .sink("slow-sink", move |_, _| Ok(Box::new(SlowSink { generated: g2.clone(), consumed: c.clone(), max_ahead: m.clone() })));
+    env.execute().unwrap();
+    assert_eq!(consumed.load(Ordering::SeqCst), N);
+    // Two sources, each with two bounded channels of CHANNEL_CAPACITY batches
+    // and a batch or two in flight per task: far below N.
+    let bound = 2 * (2 * weir::crates::runtime::CHANNEL_CAPACITY as u64 + 4) * weir::crates::runtime::SOURCE_BATCH as u64;
+    let ahead = max_ahead.load(Ordering::SeqCst);
+    assert!(ahead <= bound, "the sources ran {ahead} records ahead of the sink (bound {bound})");
+}
+
+#[test]
+fn records_and_checkpoints_are_reported_as_metrics() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    recorder.install().expect("the only test that installs a recorder");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(&dir.path().join("chk"));
+    if let Some(cp) = c.checkpoint.as_mut() {
+        cp.interval = Duration::from_millis(20);
+    }
+    let env = StreamEnvironment::new(c);
+    env.generate(30_000, Some(60_000.0), 0, |i| weir::Event::new(i as i64, i % 10))
+        .uid("metrics-source")
+        .key_by(|k: &u64| *k)
+        .window(TumblingWindows::of_millis(1000))
+        .count()
+        .uid("metrics-window")
+        .discard()
+        .uid("metrics-sink");
+    let result = env.execute().unwrap();
+
+    let mut counters = std::collections::BTreeMap::new();
+    let mut histograms = std::collections::BTreeMap::new();
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let (_, key) = key.into_parts();
+        let labels: Vec<String> = key.labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+        let name = format!("{}{{{}}}", key.name(), labels.join(","));
+        match value {
+            DebugValue::Counter(n) => {
+                counters.insert(name, n);
+            }
+            DebugValue::Histogram(v) => {
+                histograms.insert(name, v.len());
+            }
+            DebugValue::Gauge(_) => {}
+        }
+    }
+    assert_eq!(counters.get("weir_records_out_total{operator=metrics-source}"), Some(&30_000), "{counters:?}");
+    assert_eq!(counters.get("weir_records_in_total{operator=metrics-window}"), Some(&30_000), "{counters:?}");
+    // 30 windows of 10 keys.
+    assert_eq!(counters.get("weir_records_out_total{operator=metrics-window}"), Some(&300), "{counters:?}");
+    assert_eq!(counters.get("weir_records_in_total{operator=metrics-sink}"), Some(&300), "{counters:?}");
+    let completed = result.checkpoints.completed as usize;
+    assert!(completed >= 2);
+    for h in ["weir_checkpoint_duration_seconds{}", "weir_checkpoint_sync_seconds{}", "weir_checkpoint_bytes_written{}"] {
+        assert!(histograms.get(h).copied().unwrap_or(0) >= completed, "{h}: {histograms:?}");
     }
 }

@@ -55,9 +55,23 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 impl<T> FileSink<T> {
     /// The sink instance described by `env`, writing into `dir`.
     pub fn new(id: &str, dir: &Path, env: &SubtaskEnv) -> Result<Self, JobError> {
+        let restored = env.restored(id, false)?.and_then(|r| r.inline);
+        Self::with_state(id, dir, env.subtask, env.checkpointing, env.counters.counter("output_rows"), restored)
+    }
+
+    /// Instance `subtask` of the sink `id` writing into `dir`, resuming from
+    /// its checkpointed state `restored` (what its barrier snapshot held).
+    pub fn with_state(
+        id: &str,
+        dir: &Path,
+        subtask: u32,
+        checkpointing: bool,
+        rows: Counter,
+        restored: Option<Vec<u8>>,
+    ) -> Result<Self, JobError> {
         let staging = dir.join(IN_PROGRESS_DIR);
         fs::create_dir_all(&staging).map_err(|e| JobError::io(format!("creating output directory {}", staging.display()), e))?;
-        let recovered = match env.restored(id, false)?.and_then(|r| r.inline) {
+        let recovered = match restored {
             Some(bytes) => Some(codec::decode::<Vec<Pending>>(&bytes).map_err(|e| JobError::Sink {
                 operator: id.to_string(),
                 message: format!("the checkpoint's sink state cannot be read: {e}"),
@@ -73,14 +87,14 @@ impl<T> FileSink<T> {
             id: id.to_string(),
             dir: dir.to_path_buf(),
             staging,
-            subtask: env.subtask,
+            subtask,
             run,
-            checkpointing: env.checkpointing,
+            checkpointing,
             current: None,
             seq: 0,
             pending: Vec::new(),
             recovered,
-            rows: env.counters.counter("output_rows"),
+            rows,
             _t: std::marker::PhantomData,
         })
     }
@@ -199,5 +213,97 @@ impl<T: Display + Send> Operator<Event<T>> for FileSink<T> {
             self.commit_until(u64::MAX)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use weir_runtime::Counters;
+
+    fn sink(dir: &Path, restored: Option<Vec<u8>>) -> FileSink<u32> {
+        FileSink::with_state("out", dir, 0, true, Counters::default().counter("rows"), restored).unwrap()
+    }
+
+    fn barrier(id: u64) -> Barrier {
+        Barrier { id, timestamp_ms: 0, is_final: false }
+    }
+
+    fn committed(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn in_progress(dir: &Path) -> usize {
+        fs::read_dir(dir.join(IN_PROGRESS_DIR)).unwrap().count()
+    }
+
+    #[test]
+    fn files_appear_only_when_their_checkpoint_completes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = sink(dir.path(), None);
+        s.process(&mut vec![Event::new(0, 1), Event::new(0, 2)]).unwrap();
+        let mut snaps = Vec::new();
+        s.barrier(&barrier(3), &mut snaps).unwrap();
+        s.process(&mut vec![Event::new(0, 3)]).unwrap();
+        assert!(committed(dir.path()).is_empty(), "nothing is visible before checkpoint 3 completes");
+        s.checkpoint_aborted(3).unwrap();
+        s.barrier(&barrier(4), &mut snaps).unwrap();
+        s.checkpoint_complete(4).unwrap();
+        // Checkpoint 3 was aborted, so checkpoint 4 covers (and commits) both files.
+        let names = committed(dir.path());
+        assert_eq!(names, vec!["part-0000-0000000003-0".to_string(), "part-0000-0000000004-1".to_string()]);
+        let text: String = names.iter().map(|n| fs::read_to_string(dir.path().join(n)).unwrap()).collect();
+        assert_eq!(text, "1\n2\n3\n");
+        assert_eq!(in_progress(dir.path()), 0);
+    }
+
+    #[test]
+    fn restore_finishes_a_commit_the_crash_interrupted_and_drops_uncovered_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = sink(dir.path(), None);
+        s.process(&mut vec![Event::new(0, 7)]).unwrap();
+        let mut snaps = Vec::new();
+        s.barrier(&barrier(5), &mut snaps).unwrap();
+        // Written after checkpoint 5: no checkpoint covers it.
+        s.process(&mut vec![Event::new(0, 8)]).unwrap();
+        // The process dies here: _metadata of checkpoint 5 was written, the sink never heard.
+        drop(s);
+        let state = snaps.pop().unwrap().inline.unwrap();
+        assert!(committed(dir.path()).is_empty());
+        assert_eq!(in_progress(dir.path()), 2);
+
+        let mut restored = sink(dir.path(), Some(state.clone()));
+        restored.watermark(0).unwrap();
+        assert_eq!(committed(dir.path()), vec!["part-0000-0000000005-0".to_string()]);
+        assert_eq!(fs::read_to_string(dir.path().join("part-0000-0000000005-0")).unwrap(), "7\n");
+        assert_eq!(in_progress(dir.path()), 0, "the output after checkpoint 5 is gone");
+
+        // Restoring the same checkpoint again (a second crash) commits nothing twice.
+        let mut again = sink(dir.path(), Some(state));
+        again.watermark(0).unwrap();
+        assert_eq!(committed(dir.path()), vec!["part-0000-0000000005-0".to_string()]);
+    }
+
+    #[test]
+    fn a_pending_file_that_vanished_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = sink(dir.path(), None);
+        s.process(&mut vec![Event::new(0, 7)]).unwrap();
+        let mut snaps = Vec::new();
+        s.barrier(&barrier(2), &mut snaps).unwrap();
+        drop(s);
+        for e in fs::read_dir(dir.path().join(IN_PROGRESS_DIR)).unwrap() {
+            fs::remove_file(e.unwrap().path()).unwrap();
+        }
+        let mut restored = sink(dir.path(), snaps.pop().unwrap().inline);
+        let err = restored.watermark(0).unwrap_err().to_string();
+        assert!(err.contains(".inprogress") && err.contains("checkpoint 2"), "{err}");
     }
 }
