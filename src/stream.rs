@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use weir_operators::sinks::{CollectSink, DiscardSink, FileSink, PrintSink};
 use weir_operators::{FilterFn, FlatMapFn, MapFn};
 use weir_runtime::{
-    BuiltTask, EdgeSpec, Event, ForwardOutput, JobError, KeyGroupPartitioner, Keyed, Metered, Operator, Stateless, SubtaskEnv, VertexSpec,
-    Wiring,
+    BuiltTask, EdgeSpec, Event, ForwardOutput, JobError, KeyGroupPartitioner, Keyed, Metered, Operator, SinkOperator, Stateless,
+    SubtaskEnv, VertexSpec, Wiring,
 };
 use weir_state::Key;
 
@@ -169,12 +169,12 @@ impl<T: Send + 'static> DataStream<T> {
     where
         T: Display,
     {
-        self.sink("print-sink", |_, env| Ok(Box::new(PrintSink::new(env.counters.counter("output_rows")))))
+        self.sink("print-sink", |_, env| Ok(Box::new(SinkOperator(PrintSink::new(env.counters.counter("output_rows"))))))
     }
 
     /// Ends the stream by counting its records (`output_rows`) and dropping them.
     pub fn discard(self) -> SinkHandle {
-        self.sink("discard-sink", |_, env| Ok(Box::new(DiscardSink::new(env.counters.counter("output_rows")))))
+        self.sink("discard-sink", |_, env| Ok(Box::new(SinkOperator(DiscardSink::new(env.counters.counter("output_rows"))))))
     }
 
     /// Ends the stream by collecting its records in memory (not exactly-once:
@@ -182,7 +182,7 @@ impl<T: Send + 'static> DataStream<T> {
     pub fn collect_to_vec(self) -> Arc<Mutex<Vec<T>>> {
         let out = Arc::new(Mutex::new(Vec::new()));
         let shared = out.clone();
-        self.sink("collect-sink", move |_, _| Ok(Box::new(CollectSink::new(shared.clone()))));
+        self.sink("collect-sink", move |_, _| Ok(Box::new(SinkOperator(CollectSink::new(shared.clone())))));
         out
     }
 }

@@ -262,32 +262,13 @@ struct SlowSink {
     max_ahead: Arc<AtomicU64>,
 }
 
-impl weir::crates::runtime::Operator<weir::Event<u64>> for SlowSink {
-    fn process(&mut self, batch: &mut Vec<weir::Event<u64>>) -> Result<(), JobError> {
+impl weir::crates::runtime::Sink<u64> for SlowSink {
+    fn write(&mut self, batch: &mut Vec<weir::Event<u64>>) -> Result<(), JobError> {
         std::thread::sleep(Duration::from_millis(1));
         let consumed = self.consumed.fetch_add(batch.len() as u64, Ordering::SeqCst) + batch.len() as u64;
         let ahead = self.generated.load(Ordering::SeqCst).saturating_sub(consumed);
         self.max_ahead.fetch_max(ahead, Ordering::SeqCst);
         batch.clear();
-        Ok(())
-    }
-    fn watermark(&mut self, _: i64) -> Result<(), JobError> {
-        Ok(())
-    }
-    fn barrier(
-        &mut self,
-        _: &weir::crates::runtime::Barrier,
-        _: &mut Vec<weir::crates::runtime::OperatorSnapshot>,
-    ) -> Result<(), JobError> {
-        Ok(())
-    }
-    fn checkpoint_complete(&mut self, _: u64) -> Result<(), JobError> {
-        Ok(())
-    }
-    fn checkpoint_aborted(&mut self, _: u64) -> Result<(), JobError> {
-        Ok(())
-    }
-    fn finish(&mut self) -> Result<(), JobError> {
         Ok(())
     }
 }
@@ -307,7 +288,9 @@ fn a_slow_sink_slows_the_sources_and_memory_stays_bounded() {
     })
     .key_by(|v: &u64| v % 1000)
     .process(PassThrough)
-    .sink("slow-sink", move |_, _| Ok(Box::new(SlowSink { generated: g2.clone(), consumed: c.clone(), max_ahead: m.clone() })));
+    .sink("slow-sink", move |_, _| {
+        Ok(Box::new(weir::crates::runtime::SinkOperator(SlowSink { generated: g2.clone(), consumed: c.clone(), max_ahead: m.clone() })))
+    });
     env.execute().unwrap();
     assert_eq!(consumed.load(Ordering::SeqCst), N);
     // Two sources, each with two bounded channels of CHANNEL_CAPACITY batches

@@ -5,34 +5,46 @@ use std::path::{Path, PathBuf};
 
 use crate::common::*;
 
-/// Runs a small job to its end and returns its temp dir and the older of the
-/// two retained checkpoints (taken mid-run, so it holds window state).
+/// Runs a job until it has committed output, stops it with SIGTERM (so its final
+/// checkpoint holds open windows) and returns its temp dir and that checkpoint.
 fn completed_checkpoint() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("first-out");
     let chk = dir.path().join("chk");
-    let o = run_windowed_count(&[
-        "--generate",
-        "20000",
-        "--keys",
-        "50",
-        "--event-rate",
-        "10000",
-        "--rate",
-        "40000",
-        "--parallelism",
-        "2",
-        "--output",
-        out.to_str().unwrap(),
-        "--checkpoint-dir",
-        chk.to_str().unwrap(),
-        "--checkpoint-interval",
-        "50ms",
-    ]);
+    let child = std::process::Command::new(windowed_count_bin())
+        .args([
+            "--generate",
+            "1000000",
+            "--keys",
+            "50",
+            "--event-rate",
+            "10000",
+            "--rate",
+            "20000",
+            "--parallelism",
+            "2",
+            "--output",
+            out.to_str().unwrap(),
+            "--checkpoint-dir",
+            chk.to_str().unwrap(),
+            "--checkpoint-interval",
+            "100ms",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    // Until some output is committed (a window fired) and later checkpoints hold the next windows.
+    while committed_lines(&out).is_empty() || complete_checkpoints(&chk).len() < 2 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "the job took no checkpoint");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    let ids = complete_checkpoints(&chk);
-    assert_eq!(ids.len(), 2, "two retained checkpoints: {ids:?}");
-    (dir, chk.join(format!("chk-{}", ids[0])))
+    let id = *complete_checkpoints(&chk).last().unwrap();
+    (dir, chk.join(format!("chk-{id}")))
 }
 
 /// A state file of the checkpoint (the window operator's keyed state).
@@ -98,20 +110,16 @@ fn metadata_cut_short_is_named() {
 
 #[test]
 fn damaged_latest_checkpoint_fails_and_keeps_committed_output() {
-    let (dir, older) = completed_checkpoint();
-    let chk = older.parent().unwrap().to_path_buf();
-    let newest = *complete_checkpoints(&chk).last().unwrap();
-    // The newest checkpoint loses its _metadata, so it is incomplete and
-    // `latest` is the older one, whose window state file is then removed.
-    std::fs::remove_file(chk.join(format!("chk-{newest}/_metadata"))).unwrap();
-    let file = state_file(&older);
+    let (dir, newest) = completed_checkpoint();
+    let chk = newest.parent().unwrap().to_path_buf();
+    let file = state_file(&newest);
     std::fs::remove_file(&file).unwrap();
     let first_out = dir.path().join("first-out");
     let before = committed_lines(&first_out);
     assert!(!before.is_empty());
     let o = run_windowed_count(&[
         "--generate",
-        "20000",
+        "1000000",
         "--keys",
         "50",
         "--event-rate",
@@ -125,7 +133,7 @@ fn damaged_latest_checkpoint_fails_and_keeps_committed_output() {
         "--from-checkpoint",
         "latest",
     ]);
-    assert!(!o.status.success());
+    assert!(!o.status.success(), "`latest` does not silently fall back past a damaged checkpoint");
     assert!(stderr(&o).contains(&*file.file_name().unwrap().to_string_lossy()), "{}", stderr(&o));
     assert_eq!(committed_lines(&first_out), before, "committed output stays as it was");
 }

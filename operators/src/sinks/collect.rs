@@ -2,17 +2,17 @@
 
 use std::sync::{Arc, Mutex};
 
-use weir_runtime::{Barrier, Event, JobError, Operator, OperatorSnapshot};
+use weir_runtime::{Event, JobError, Sink};
 
 /// Appends every record to a shared vector.
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
 /// use weir_operators::sinks::CollectSink;
-/// use weir_runtime::{Event, Operator};
+/// use weir_runtime::{Event, Sink};
 /// let out = Arc::new(Mutex::new(Vec::new()));
 /// let mut sink = CollectSink::new(out.clone());
-/// sink.process(&mut vec![Event::new(0, 7)]).unwrap();
+/// sink.write(&mut vec![Event::new(0, 7)]).unwrap();
 /// assert_eq!(*out.lock().unwrap(), vec![7]);
 /// ```
 pub struct CollectSink<T> {
@@ -26,28 +26,13 @@ impl<T> CollectSink<T> {
     }
 }
 
-impl<T: Send> Operator<Event<T>> for CollectSink<T> {
-    fn process(&mut self, batch: &mut Vec<Event<T>>) -> Result<(), JobError> {
+impl<T: Send> Sink<T> for CollectSink<T> {
+    fn write(&mut self, batch: &mut Vec<Event<T>>) -> Result<(), JobError> {
         let mut out = match self.out.lock() {
             Ok(o) => o,
             Err(p) => p.into_inner(),
         };
         out.extend(batch.drain(..).map(|e| e.value));
-        Ok(())
-    }
-    fn watermark(&mut self, _: i64) -> Result<(), JobError> {
-        Ok(())
-    }
-    fn barrier(&mut self, _: &Barrier, _: &mut Vec<OperatorSnapshot>) -> Result<(), JobError> {
-        Ok(())
-    }
-    fn checkpoint_complete(&mut self, _: u64) -> Result<(), JobError> {
-        Ok(())
-    }
-    fn checkpoint_aborted(&mut self, _: u64) -> Result<(), JobError> {
-        Ok(())
-    }
-    fn finish(&mut self) -> Result<(), JobError> {
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 use std::fmt::Display;
 use std::io::Write;
 
-use weir_runtime::{Barrier, Counter, Event, JobError, Operator, OperatorSnapshot};
+use weir_runtime::{Counter, Event, JobError, Sink};
 
 /// Prints each record's `Display` on its own line.
 pub struct PrintSink {
@@ -24,25 +24,13 @@ impl PrintSink {
     }
 }
 
-impl<T: Display + Send> Operator<Event<T>> for PrintSink {
-    fn process(&mut self, batch: &mut Vec<Event<T>>) -> Result<(), JobError> {
+impl<T: Display + Send> Sink<T> for PrintSink {
+    fn write(&mut self, batch: &mut Vec<Event<T>>) -> Result<(), JobError> {
         self.rows.add(batch.len() as u64);
         for e in batch.drain(..) {
             let _ = writeln!(self.buf, "{}", e.value);
         }
         self.flush()
-    }
-    fn watermark(&mut self, _: i64) -> Result<(), JobError> {
-        Ok(())
-    }
-    fn barrier(&mut self, _: &Barrier, _: &mut Vec<OperatorSnapshot>) -> Result<(), JobError> {
-        Ok(())
-    }
-    fn checkpoint_complete(&mut self, _: u64) -> Result<(), JobError> {
-        Ok(())
-    }
-    fn checkpoint_aborted(&mut self, _: u64) -> Result<(), JobError> {
-        Ok(())
     }
     fn finish(&mut self) -> Result<(), JobError> {
         self.flush()
