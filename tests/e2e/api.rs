@@ -18,59 +18,63 @@ use crate::common::complete_checkpoints;
 /// key's state.
 type MaxState = ReducingState<u64, fn(u64, u64) -> u64>;
 
+/// The state handles, declared in `open`.
+#[derive(Clone)]
+struct TrackerState {
+    count: ValueState<u64>,
+    seen: ListState<u64>,
+    parity: MapState<bool, u64>,
+    max: MaxState,
+}
+
 #[derive(Clone, Default)]
 struct Tracker {
-    count: Option<ValueState<u64>>,
-    seen: Option<ListState<u64>>,
-    parity: Option<MapState<bool, u64>>,
-    max: Option<MaxState>,
+    state: Option<TrackerState>,
 }
 
 fn max(a: u64, b: u64) -> u64 {
     a.max(b)
 }
 
+impl Tracker {
+    fn handles(&self) -> Result<TrackerState, UserError> {
+        self.state.clone().ok_or_else(|| "process called before open".into())
+    }
+}
+
 impl KeyedProcessFunction<u64, u64, String> for Tracker {
     fn open(&mut self, ctx: &mut OpenContext<'_, u64>) -> Result<(), UserError> {
-        self.count = Some(ValueState::register(ctx.backend(), "count")?);
-        self.seen = Some(ListState::register(ctx.backend(), "seen")?);
-        self.parity = Some(MapState::register(ctx.backend(), "parity")?);
-        self.max = Some(ReducingState::register(ctx.backend(), "max", max as fn(u64, u64) -> u64)?);
+        self.state = Some(TrackerState {
+            count: ValueState::register(ctx.backend(), "count")?,
+            seen: ListState::register(ctx.backend(), "seen")?,
+            parity: MapState::register(ctx.backend(), "parity")?,
+            max: ReducingState::register(ctx.backend(), "max", max as fn(u64, u64) -> u64)?,
+        });
         Ok(())
     }
 
     fn process(&mut self, value: u64, ctx: &mut ProcessContext<'_, u64, String>) -> Result<(), UserError> {
-        let (count, seen, parity, maxs) = (
-            self.count.as_ref().ok_or("closed")?,
-            self.seen.as_ref().ok_or("closed")?,
-            self.parity.as_ref().ok_or("closed")?,
-            self.max.as_ref().ok_or("closed")?,
-        );
+        let h = self.handles()?;
         let mut st = ctx.state();
-        count.update(&mut st, || 0, |c| *c += 1)?;
-        seen.add(&mut st, value)?;
+        h.count.update(&mut st, || 0, |c| *c += 1)?;
+        h.seen.add(&mut st, value)?;
         let even = value % 2 == 0;
-        let n = parity.get(&mut st, &even)?.unwrap_or(0);
-        parity.put(&mut st, even, n + 1)?;
-        maxs.add(&mut st, value)?;
+        let n = h.parity.get(&mut st, &even)?.unwrap_or(0);
+        h.parity.put(&mut st, even, n + 1)?;
+        h.max.add(&mut st, value)?;
         let at = ctx.timestamp() + 100;
         ctx.register_timer(at)?;
         Ok(())
     }
 
     fn on_timer(&mut self, timestamp: i64, ctx: &mut ProcessContext<'_, u64, String>) -> Result<(), UserError> {
-        let (count, seen, parity, maxs) = (
-            self.count.as_ref().ok_or("closed")?,
-            self.seen.as_ref().ok_or("closed")?,
-            self.parity.as_ref().ok_or("closed")?,
-            self.max.as_ref().ok_or("closed")?,
-        );
+        let h = self.handles()?;
         let key = *ctx.key();
         let mut st = ctx.state();
-        let c = count.get(&mut st)?.unwrap_or(0);
-        let s = seen.get(&mut st)?.len();
-        let even = parity.get(&mut st, &true)?.unwrap_or(0);
-        let m = maxs.get(&mut st)?.unwrap_or(0);
+        let c = h.count.get(&mut st)?.unwrap_or(0);
+        let s = h.seen.get(&mut st)?.len();
+        let even = h.parity.get(&mut st, &true)?.unwrap_or(0);
+        let m = h.max.get(&mut st)?.unwrap_or(0);
         ctx.emit(format!("t={timestamp} key={key} count={c} seen={s} even={even} max={m}"));
         Ok(())
     }

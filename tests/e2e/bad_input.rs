@@ -5,6 +5,14 @@ use std::path::{Path, PathBuf};
 
 use crate::common::*;
 
+/// The job of these tests, writing into `out`, plus `extra` flags.
+fn job<'a>(out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--generate", "1000000", "--keys", "50", "--event-rate", "10000", "--parallelism", "2"];
+    args.extend(["--output", out.to_str().unwrap()]);
+    args.extend(extra);
+    args
+}
+
 /// Runs a job until it has committed output, stops it with SIGTERM (so its final
 /// checkpoint holds open windows) and returns its temp dir and that checkpoint.
 fn completed_checkpoint() -> (tempfile::TempDir, PathBuf) {
@@ -12,24 +20,7 @@ fn completed_checkpoint() -> (tempfile::TempDir, PathBuf) {
     let out = dir.path().join("first-out");
     let chk = dir.path().join("chk");
     let child = std::process::Command::new(windowed_count_bin())
-        .args([
-            "--generate",
-            "1000000",
-            "--keys",
-            "50",
-            "--event-rate",
-            "10000",
-            "--rate",
-            "20000",
-            "--parallelism",
-            "2",
-            "--output",
-            out.to_str().unwrap(),
-            "--checkpoint-dir",
-            chk.to_str().unwrap(),
-            "--checkpoint-interval",
-            "100ms",
-        ])
+        .args(job(&out, &["--rate", "20000", "--checkpoint-dir", chk.to_str().unwrap(), "--checkpoint-interval", "100ms"]))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -59,20 +50,7 @@ fn state_file(chk: &Path) -> PathBuf {
 }
 
 fn restore_fails_naming(chk: &Path, damaged: &Path, out: &Path) {
-    let o = run_windowed_count(&[
-        "--generate",
-        "20000",
-        "--keys",
-        "50",
-        "--event-rate",
-        "10000",
-        "--parallelism",
-        "2",
-        "--output",
-        out.to_str().unwrap(),
-        "--from-checkpoint",
-        chk.to_str().unwrap(),
-    ]);
+    let o = run_windowed_count(&job(out, &["--from-checkpoint", chk.to_str().unwrap()]));
     assert!(!o.status.success(), "restoring a damaged checkpoint must fail");
     let err = stderr(&o);
     let name = damaged.file_name().unwrap().to_string_lossy().to_string();
@@ -117,22 +95,7 @@ fn damaged_latest_checkpoint_fails_and_keeps_committed_output() {
     let first_out = dir.path().join("first-out");
     let before = committed_lines(&first_out);
     assert!(!before.is_empty());
-    let o = run_windowed_count(&[
-        "--generate",
-        "1000000",
-        "--keys",
-        "50",
-        "--event-rate",
-        "10000",
-        "--parallelism",
-        "2",
-        "--output",
-        first_out.to_str().unwrap(),
-        "--checkpoint-dir",
-        chk.to_str().unwrap(),
-        "--from-checkpoint",
-        "latest",
-    ]);
+    let o = run_windowed_count(&job(&first_out, &["--checkpoint-dir", chk.to_str().unwrap(), "--from-checkpoint", "latest"]));
     assert!(!o.status.success(), "`latest` does not silently fall back past a damaged checkpoint");
     assert!(stderr(&o).contains(&*file.file_name().unwrap().to_string_lossy()), "{}", stderr(&o));
     assert_eq!(committed_lines(&first_out), before, "committed output stays as it was");
