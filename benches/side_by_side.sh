@@ -13,7 +13,7 @@
 # Environment:
 #   WEIR_BENCH_EVENTS_10K=700M  WEIR_BENCH_EVENTS_1M=81M   N per case (k/M/G suffixes)
 #   WEIR_BENCH_REPEATS=3        weir runs per case (Flink runs once)
-#   FLINK_DIR=/work/shared/peers/flink
+#   FLINK_DIR=../shared/peers/flink (beside the repository)
 #   LOCK_FILE=/tmp/weir-bench.lock  taken around every measured run (the peer's
 #                               suite.sh uses the same file); LOCK_FILE= disables it
 #   MAX_LOAD=1.0                before each measured run (Flink and weir), wait until
@@ -23,7 +23,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-FLINK_DIR="${FLINK_DIR:-/work/shared/peers/flink}"
+FLINK_DIR="${FLINK_DIR:-$ROOT/../shared/peers/flink}"
 PARALLELISM=2
 EVENT_RATE=1000000
 CHECKPOINT_INTERVAL=10s
