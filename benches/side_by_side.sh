@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the windowed_count job on Apache Flink 2.3 (the peer in
-# /work/shared/peers/flink) and on weir, case by case, with identical
+# ../shared/peers/flink) and on weir, case by case, with identical
 # parameters, and prints a comparison table. See benches/README.md.
 #
 # Usage: benches/side_by_side.sh [10k] [1m]      (no argument: both cases)
