@@ -129,9 +129,6 @@ impl JobArgs {
         if parallelism == 0 || parallelism > self.max_parallelism {
             return bad(format!("--parallelism {parallelism} must be between 1 and --max-parallelism ({})", self.max_parallelism));
         }
-        if self.state_backend == BackendKind::RocksDb {
-            return bad("--state-backend rocksdb is not available yet in this version; use hashmap".into());
-        }
         if self.retained_checkpoints == 0 {
             return bad("--retained-checkpoints must be at least 1".into());
         }
@@ -172,12 +169,14 @@ impl JobArgs {
             max_parallelism: self.max_parallelism,
             backend: self.state_backend,
             state_dir,
+            state_memory: self.state_memory,
             checkpoint: self.checkpoint_dir.as_ref().map(|location| CheckpointConfig {
                 location: location.clone(),
                 interval: self.checkpoint_interval,
                 timeout: self.checkpoint_timeout,
                 retained: self.retained_checkpoints,
                 max_concurrent: self.max_concurrent_checkpoints,
+                incremental: self.incremental,
             }),
             restore,
             allow_non_restored_state: self.allow_non_restored_state,

@@ -193,7 +193,7 @@ impl<K: Key, T, A: Aggregate<T>> WindowOperator<K, T, A> {
         env: &SubtaskEnv,
         next: Box<dyn Operator<Event<WindowResult<K, A::Out>>>>,
     ) -> Result<Self, JobError> {
-        let mut backend = Backend::new(env.backend, env.key_groups).map_err(|e| JobError::state(id, e))?;
+        let mut backend: Backend<K> = env.new_backend(id)?;
         if let Some(restored) = env.restored(id, true)? {
             backend.restore(restored.files).map_err(|e| JobError::state(id, e))?;
         }

@@ -27,6 +27,8 @@ pub struct CheckpointConfig {
     pub retained: usize,
     /// Checkpoints in flight at once.
     pub max_concurrent: usize,
+    /// Reference shared files of the last confirmed checkpoint instead of uploading them again.
+    pub incremental: bool,
 }
 
 /// A job's settings.
@@ -48,6 +50,8 @@ pub struct JobConfig {
     pub backend: BackendKind,
     /// Local working directory.
     pub state_dir: PathBuf,
+    /// RocksDB block cache and write buffers for the whole process, in bytes.
+    pub state_memory: u64,
     /// Checkpoints, if any.
     pub checkpoint: Option<CheckpointConfig>,
     /// Restore source, if any.
@@ -66,7 +70,8 @@ impl JobConfig {
             parallelism: 1,
             max_parallelism: 128,
             backend: BackendKind::HashMap,
-            state_dir: std::env::temp_dir().join("weir-state"),
+            state_dir: std::env::temp_dir().join(format!("weir-{}-{}", job_name, std::process::id())),
+            state_memory: 512 << 20,
             checkpoint: None,
             restore: None,
             allow_non_restored_state: false,
@@ -86,6 +91,7 @@ impl JobConfig {
             timeout: Duration::from_secs(600),
             retained: 2,
             max_concurrent: 1,
+            incremental: true,
         });
         self
     }

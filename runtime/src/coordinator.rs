@@ -23,9 +23,30 @@ struct Pending {
     stats: AckStats,
 }
 
+/// One completed checkpoint.
+#[derive(Debug, Clone)]
+pub struct CheckpointStats {
+    /// Its id.
+    pub id: u64,
+    /// From trigger to `_metadata` written.
+    pub duration: Duration,
+    /// The longest synchronous phase of any task.
+    pub sync: Duration,
+    /// The longest asynchronous phase of any task.
+    pub async_: Duration,
+    /// The longest barrier alignment of any task.
+    pub alignment: Duration,
+    /// Bytes written for it (not those it references from earlier checkpoints).
+    pub bytes_written: u64,
+    /// Bytes of all the files and inline state it references.
+    pub bytes_referenced: u64,
+}
+
 /// What the coordinator reports when the job ends.
 #[derive(Debug, Default, Clone)]
 pub struct CheckpointSummary {
+    /// Every checkpoint completed in this run, oldest first.
+    pub history: Vec<CheckpointStats>,
     /// Checkpoints completed in this run.
     pub completed: u64,
     /// Checkpoints aborted in this run.
@@ -45,6 +66,9 @@ pub(crate) struct Coordinator {
     pub next_id: u64,
     /// Completed checkpoints that are retained, oldest first.
     pub completed: Vec<CheckpointMetadata>,
+    /// Subsumed checkpoints whose files are not deleted yet: a checkpoint in
+    /// flight may still reference their shared files.
+    pub discarded: Vec<CheckpointMetadata>,
 }
 
 fn now_ms() -> u64 {
@@ -90,8 +114,10 @@ impl Coordinator {
                             if let AckOutcome::Complete = p.checkpoint.acknowledge(task, states) {
                                 if let Some(p) = pending.remove(&checkpoint) {
                                     let is_final = p.is_final;
-                                    match self.complete(p) {
-                                        Ok(()) => {
+                                    let others_in_flight = pending.keys().any(|id| *id > checkpoint);
+                                    match self.complete(p, others_in_flight) {
+                                        Ok(stats) => {
+                                            summary.history.push(stats);
                                             summary.completed += 1;
                                             summary.last_completed = Some(checkpoint);
                                             if is_final {
@@ -199,8 +225,9 @@ impl Coordinator {
         }
     }
 
-    /// Writes `_metadata`, notifies the tasks and applies retention.
-    fn complete(&mut self, p: Pending) -> Result<(), String> {
+    /// Writes `_metadata`, notifies the tasks and applies retention (deleting
+    /// subsumed checkpoints only once no other checkpoint is in flight).
+    fn complete(&mut self, p: Pending, others_in_flight: bool) -> Result<CheckpointStats, String> {
         let id = p.checkpoint.id();
         let meta = p.checkpoint.into_metadata(&self.job_name, self.max_parallelism);
         if let Err(e) = self.runtime.block_on(self.storage.write_metadata(&meta)) {
@@ -233,24 +260,34 @@ impl Coordinator {
         metrics::histogram!("weir_checkpoint_bytes_referenced").record(referenced as f64);
         self.notify(Control::Complete(id));
         self.completed.push(meta);
-        self.apply_retention();
-        Ok(())
+        self.apply_retention(others_in_flight);
+        Ok(CheckpointStats {
+            id,
+            duration,
+            sync: p.stats.sync,
+            async_: p.stats.async_,
+            alignment: p.stats.alignment,
+            bytes_written: p.stats.bytes,
+            bytes_referenced: referenced,
+        })
     }
 
-    fn apply_retention(&mut self) {
+    fn apply_retention(&mut self, others_in_flight: bool) {
         let ids: Vec<u64> = self.completed.iter().map(|m| m.checkpoint_id).collect();
         let subsumed: BTreeSet<u64> = protocol::subsumed(&ids, self.config.retained).into_iter().collect();
-        if subsumed.is_empty() {
-            return;
-        }
         let (discarded, retained): (Vec<CheckpointMetadata>, Vec<CheckpointMetadata>) =
             std::mem::take(&mut self.completed).into_iter().partition(|m| subsumed.contains(&m.checkpoint_id));
-        let keep: Vec<&CheckpointMetadata> = retained.iter().collect();
-        let drop: Vec<&CheckpointMetadata> = discarded.iter().collect();
+        self.completed = retained;
+        self.discarded.extend(discarded);
+        if others_in_flight || self.discarded.is_empty() {
+            return;
+        }
+        let keep: Vec<&CheckpointMetadata> = self.completed.iter().collect();
+        let drop: Vec<&CheckpointMetadata> = self.discarded.iter().collect();
         if let Err(e) = self.runtime.block_on(self.storage.discard_checkpoints(&keep, &drop)) {
             warn!(error = %e, "removing subsumed checkpoints failed; their files stay behind");
         }
-        self.completed = retained;
+        self.discarded.clear();
     }
 
     fn abort(&mut self, p: Pending, reason: &str) {
@@ -258,7 +295,7 @@ impl Coordinator {
         warn!(checkpoint = id, reason, "checkpoint failed");
         metrics::counter!("weir_checkpoints_failed_total").increment(1);
         self.notify(Control::Abort(id));
-        let retained: Vec<&CheckpointMetadata> = self.completed.iter().collect();
+        let retained: Vec<&CheckpointMetadata> = self.completed.iter().chain(self.discarded.iter()).collect();
         if let Err(e) = self.runtime.block_on(self.storage.abort_checkpoint(&p.checkpoint, &retained)) {
             warn!(checkpoint = id, error = %e, "removing the files of an aborted checkpoint failed");
         }
@@ -266,7 +303,7 @@ impl Coordinator {
 
     fn discard_late_ack(&mut self, checkpoint: u64, states: &[(String, u32, weir_checkpoint::SubtaskState)]) {
         let dir = CheckpointStorage::checkpoint_dir(checkpoint);
-        let retained: BTreeSet<String> = self.completed.iter().flat_map(protocol::referenced_files).collect();
+        let retained: BTreeSet<String> = self.completed.iter().chain(self.discarded.iter()).flat_map(protocol::referenced_files).collect();
         for (_, _, st) in states {
             for f in &st.files {
                 if let Some(path) = protocol::root_relative(&dir, &f.path) {

@@ -22,8 +22,10 @@ pub struct SubtaskEnv {
     pub key_groups: KeyGroupRange,
     /// The keyed-state backend to use.
     pub backend: BackendKind,
-    /// Local working directory for state.
+    /// Local working directory of this instance.
     pub state_dir: std::path::PathBuf,
+    /// RocksDB block cache and write buffers for the whole process, in bytes.
+    pub state_memory: u64,
     /// Whether checkpoints are taken (sinks commit on checkpoints, else at the end).
     pub checkpointing: bool,
     /// Counters reported in the job result.
@@ -34,6 +36,13 @@ pub struct SubtaskEnv {
 }
 
 impl SubtaskEnv {
+    /// A new, empty keyed-state backend for `operator_id` on this instance
+    /// (a RocksDB backend keeps its files in `state_dir/<operator_id>`).
+    pub fn new_backend<K: weir_state::Key>(&self, operator_id: &str) -> Result<weir_state::Backend<K>, JobError> {
+        weir_state::Backend::new(self.backend, self.key_groups, &self.state_dir.join(operator_id), self.state_memory)
+            .map_err(|e| JobError::state(operator_id, e))
+    }
+
     /// The restored state of `operator_id` for this instance, if the job restores.
     pub fn restored(&self, operator_id: &str, keyed: bool) -> Result<Option<RestoredState>, JobError> {
         match &self.restore {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::unbounded;
@@ -13,6 +13,7 @@ use weir_checkpoint::{CheckpointMetadata, CheckpointStorage, TaskId};
 
 use crate::coordinator::Coordinator;
 use crate::graph::new_stop_flag;
+use crate::incremental::SharedFiles;
 use crate::restore::Restore;
 use crate::task::CheckpointPlumbing;
 use crate::{CheckpointSummary, Control, Counters, JobConfig, JobError, JobGraph, RestoreFrom, SubtaskEnv, TaskEvent, Wiring};
@@ -28,6 +29,9 @@ pub struct JobResult {
     pub checkpoints: CheckpointSummary,
     /// The checkpoint the job restored from.
     pub restored_from: Option<u64>,
+    /// How long the restore took: reading and checking the checkpoint's
+    /// files and loading every operator's state, before the first record.
+    pub restore_time: Option<Duration>,
 }
 
 impl JobResult {
@@ -76,11 +80,21 @@ pub fn execute(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobErro
                     storage.delete_prefix(&listing.dir).await?;
                 }
             }
+            // Shared files that no complete checkpoint references were written
+            // for a checkpoint that never completed: nothing can ever use them.
+            let referenced: std::collections::BTreeSet<String> =
+                existing.iter().flat_map(weir_checkpoint::protocol::referenced_files).collect();
+            for (path, _) in storage.list_files("shared").await? {
+                if !referenced.contains(&path) {
+                    storage.delete(&path).await?;
+                }
+            }
             Ok::<(), JobError>(())
         })?;
     }
 
     // What to restore.
+    let restore_started = Instant::now();
     let restore = match &config.restore {
         None => None,
         Some(RestoreFrom::Latest) => {
@@ -102,6 +116,13 @@ pub fn execute(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobErro
         info!(checkpoint = r.meta.checkpoint_id, path = %r.path, "restoring");
     }
     let restored_from = restore.as_ref().map(|r| r.meta.checkpoint_id);
+    // Restored from the job's own directory, the next checkpoints may keep
+    // referencing its shared files; from anywhere else they never do (no-claim).
+    let own_restore = match (&restore, &storage) {
+        (Some(r), Some(s)) => r.is_in(s),
+        _ => false,
+    };
+    let incremental = config.checkpoint.as_ref().is_some_and(|c| c.incremental);
     let restore = restore.map(Arc::new);
 
     // Build every task.
@@ -118,12 +139,17 @@ pub fn execute(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobErro
                 key_groups: weir_state::key_group_range_for_subtask(config.max_parallelism, vertex.parallelism, subtask),
                 backend: config.backend,
                 state_dir: config.state_dir.join(format!("{}-{}", vertex.name, subtask)),
+                state_memory: config.state_memory,
                 checkpointing: config.checkpoint.is_some(),
                 counters: counters.clone(),
                 stop: stop.clone(),
                 restore: restore.clone(),
             };
             let built = (vertex.build)(&env, &mut wiring)?;
+            let base = match (&restore, own_restore) {
+                (Some(r), true) => r.shared_files_of(subtask),
+                _ => Default::default(),
+            };
             let (ctl_tx, ctl_rx) = unbounded::<Control>();
             let task: TaskId = (v as u32, subtask);
             let plumbing = CheckpointPlumbing {
@@ -133,12 +159,17 @@ pub fn execute(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobErro
                 events: config.checkpoint.as_ref().map(|_| events_tx.clone()),
                 storage: storage.clone(),
                 runtime: runtime.handle().clone(),
+                shared: Arc::new(Mutex::new(SharedFiles::new(incremental, base))),
             };
             tasks.push((format!("{}-{}", vertex.name, subtask), task, ctl_tx, built, plumbing));
         }
     }
     drop(wiring);
     drop(restore);
+    let restore_time = restored_from.map(|_| restore_started.elapsed());
+    if let (Some(id), Some(t)) = (restored_from, restore_time) {
+        info!(checkpoint = id, ms = t.as_millis() as u64, "restored");
+    }
 
     // Start the coordinator.
     let controls: Vec<(TaskId, crossbeam_channel::Sender<Control>, bool)> =
@@ -157,6 +188,7 @@ pub fn execute(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobErro
                 runtime: runtime.handle().clone(),
                 next_id: next_checkpoint_id(&ids, restored_from),
                 completed: existing,
+                discarded: Vec::new(),
             };
             Some(
                 std::thread::Builder::new()
@@ -240,5 +272,5 @@ pub fn execute(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobErro
     if let Some(e) = first_error {
         return Err(e);
     }
-    Ok(JobResult { duration: started.elapsed(), counters: counters.snapshot(), checkpoints, restored_from })
+    Ok(JobResult { duration: started.elapsed(), counters: counters.snapshot(), checkpoints, restored_from, restore_time })
 }

@@ -16,6 +16,7 @@ mod error;
 mod event;
 mod executor;
 mod graph;
+mod incremental;
 mod message;
 mod metered;
 mod operator;
@@ -29,7 +30,7 @@ mod upload;
 
 pub use config::{CheckpointConfig, JobConfig, RestoreFrom};
 pub use control::{AckStats, Control, TaskEvent};
-pub use coordinator::CheckpointSummary;
+pub use coordinator::{CheckpointStats, CheckpointSummary};
 pub use counters::{Counter, Counters};
 pub use env::SubtaskEnv;
 pub use error::JobError;

@@ -4,9 +4,11 @@
 use std::collections::{BTreeSet, HashMap};
 
 use bytes::Bytes;
+use weir_checkpoint::protocol::root_relative;
 use weir_checkpoint::{open_checkpoint, CheckpointMetadata, CheckpointStorage};
 use weir_state::RestoredFile;
 
+use crate::incremental::{local_name, SharedFile};
 use crate::{JobError, RestoredState, SubtaskEnv};
 
 /// A checkpoint read and verified for a restore: its metadata and the bytes of
@@ -14,6 +16,9 @@ use crate::{JobError, RestoredState, SubtaskEnv};
 pub(crate) struct Restore {
     pub path: String,
     pub meta: CheckpointMetadata,
+    /// The storage root it was read from, and its directory there.
+    root: String,
+    dir: String,
     files: HashMap<String, Bytes>,
 }
 
@@ -31,7 +36,7 @@ impl Restore {
                     }
                 }
             }
-            Ok(Restore { path: storage.describe(dir), meta, files })
+            Ok(Restore { path: storage.describe(dir), root: storage.describe(""), dir: dir.to_string(), meta, files })
         })
     }
 
@@ -39,6 +44,37 @@ impl Restore {
     pub(crate) fn load_path(runtime: &tokio::runtime::Runtime, path: &str) -> Result<Self, JobError> {
         let (storage, dir) = open_checkpoint(path)?;
         Self::load(runtime, &storage, &dir)
+    }
+
+    /// A file of the checkpoint as users find it on disk.
+    fn describe_file(&self, path: &str) -> String {
+        format!("{}/{path}", self.path)
+    }
+
+    /// Whether the checkpoint lies in `storage` (the job's own checkpoint directory).
+    pub(crate) fn is_in(&self, storage: &CheckpointStorage) -> bool {
+        self.root == storage.describe("")
+    }
+
+    /// The shared files instance `subtask` of each operator held, by the backend's file name.
+    pub(crate) fn shared_files_of(&self, subtask: u32) -> HashMap<String, HashMap<String, SharedFile>> {
+        let mut out: HashMap<String, HashMap<String, SharedFile>> = HashMap::new();
+        for op in &self.meta.operators {
+            for st in op.subtasks.iter().filter(|s| s.subtask == subtask) {
+                for f in &st.files {
+                    let (Some(root_path), Some(name)) = (root_relative(&self.dir, &f.path), local_name(&op.operator_id, subtask, &f.path))
+                    else {
+                        continue;
+                    };
+                    if root_path.starts_with("shared/") {
+                        out.entry(op.operator_id.clone())
+                            .or_default()
+                            .insert(name.to_string(), SharedFile { root_path, size: f.size, checksum: f.checksum });
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Checks that the checkpoint fits a job with these operators and key groups.
@@ -87,7 +123,18 @@ impl Restore {
                         path: self.path.clone(),
                         reason: format!("file {} was not loaded", f.path),
                     })?;
-                    restored.files.push(RestoredFile { name: f.path.clone(), bytes, key_group_offsets: f.key_group_offsets.clone() });
+                    // The backend's own name: the last path component, or for a
+                    // shared file what follows its unique prefix.
+                    let file_name =
+                        local_name(operator_id, st.subtask, &f.path).or_else(|| f.path.rsplit('/').next()).unwrap_or(&f.path).to_string();
+                    restored.files.push(RestoredFile {
+                        name: self.describe_file(&f.path),
+                        file_name,
+                        source: format!("{operator_id} instance {}", st.subtask),
+                        key_groups: st.key_groups,
+                        bytes,
+                        key_group_offsets: f.key_group_offsets.clone(),
+                    });
                 }
             }
         }

@@ -98,6 +98,7 @@ impl<T: Send + 'static> SourceTask<T> {
     /// Returns true when the task is done: its final checkpoint completed and
     /// end of input went out after it.
     fn handle_control(&mut self, msg: Control, plumbing: &CheckpointPlumbing) -> Result<bool, JobError> {
+        plumbing.note(&msg);
         match msg {
             Control::Trigger(barrier) => {
                 let started = Instant::now();

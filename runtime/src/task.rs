@@ -1,10 +1,12 @@
 //! Tasks that read channels: input selection, watermark tracking and barrier alignment.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Select, Sender};
 use weir_checkpoint::{CheckpointStorage, TaskId};
 
+use crate::incremental::SharedFiles;
 use crate::upload::upload_snapshots;
 use crate::{Barrier, Control, JobError, Message, Operator, OperatorSnapshot, TaskEvent};
 
@@ -23,11 +25,26 @@ pub(crate) struct CheckpointPlumbing {
     pub events: Option<Sender<TaskEvent>>,
     pub storage: Option<CheckpointStorage>,
     pub runtime: tokio::runtime::Handle,
+    /// Shared files the task's next checkpoint may reference.
+    pub shared: Arc<Mutex<SharedFiles>>,
 }
 
 impl CheckpointPlumbing {
     pub(crate) fn checkpointing(&self) -> bool {
         self.events.is_some()
+    }
+
+    /// Keeps the increment base in step with checkpoint notifications.
+    pub(crate) fn note(&self, msg: &Control) {
+        let mut shared = match self.shared.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        match msg {
+            Control::Complete(id) => shared.confirm(*id),
+            Control::Abort(id) => shared.abort(*id),
+            _ => {}
+        }
     }
 
     pub(crate) fn send(&self, event: TaskEvent) {
@@ -41,14 +58,15 @@ impl CheckpointPlumbing {
         let (Some(events), Some(storage)) = (self.events.clone(), self.storage.clone()) else { return };
         let task = self.task;
         let parallelism = self.parallelism;
+        let shared = self.shared.clone();
         self.runtime.spawn(async move {
             let started = Instant::now();
-            let event = match upload_snapshots(&storage, checkpoint, task, parallelism, snapshots).await {
-                Ok((states, bytes)) => TaskEvent::Ack {
+            let event = match upload_snapshots(&storage, &shared, checkpoint, task, parallelism, snapshots).await {
+                Ok(up) => TaskEvent::Ack {
                     checkpoint,
                     task,
-                    states,
-                    stats: crate::AckStats { sync, async_: started.elapsed(), alignment, bytes },
+                    states: up.states,
+                    stats: crate::AckStats { sync, async_: started.elapsed(), alignment, bytes: up.bytes },
                 },
                 Err(e) => TaskEvent::Decline { checkpoint, task, reason: e.to_string() },
             };
@@ -109,6 +127,7 @@ impl<T: Send + 'static> InputTask<T> {
             let Some(i) = which else {
                 let msg = op.recv(&control).map_err(|_| JobError::Cancelled)?;
                 notified.note(&msg);
+                plumbing.note(&msg);
                 self.handle_control(msg)?;
                 continue;
             };
@@ -159,6 +178,7 @@ impl<T: Send + 'static> InputTask<T> {
                 }
                 let msg = control.recv().map_err(|_| JobError::Cancelled)?;
                 notified.note(&msg);
+                plumbing.note(&msg);
                 self.handle_control(msg)?;
             }
         }
@@ -199,6 +219,18 @@ impl<T: Send + 'static> InputTask<T> {
             return Ok(());
         }
         let alignment = started.elapsed();
+        // A completion sent before this barrier's checkpoint was triggered is
+        // already queued: take it first, so the increment base is the newest
+        // confirmed checkpoint.
+        while let Ok(msg) = plumbing.control.try_recv() {
+            plumbing.note(&msg);
+            match msg {
+                Control::Cancel => return Err(JobError::Cancelled),
+                Control::Complete(id) => self.chain.checkpoint_complete(id)?,
+                Control::Abort(id) => self.chain.checkpoint_aborted(id)?,
+                Control::Trigger(_) => {}
+            }
+        }
         let sync_start = Instant::now();
         let mut snapshots = Vec::new();
         self.chain.barrier(&barrier, &mut snapshots)?;

@@ -1,20 +1,74 @@
 //! The asynchronous phase: serialize frozen state and write it to checkpoint storage.
+//!
+//! A file the backend marks `shared` (an immutable RocksDB SST file) goes to
+//! `shared/` under a unique name, once: later checkpoints reference it while a
+//! confirmed checkpoint holds it. Everything else goes to
+//! `chk-<N>/<operator>-<instance>/`. If any write fails, what this task wrote
+//! for the checkpoint is removed again before the task declines it.
+
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use weir_checkpoint::{CheckpointStorage, SubtaskState, TaskId};
-use weir_state::SnapshotContent;
+use weir_checkpoint::{CheckpointStorage, StateFile, SubtaskState, TaskId};
+use weir_state::{SnapshotContent, SnapshotFile};
 
+use crate::incremental::{shared_name, SharedFile, SharedFiles};
 use crate::{JobError, OperatorSnapshot};
 
-/// Writes every snapshot of one task for `checkpoint`; returns the state
-/// handles to acknowledge with and the number of bytes written.
+/// What one task's upload for a checkpoint produced.
+pub(crate) struct Uploaded {
+    /// `(operator id, parallelism, state)` to acknowledge with.
+    pub states: Vec<(String, u32, SubtaskState)>,
+    /// Bytes written now (not those referenced from earlier checkpoints).
+    pub bytes: u64,
+}
+
+async fn read(content: SnapshotContent) -> Result<Bytes, JobError> {
+    Ok(match content {
+        SnapshotContent::Bytes(b) => Bytes::from(b),
+        // `keep` holds the snapshot directory until this file is read.
+        SnapshotContent::Local { path, keep: _keep } => {
+            Bytes::from(tokio::fs::read(&path).await.map_err(|e| JobError::io(format!("reading {}", path.display()), e))?)
+        }
+    })
+}
+
+fn lock(shared: &Mutex<SharedFiles>) -> std::sync::MutexGuard<'_, SharedFiles> {
+    match shared.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+/// Writes every snapshot of one task for `checkpoint`.
 pub(crate) async fn upload_snapshots(
     storage: &CheckpointStorage,
+    shared: &Arc<Mutex<SharedFiles>>,
     checkpoint: u64,
     task: TaskId,
     parallelism: u32,
     snapshots: Vec<OperatorSnapshot>,
-) -> Result<(Vec<(String, u32, SubtaskState)>, u64), JobError> {
+) -> Result<Uploaded, JobError> {
+    let mut written: Vec<String> = Vec::new();
+    let result = upload(storage, shared, checkpoint, task, parallelism, snapshots, &mut written).await;
+    if result.is_err() {
+        for path in written {
+            let _ = storage.delete(&path).await;
+        }
+        lock(shared).abort(checkpoint);
+    }
+    result
+}
+
+async fn upload(
+    storage: &CheckpointStorage,
+    shared: &Arc<Mutex<SharedFiles>>,
+    checkpoint: u64,
+    task: TaskId,
+    parallelism: u32,
+    snapshots: Vec<OperatorSnapshot>,
+    written: &mut Vec<String>,
+) -> Result<Uploaded, JobError> {
     let dir = CheckpointStorage::checkpoint_dir(checkpoint);
     let subtask = task.1;
     let mut states = Vec::with_capacity(snapshots.len());
@@ -22,20 +76,16 @@ pub(crate) async fn upload_snapshots(
     for snap in snapshots {
         let mut files = Vec::new();
         if let Some(state) = snap.state {
-            let written = tokio::task::spawn_blocking(move || state.write())
+            let operator = snap.operator_id.clone();
+            let snapshot_files = tokio::task::spawn_blocking(move || state.write())
                 .await
-                .map_err(|e| JobError::Panic(format!("snapshot of {}", snap.operator_id), e.to_string()))?
+                .map_err(|e| JobError::Panic(format!("snapshot of {operator}"), e.to_string()))?
                 .map_err(|e| JobError::state(&snap.operator_id, e))?;
-            for file in written {
-                let bytes = match file.content {
-                    SnapshotContent::Bytes(b) => Bytes::from(b),
-                    SnapshotContent::Local(path) => {
-                        Bytes::from(tokio::fs::read(&path).await.map_err(|e| JobError::io(format!("reading {}", path.display()), e))?)
-                    }
-                };
-                bytes_written += bytes.len() as u64;
-                let name = format!("{}-{}-{}", snap.operator_id, subtask, file.name);
-                files.push(storage.write_state_file(&dir, &name, bytes, file.key_group_offsets).await?);
+            for file in snapshot_files {
+                let (state_file, new_bytes) =
+                    upload_file(storage, shared, &dir, checkpoint, &snap.operator_id, subtask, file, written).await?;
+                bytes_written += new_bytes;
+                files.push(state_file);
             }
         }
         if let Some(inline) = &snap.inline {
@@ -43,5 +93,50 @@ pub(crate) async fn upload_snapshots(
         }
         states.push((snap.operator_id, parallelism, SubtaskState { subtask, key_groups: snap.key_groups, files, inline: snap.inline }));
     }
-    Ok((states, bytes_written))
+    Ok(Uploaded { states, bytes: bytes_written })
+}
+
+/// Uploads (or references) one file; returns its handle and the bytes written.
+#[allow(clippy::too_many_arguments)]
+async fn upload_file(
+    storage: &CheckpointStorage,
+    shared: &Arc<Mutex<SharedFiles>>,
+    dir: &str,
+    checkpoint: u64,
+    operator: &str,
+    subtask: u32,
+    file: SnapshotFile,
+    written: &mut Vec<String>,
+) -> Result<(StateFile, u64), JobError> {
+    let incremental = file.shared && lock(shared).enabled;
+    if !incremental {
+        let name = format!("{operator}-{subtask}/{}", file.name);
+        let bytes = read(file.content).await?;
+        let len = bytes.len() as u64;
+        written.push(format!("{dir}/{name}"));
+        return Ok((storage.write_state_file(dir, &name, bytes, file.key_group_offsets).await?, len));
+    }
+    let size = match &file.content {
+        SnapshotContent::Bytes(b) => b.len() as u64,
+        SnapshotContent::Local { path, .. } => {
+            tokio::fs::metadata(path).await.map_err(|e| JobError::io(format!("reading {}", path.display()), e))?.len()
+        }
+    };
+    let reuse = lock(shared).reusable(operator, &file.name, size);
+    let (handle, new_bytes) = match reuse {
+        Some(existing) => {
+            let path = format!("../{}", existing.root_path);
+            (StateFile { path, size: existing.size, checksum: existing.checksum, key_group_offsets: file.key_group_offsets }, 0)
+        }
+        None => {
+            let name = format!("../shared/{}", shared_name(operator, subtask, checkpoint, &file.name));
+            let bytes = read(file.content).await?;
+            let len = bytes.len() as u64;
+            written.push(format!("shared/{}", shared_name(operator, subtask, checkpoint, &file.name)));
+            (storage.write_state_file(dir, &name, bytes, file.key_group_offsets).await?, len)
+        }
+    };
+    let root_path = handle.path.trim_start_matches("../").to_string();
+    lock(shared).hold(checkpoint, operator, &file.name, SharedFile { root_path, size: handle.size, checksum: handle.checksum });
+    Ok((handle, new_bytes))
 }

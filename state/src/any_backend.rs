@@ -4,7 +4,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::{
-    HashMapBackend, Key, KeyGroupRange, KeyedStateBackend, Namespace, RestoredFile, StateError, StateId, StateSnapshot, StateValue, Timer,
+    HashMapBackend, Key, KeyGroupRange, KeyedStateBackend, Namespace, RestoredFile, RocksDbBackend, RocksDbConfig, StateError, StateId,
+    StateSnapshot, StateValue, Timer,
 };
 
 /// Which keyed-state backend a job uses (`--state-backend`).
@@ -48,6 +49,14 @@ impl FromStr for BackendKind {
 pub enum Backend<K: Key> {
     /// The hashmap backend.
     HashMap(HashMapBackend<K>),
+    /// The RocksDB backend.
+    RocksDb(Box<RocksDbBackend<K>>),
+}
+
+impl<K: Key> From<RocksDbBackend<K>> for Backend<K> {
+    fn from(b: RocksDbBackend<K>) -> Self {
+        Backend::RocksDb(Box::new(b))
+    }
 }
 
 impl<K: Key> From<HashMapBackend<K>> for Backend<K> {
@@ -57,13 +66,12 @@ impl<K: Key> From<HashMapBackend<K>> for Backend<K> {
 }
 
 impl<K: Key> Backend<K> {
-    /// A new, empty backend of `kind` for `range`.
-    pub fn new(kind: BackendKind, range: KeyGroupRange) -> Result<Self, StateError> {
+    /// A new, empty backend of `kind` for `range`; a RocksDB backend keeps
+    /// its files in `dir` and shares `memory_bytes` with the process's others.
+    pub fn new(kind: BackendKind, range: KeyGroupRange, dir: &std::path::Path, memory_bytes: u64) -> Result<Self, StateError> {
         match kind {
             BackendKind::HashMap => Ok(Backend::HashMap(HashMapBackend::new(range))),
-            BackendKind::RocksDb => {
-                Err(StateError::Corrupt("the rocksdb state backend is not available in this build yet; use --state-backend hashmap".into()))
-            }
+            BackendKind::RocksDb => Ok(RocksDbBackend::open(&RocksDbConfig { dir: dir.to_path_buf(), memory_bytes }, range)?.into()),
         }
     }
 
@@ -72,6 +80,7 @@ impl<K: Key> Backend<K> {
     pub fn unclaimed_restored_states(&self) -> Vec<String> {
         match self {
             Backend::HashMap(b) => b.unclaimed_restored_states(),
+            Backend::RocksDb(b) => b.unclaimed_restored_states(),
         }
     }
 }
@@ -80,6 +89,7 @@ macro_rules! delegate {
     ($self:ident, $b:ident => $e:expr) => {
         match $self {
             Backend::HashMap($b) => $e,
+            Backend::RocksDb($b) => $e,
         }
     };
 }

@@ -26,9 +26,16 @@ pub fn to_restored(files: Vec<SnapshotFile>) -> Vec<RestoredFile> {
         .map(|f| {
             let bytes = match f.content {
                 SnapshotContent::Bytes(b) => Bytes::from(b),
-                SnapshotContent::Local(p) => Bytes::from(std::fs::read(p).unwrap()),
+                SnapshotContent::Local { path, .. } => Bytes::from(std::fs::read(path).unwrap()),
             };
-            RestoredFile { name: f.name, bytes, key_group_offsets: f.key_group_offsets }
+            RestoredFile {
+                name: format!("instance/{}", f.name),
+                file_name: f.name.clone(),
+                source: "instance".into(),
+                key_groups: Some(KeyGroupRange::new(0, MAX - 1)),
+                bytes,
+                key_group_offsets: f.key_group_offsets,
+            }
         })
         .collect()
 }
@@ -184,7 +191,7 @@ pub fn incompatible_restore_is_refused(make: &impl Fn(KeyGroupRange) -> Backend<
     let err = r.register::<i64, Vec<u64>>("v").expect_err("restoring strings as a list of integers must fail");
     let msg = err.to_string();
     assert!(msg.contains("'v'"), "the error names the state: {msg}");
-    assert_eq!(r.unclaimed_restored_states(), Vec::<String>::new());
+    assert_eq!(r.unclaimed_restored_states(), vec!["v".to_string()], "a refused state stays unclaimed");
 }
 
 pub fn state_handles(make: &impl Fn(KeyGroupRange) -> Backend<u64>) {

@@ -20,6 +20,9 @@ use crate::{
 
 type Map<K, N, V> = HashMap<(K, N), V>;
 
+/// The name of the hashmap backend's snapshot file.
+const KEYED_STATE_FILE: &str = "keyed.state";
+
 /// A borrowed `(key, namespace)` that looks up an owned one without cloning.
 #[derive(Hash)]
 struct Lookup<'a, K, N>(&'a K, &'a N);
@@ -163,9 +166,9 @@ impl<K: Key> KeyedStateBackend<K> for HashMapBackend<K> {
         }
         let n = self.range.len();
         let mut maps: Vec<Map<K, N, V>> = (0..n).map(|_| HashMap::new()).collect();
-        if let Some((written_as, blocks)) = self.restored.remove(name) {
-            // Encoded bytes do not always reveal a changed type (a string decodes
-            // as a list of small integers), so the declared types must match.
+        // Encoded bytes do not always reveal a changed type (a string decodes
+        // as a list of small integers), so the declared types must match.
+        if let Some((written_as, _)) = self.restored.get(name) {
             if written_as != requested {
                 return Err(StateError::IncompatibleState {
                     name: name.to_string(),
@@ -173,6 +176,8 @@ impl<K: Key> KeyedStateBackend<K> for HashMapBackend<K> {
                     reason: format!("the checkpoint holds it as {written_as}"),
                 });
             }
+        }
+        if let Some((written_as, blocks)) = self.restored.remove(name) {
             for (kg, bytes) in blocks {
                 let idx = self.index(kg)?;
                 let entries: Vec<((K, N), V)> = codec::decode(&bytes).map_err(|e| StateError::IncompatibleState {
@@ -278,6 +283,12 @@ impl<K: Key> KeyedStateBackend<K> for HashMapBackend<K> {
 
     fn restore(&mut self, files: Vec<RestoredFile>) -> Result<(), StateError> {
         for file in &files {
+            if file.file_name != KEYED_STATE_FILE {
+                return Err(StateError::Corrupt(format!(
+                    "{} is not hashmap keyed state: the checkpoint was written by another state backend",
+                    file.name
+                )));
+            }
             for kg in self.range.iter() {
                 let Some(bytes) = file.block(kg)? else { continue };
                 let block: Block = codec::decode(bytes).map_err(|e| StateError::Corrupt(format!("{}: key group {kg}: {e}", file.name)))?;
@@ -333,7 +344,12 @@ impl<K: Key> StateSnapshot for HashMapSnapshot<K> {
             // No entries and no timers: nothing to write.
             return Ok(Vec::new());
         }
-        Ok(vec![SnapshotFile { name: "keyed.state".to_string(), content: SnapshotContent::Bytes(out), key_group_offsets: offsets }])
+        Ok(vec![SnapshotFile {
+            name: KEYED_STATE_FILE.to_string(),
+            content: SnapshotContent::Bytes(out),
+            key_group_offsets: offsets,
+            shared: false,
+        }])
     }
 }
 

@@ -30,6 +30,7 @@ mod handles;
 mod hashmap;
 mod key;
 mod key_group;
+mod rocks;
 mod snapshot;
 mod timers;
 
@@ -40,6 +41,7 @@ pub use handles::{KeyedState, ListState, MapState, ReducingState, ValueState};
 pub use hashmap::HashMapBackend;
 pub use key::{Key, StableHasher};
 pub use key_group::{key_group_of, key_group_range_for_subtask, subtask_for_key_group};
-pub use snapshot::{RestoredFile, SnapshotContent, SnapshotFile, StateSnapshot};
+pub use rocks::{RocksDbBackend, RocksDbConfig};
+pub use snapshot::{RemoveOnDrop, RestoredFile, SnapshotContent, SnapshotFile, StateSnapshot};
 pub use timers::Timer;
 pub use weir_checkpoint::{KeyGroupOffset, KeyGroupRange};

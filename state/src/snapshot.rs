@@ -16,6 +16,10 @@ pub struct SnapshotFile {
     /// Where each key group's block starts in the file (empty when the file
     /// is not split by key group).
     pub key_group_offsets: Vec<KeyGroupOffset>,
+    /// The file never changes once written and later snapshots may hold it
+    /// again (a RocksDB SST file): an incremental checkpoint uploads it once,
+    /// to the shared directory, and references it from then on.
+    pub shared: bool,
 }
 
 /// The bytes of a snapshot file.
@@ -24,7 +28,22 @@ pub enum SnapshotContent {
     /// Serialized in memory.
     Bytes(Vec<u8>),
     /// A file on the local disk (a backend's own file).
-    Local(PathBuf),
+    Local {
+        /// Where it is.
+        path: PathBuf,
+        /// Keeps the file's directory until every file of the snapshot is uploaded.
+        keep: Option<std::sync::Arc<RemoveOnDrop>>,
+    },
+}
+
+/// Removes a directory (and everything in it) when dropped.
+#[derive(Debug)]
+pub struct RemoveOnDrop(pub PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// The asynchronous phase of a snapshot: a frozen view of the state that can
@@ -37,8 +56,14 @@ pub trait StateSnapshot: Send {
 /// A file of a checkpoint, read back for a restore.
 #[derive(Debug, Clone)]
 pub struct RestoredFile {
-    /// The file's name, for messages.
+    /// The file's path in the checkpoint, for messages.
     pub name: String,
+    /// The backend's own name of the file (what its snapshot called it).
+    pub file_name: String,
+    /// The checkpointed instance the file belongs to (files of one instance belong together).
+    pub source: String,
+    /// The key groups that instance owned.
+    pub key_groups: Option<weir_checkpoint::KeyGroupRange>,
     /// Its bytes.
     pub bytes: bytes::Bytes,
     /// Where each key group's block starts.

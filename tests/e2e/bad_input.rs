@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use crate::common::*;
 
 /// The job of these tests, writing into `out`, plus `extra` flags.
-fn job<'a>(out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec!["--generate", "1000000", "--keys", "50", "--event-rate", "10000", "--parallelism", "2"];
+fn job<'a>(out: &'a Path, backend: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["--generate", "1000000", "--keys", "50", "--event-rate", "10000", "--parallelism", "2", "--state-backend", backend];
     args.extend(["--output", out.to_str().unwrap()]);
     args.extend(extra);
     args
@@ -15,12 +15,12 @@ fn job<'a>(out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
 
 /// Runs a job until it has committed output, stops it with SIGTERM (so its final
 /// checkpoint holds open windows) and returns its temp dir and that checkpoint.
-fn completed_checkpoint() -> (tempfile::TempDir, PathBuf) {
+fn completed_checkpoint(backend: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("first-out");
     let chk = dir.path().join("chk");
     let child = std::process::Command::new(windowed_count_bin())
-        .args(job(&out, &["--rate", "20000", "--checkpoint-dir", chk.to_str().unwrap(), "--checkpoint-interval", "100ms"]))
+        .args(job(&out, backend, &["--rate", "20000", "--checkpoint-dir", chk.to_str().unwrap(), "--checkpoint-interval", "100ms"]))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -38,19 +38,22 @@ fn completed_checkpoint() -> (tempfile::TempDir, PathBuf) {
     (dir, chk.join(format!("chk-{id}")))
 }
 
-/// A state file of the checkpoint (the window operator's keyed state).
+/// A file of the window operator's keyed state that the checkpoint references
+/// (the hashmap backend's `keyed.state`, or a RocksDB SST file in `shared/`).
 fn state_file(chk: &Path) -> PathBuf {
-    let file = std::fs::read_dir(chk)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("window-count-"))
+    let id: u64 = chk.file_name().unwrap().to_string_lossy().trim_start_matches("chk-").parse().unwrap();
+    let root = chk.parent().unwrap();
+    let file = referenced_files(root, id)
+        .into_iter()
+        .find(|p| p.contains("window-count-") && (p.ends_with("keyed.state") || p.ends_with(".sst")))
+        .map(|p| root.join(p))
         .expect("the checkpoint holds window state");
     assert!(std::fs::metadata(&file).unwrap().len() > 0);
     file
 }
 
-fn restore_fails_naming(chk: &Path, damaged: &Path, out: &Path) {
-    let o = run_windowed_count(&job(out, &["--from-checkpoint", chk.to_str().unwrap()]));
+fn restore_fails_naming(backend: &str, chk: &Path, damaged: &Path, out: &Path) {
+    let o = run_windowed_count(&job(out, backend, &["--from-checkpoint", chk.to_str().unwrap()]));
     assert!(!o.status.success(), "restoring a damaged checkpoint must fail");
     let err = stderr(&o);
     let name = damaged.file_name().unwrap().to_string_lossy().to_string();
@@ -60,45 +63,54 @@ fn restore_fails_naming(chk: &Path, damaged: &Path, out: &Path) {
 
 #[test]
 fn missing_state_file_is_named() {
-    let (dir, chk) = completed_checkpoint();
-    let file = state_file(&chk);
-    std::fs::remove_file(&file).unwrap();
-    restore_fails_naming(&chk, &file, &dir.path().join("out"));
+    for backend in BACKENDS {
+        let (dir, chk) = completed_checkpoint(backend);
+        let file = state_file(&chk);
+        std::fs::remove_file(&file).unwrap();
+        restore_fails_naming(backend, &chk, &file, &dir.path().join("out"));
+    }
 }
 
 #[test]
 fn changed_byte_is_named() {
-    let (dir, chk) = completed_checkpoint();
-    let file = state_file(&chk);
-    let mut bytes = std::fs::read(&file).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x01;
-    std::fs::write(&file, bytes).unwrap();
-    restore_fails_naming(&chk, &file, &dir.path().join("out"));
+    for backend in BACKENDS {
+        let (dir, chk) = completed_checkpoint(backend);
+        let file = state_file(&chk);
+        let mut bytes = std::fs::read(&file).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x01;
+        std::fs::write(&file, bytes).unwrap();
+        restore_fails_naming(backend, &chk, &file, &dir.path().join("out"));
+    }
 }
 
 #[test]
 fn metadata_cut_short_is_named() {
-    let (dir, chk) = completed_checkpoint();
-    let meta = chk.join("_metadata");
-    let bytes = std::fs::read(&meta).unwrap();
-    std::fs::write(&meta, &bytes[..bytes.len() / 2]).unwrap();
-    restore_fails_naming(&chk, &meta, &dir.path().join("out"));
+    for backend in BACKENDS {
+        let (dir, chk) = completed_checkpoint(backend);
+        let meta = chk.join("_metadata");
+        let bytes = std::fs::read(&meta).unwrap();
+        std::fs::write(&meta, &bytes[..bytes.len() / 2]).unwrap();
+        restore_fails_naming(backend, &chk, &meta, &dir.path().join("out"));
+    }
 }
 
 #[test]
 fn damaged_latest_checkpoint_fails_and_keeps_committed_output() {
-    let (dir, newest) = completed_checkpoint();
-    let chk = newest.parent().unwrap().to_path_buf();
-    let file = state_file(&newest);
-    std::fs::remove_file(&file).unwrap();
-    let first_out = dir.path().join("first-out");
-    let before = committed_lines(&first_out);
-    assert!(!before.is_empty());
-    let o = run_windowed_count(&job(&first_out, &["--checkpoint-dir", chk.to_str().unwrap(), "--from-checkpoint", "latest"]));
-    assert!(!o.status.success(), "`latest` does not silently fall back past a damaged checkpoint");
-    assert!(stderr(&o).contains(&*file.file_name().unwrap().to_string_lossy()), "{}", stderr(&o));
-    assert_eq!(committed_lines(&first_out), before, "committed output stays as it was");
+    for backend in BACKENDS {
+        let (dir, newest) = completed_checkpoint(backend);
+        let chk = newest.parent().unwrap().to_path_buf();
+        let file = state_file(&newest);
+        std::fs::remove_file(&file).unwrap();
+        let first_out = dir.path().join("first-out");
+        let before = committed_lines(&first_out);
+        assert!(!before.is_empty());
+        let extra = ["--checkpoint-dir", chk.to_str().unwrap(), "--from-checkpoint", "latest"];
+        let o = run_windowed_count(&job(&first_out, backend, &extra));
+        assert!(!o.status.success(), "{backend}: `latest` does not silently fall back past a damaged checkpoint");
+        assert!(stderr(&o).contains(&*file.file_name().unwrap().to_string_lossy()), "{backend}: {}", stderr(&o));
+        assert_eq!(committed_lines(&first_out), before, "{backend}: committed output stays as it was");
+    }
 }
 
 #[test]

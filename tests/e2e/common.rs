@@ -4,17 +4,48 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The windowed_count example binary that `cargo test` builds next to the tests.
-pub fn windowed_count_bin() -> PathBuf {
+/// Every keyed-state backend; the process tests run with each.
+pub const BACKENDS: [&str; 2] = ["hashmap", "rocksdb"];
+
+/// Every file under `dir`, as paths relative to it, sorted.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().to_string_lossy().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// An example binary that `cargo test` builds next to the tests.
+pub fn example_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    let bin = profile_dir.join("examples").join("windowed_count");
+    let bin = profile_dir.join("examples").join(name);
     assert!(bin.exists(), "{} is missing: run the tests with `cargo test`, which builds the examples", bin.display());
     bin
 }
 
+/// The windowed_count example binary.
+pub fn windowed_count_bin() -> PathBuf {
+    example_bin("windowed_count")
+}
+
+/// Splits a command line at white space.
+pub fn argv(line: &str) -> Vec<String> {
+    line.split_whitespace().map(str::to_string).collect()
+}
+
 /// Runs windowed_count with `args` to its end.
-pub fn run_windowed_count(args: &[&str]) -> Output {
+pub fn run_windowed_count<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
     Command::new(windowed_count_bin()).args(args).env("RUST_LOG", "info").output().unwrap()
 }
 
@@ -60,6 +91,24 @@ pub fn committed_lines(dir: &Path) -> Vec<String> {
     }
     lines.sort();
     lines
+}
+
+/// Root-relative paths of every file `chk-<id>/_metadata` references, and the `_metadata` itself.
+pub fn referenced_files(chk: &Path, id: u64) -> std::collections::BTreeSet<String> {
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(chk.join(format!("chk-{id}/_metadata"))).unwrap()).unwrap();
+    let mut out = std::collections::BTreeSet::from([format!("chk-{id}/_metadata")]);
+    for op in meta["operators"].as_array().unwrap() {
+        for st in op["subtasks"].as_array().unwrap() {
+            for f in st["files"].as_array().unwrap() {
+                let path = f["path"].as_str().unwrap();
+                out.insert(match path.strip_prefix("../") {
+                    Some(rest) => rest.to_string(),
+                    None => format!("chk-{id}/{path}"),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// Checkpoint directories (`chk-N`) under `dir` that have a `_metadata`, sorted by id.

@@ -7,4 +7,5 @@ mod api;
 mod bad_input;
 mod common;
 mod crash;
+mod incremental;
 mod windowed_count;

@@ -1,42 +1,34 @@
 //! windowed_count's committed output equals the reference at several parallelisms.
 
 use std::io::Write;
+use std::path::Path;
 
 use crate::common::*;
 
-fn generator_args<'a>(n: &'a str, out: &'a str, chk: &'a str, p: &'a str) -> Vec<&'a str> {
-    vec![
-        "--generate",
-        n,
-        "--keys",
-        "500",
-        "--event-rate",
-        "10000",
-        "--parallelism",
-        p,
-        "--output",
-        out,
-        "--checkpoint-dir",
-        chk,
-        "--checkpoint-interval",
-        "50ms",
-    ]
+fn generator_args(n: u64, out: &Path, chk: &Path, p: u32, backend: &str) -> Vec<String> {
+    argv(&format!(
+        "--generate {n} --keys 500 --event-rate 10000 --parallelism {p} --output {} --checkpoint-dir {} --checkpoint-interval 50ms --state-backend {backend}",
+        out.display(),
+        chk.display()
+    ))
 }
 
 #[test]
-fn generated_input_matches_reference_at_parallelism_1_2_4() {
+fn generated_input_matches_reference_at_parallelism_1_2_4_with_both_backends() {
     let expected = generated_reference(60_000, 500, 10_000, 1000);
-    for p in ["1", "2", "4"] {
-        let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("out");
-        let chk = dir.path().join("chk");
-        let o = run_windowed_count(&generator_args("60000", out.to_str().unwrap(), chk.to_str().unwrap(), p));
-        assert!(o.status.success(), "parallelism {p}: {}", stderr(&o));
-        let summary = stdout(&o);
-        assert!(summary.starts_with("events=60000 windows_fired=3000 output_rows=3000 "), "parallelism {p}: {summary}");
-        assert_eq!(committed_lines(&out), expected, "parallelism {p}");
-        let retained = complete_checkpoints(&chk);
-        assert!(!retained.is_empty() && retained.len() <= 2, "parallelism {p}: 1 or 2 retained checkpoints, found {retained:?}");
+    for backend in BACKENDS {
+        for p in [1, 2, 4] {
+            let dir = tempfile::tempdir().unwrap();
+            let out = dir.path().join("out");
+            let chk = dir.path().join("chk");
+            let o = run_windowed_count(&generator_args(60_000, &out, &chk, p, backend));
+            assert!(o.status.success(), "{backend}, parallelism {p}: {}", stderr(&o));
+            let summary = stdout(&o);
+            assert!(summary.starts_with("events=60000 windows_fired=3000 output_rows=3000 "), "{backend}, parallelism {p}: {summary}");
+            assert_eq!(committed_lines(&out), expected, "{backend}, parallelism {p}");
+            let retained = complete_checkpoints(&chk);
+            assert!(!retained.is_empty() && retained.len() <= 2, "{backend}, parallelism {p}: retained {retained:?}");
+        }
     }
 }
 
@@ -75,8 +67,8 @@ fn latest_with_no_checkpoint_starts_fresh_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let chk = dir.path().join("chk");
-    let mut args = generator_args("20000", out.to_str().unwrap(), chk.to_str().unwrap(), "2");
-    args.extend(["--from-checkpoint", "latest"]);
+    let mut args = generator_args(20_000, &out, &chk, 2, "hashmap");
+    args.extend(argv("--from-checkpoint latest"));
     let o = run_windowed_count(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("no complete checkpoint to restore from; starting fresh"), "{}", stderr(&o));
@@ -90,56 +82,28 @@ fn latest_with_no_checkpoint_starts_fresh_and_says_so() {
 }
 
 #[test]
-fn retention_keeps_exactly_the_retained_checkpoints() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("out");
-    let chk = dir.path().join("chk");
-    let o = run_windowed_count(&[
-        "--generate",
-        "100000",
-        "--keys",
-        "50",
-        "--event-rate",
-        "10000",
-        "--rate",
-        "100000",
-        "--parallelism",
-        "2",
-        "--output",
-        out.to_str().unwrap(),
-        "--checkpoint-dir",
-        chk.to_str().unwrap(),
-        "--checkpoint-interval",
-        "30ms",
-        "--retained-checkpoints",
-        "3",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let completed = stderr(&o).matches("checkpoint complete").count();
-    assert!(completed >= 5, "expected several checkpoints, log shows {completed}");
-    let retained = complete_checkpoints(&chk);
-    assert_eq!(retained.len(), 3, "{retained:?}");
-    // Nothing else is left in the checkpoint directory: no incomplete chk-N, no stray files.
-    let entries: Vec<String> = std::fs::read_dir(&chk).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
-    assert_eq!(entries.iter().filter(|e| e.starts_with("chk-")).count(), 3, "{entries:?}");
-    for id in retained {
-        let meta = std::fs::read_to_string(chk.join(format!("chk-{id}/_metadata"))).unwrap();
-        let meta: serde_json::Value = serde_json::from_str(&meta).unwrap();
-        let files: Vec<String> = meta["operators"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|o| o["subtasks"].as_array().unwrap().iter())
-            .flat_map(|s| s["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap().to_string()))
-            .collect();
-        let mut on_disk: Vec<String> = std::fs::read_dir(chk.join(format!("chk-{id}")))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-            .filter(|n| n != "_metadata")
-            .collect();
-        on_disk.sort();
-        let mut referenced = files.clone();
-        referenced.sort();
-        assert_eq!(on_disk, referenced, "chk-{id} holds exactly the files its _metadata references");
+fn retention_keeps_exactly_the_retained_checkpoints_and_their_files() {
+    for backend in BACKENDS {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let chk = dir.path().join("chk");
+        let o = run_windowed_count(&argv(&format!(
+            "--generate 100000 --keys 50 --event-rate 10000 --rate 100000 --parallelism 2 --output {} --checkpoint-dir {} \
+             --checkpoint-interval 30ms --retained-checkpoints 3 --state-backend {backend}",
+            out.display(),
+            chk.display()
+        )));
+        assert!(o.status.success(), "{backend}: {}", stderr(&o));
+        let completed = stderr(&o).matches("checkpoint complete").count();
+        assert!(completed >= 5, "{backend}: expected several checkpoints, log shows {completed}");
+        let retained = complete_checkpoints(&chk);
+        assert_eq!(retained.len(), 3, "{backend}: {retained:?}");
+        // Nothing else is left in the checkpoint directory: no incomplete chk-N, no stray files.
+        let entries: Vec<String> = std::fs::read_dir(&chk).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
+        assert_eq!(entries.iter().filter(|e| e.starts_with("chk-")).count(), 3, "{backend}: {entries:?}");
+        // Exactly the files the retained checkpoints reference (in chk-N/ and shared/), nothing else.
+        let expected: std::collections::BTreeSet<String> = retained.iter().flat_map(|id| referenced_files(&chk, *id)).collect();
+        let on_disk: std::collections::BTreeSet<String> = files_under(&chk).into_iter().collect();
+        assert_eq!(on_disk, expected, "{backend}: files on disk vs files the retained checkpoints reference");
     }
 }
