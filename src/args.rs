@@ -161,6 +161,8 @@ impl JobArgs {
             Some("") => return bad("--from-checkpoint needs a path or `latest`".into()),
             Some(path) => Some(RestoreFrom::Path(path.to_string())),
         };
+        // Without --state-dir the job works in a directory of its own and removes it at the end.
+        let remove_state_dir = self.state_dir.is_none();
         let state_dir =
             self.state_dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("weir-{}-{}", job_name, std::process::id())));
         Ok(JobConfig {
@@ -169,6 +171,7 @@ impl JobArgs {
             max_parallelism: self.max_parallelism,
             backend: self.state_backend,
             state_dir,
+            remove_state_dir,
             state_memory: self.state_memory,
             checkpoint: self.checkpoint_dir.as_ref().map(|location| CheckpointConfig {
                 location: location.clone(),

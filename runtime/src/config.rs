@@ -50,6 +50,8 @@ pub struct JobConfig {
     pub backend: BackendKind,
     /// Local working directory.
     pub state_dir: PathBuf,
+    /// Remove `state_dir` when the job ends (it is a temporary directory of this run).
+    pub remove_state_dir: bool,
     /// RocksDB block cache and write buffers for the whole process, in bytes.
     pub state_memory: u64,
     /// Checkpoints, if any.
@@ -72,6 +74,7 @@ impl JobConfig {
             backend: BackendKind::HashMap,
             state_dir: std::env::temp_dir().join(format!("weir-{}-{}", job_name, std::process::id())),
             state_memory: 512 << 20,
+            remove_state_dir: true,
             checkpoint: None,
             restore: None,
             allow_non_restored_state: false,
@@ -93,6 +96,12 @@ impl JobConfig {
             max_concurrent: 1,
             incremental: true,
         });
+        self
+    }
+    /// Works in `dir` (and keeps it when the job ends, for local recovery).
+    pub fn with_state_dir(mut self, dir: &std::path::Path) -> Self {
+        self.state_dir = dir.to_path_buf();
+        self.remove_state_dir = false;
         self
     }
     /// Restores from `from`.

@@ -22,7 +22,7 @@ pub struct SubtaskEnv {
     pub key_groups: KeyGroupRange,
     /// The keyed-state backend to use.
     pub backend: BackendKind,
-    /// Local working directory of this instance.
+    /// The job's local working directory (`--state-dir`).
     pub state_dir: std::path::PathBuf,
     /// RocksDB block cache and write buffers for the whole process, in bytes.
     pub state_memory: u64,
@@ -37,10 +37,11 @@ pub struct SubtaskEnv {
 
 impl SubtaskEnv {
     /// A new, empty keyed-state backend for `operator_id` on this instance
-    /// (a RocksDB backend keeps its files in `state_dir/<operator_id>`).
+    /// (a RocksDB backend keeps its files in `<state_dir>/<operator_id>-<subtask>`,
+    /// where a later restore on this machine finds them for local recovery).
     pub fn new_backend<K: weir_state::Key>(&self, operator_id: &str) -> Result<weir_state::Backend<K>, JobError> {
-        weir_state::Backend::new(self.backend, self.key_groups, &self.state_dir.join(operator_id), self.state_memory)
-            .map_err(|e| JobError::state(operator_id, e))
+        let dir = self.state_dir.join(format!("{operator_id}-{}", self.subtask));
+        weir_state::Backend::new(self.backend, self.key_groups, &dir, self.state_memory).map_err(|e| JobError::state(operator_id, e))
     }
 
     /// The restored state of `operator_id` for this instance, if the job restores.

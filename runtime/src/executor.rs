@@ -43,6 +43,14 @@ impl JobResult {
 
 /// Runs `graph` with `config` to its end.
 pub fn execute(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
+    let result = run(graph, config);
+    if config.remove_state_dir {
+        let _ = std::fs::remove_dir_all(&config.state_dir);
+    }
+    result
+}
+
+fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
     let started = Instant::now();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -102,14 +110,14 @@ pub fn execute(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobErro
                 return Err(JobError::Config("--from-checkpoint latest needs --checkpoint-dir".into()));
             };
             match runtime.block_on(storage.latest_complete())? {
-                Some(id) => Some(Restore::load(&runtime, storage, &CheckpointStorage::checkpoint_dir(id))?),
+                Some(id) => Some(Restore::load(&runtime, storage, &CheckpointStorage::checkpoint_dir(id), &config.state_dir)?),
                 None => {
                     info!(dir = %storage.describe(""), "no complete checkpoint to restore from; starting fresh");
                     None
                 }
             }
         }
-        Some(RestoreFrom::Path(path)) => Some(Restore::load_path(&runtime, path)?),
+        Some(RestoreFrom::Path(path)) => Some(Restore::load_path(&runtime, path, &config.state_dir)?),
     };
     if let Some(r) = &restore {
         r.check_compatible(&graph.operator_ids, config.max_parallelism, config.allow_non_restored_state)?;
@@ -138,7 +146,7 @@ pub fn execute(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobErro
                 max_parallelism: config.max_parallelism,
                 key_groups: weir_state::key_group_range_for_subtask(config.max_parallelism, vertex.parallelism, subtask),
                 backend: config.backend,
-                state_dir: config.state_dir.join(format!("{}-{}", vertex.name, subtask)),
+                state_dir: config.state_dir.clone(),
                 state_memory: config.state_memory,
                 checkpointing: config.checkpoint.is_some(),
                 counters: counters.clone(),
@@ -165,6 +173,10 @@ pub fn execute(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobErro
         }
     }
     drop(wiring);
+    // Every operator has its state now: the fetched files are no longer needed.
+    if let Some(r) = restore.as_ref() {
+        let _ = std::fs::remove_dir_all(&r.local_dir);
+    }
     drop(restore);
     let restore_time = restored_from.map(|_| restore_started.elapsed());
     if let (Some(id), Some(t)) = (restored_from, restore_time) {

@@ -2,48 +2,150 @@
 //! instance its part.
 
 use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
-use bytes::Bytes;
+use futures::StreamExt;
+use tracing::info;
 use weir_checkpoint::protocol::root_relative;
-use weir_checkpoint::{open_checkpoint, CheckpointMetadata, CheckpointStorage};
-use weir_state::RestoredFile;
+use weir_checkpoint::{checksum, open_checkpoint, CheckpointMetadata, CheckpointStorage, StateFile};
+use weir_state::{RestoredData, RestoredFile};
 
 use crate::incremental::{local_name, SharedFile};
 use crate::{JobError, RestoredState, SubtaskEnv};
 
-/// A checkpoint read and verified for a restore: its metadata and the bytes of
-/// every file it references (each checked for size and checksum).
+/// A checkpoint read and verified for a restore: its metadata, and every file
+/// it references in a local directory (each checked for size and checksum).
 pub(crate) struct Restore {
     pub path: String,
     pub meta: CheckpointMetadata,
     /// The storage root it was read from, and its directory there.
     root: String,
     dir: String,
-    files: HashMap<String, Bytes>,
+    /// Path in `_metadata` -> the local copy.
+    files: HashMap<String, PathBuf>,
+    /// Where the local copies are (removed once every operator has its state).
+    pub local_dir: PathBuf,
+}
+
+/// Files fetched at once during a restore.
+const PARALLEL_FETCHES: usize = 8;
+
+/// How a file reached the local directory.
+enum Fetched {
+    Downloaded(u64),
+    Local(u64),
+}
+
+/// The file `file_name` of operator instance `<operator>-<subtask>` as the
+/// previous run on this machine left it in the state directory, if its size
+/// and checksum are the checkpoint's (local recovery).
+fn local_copy(state_root: &Path, operator: &str, subtask: u32, file_name: &str, file: &StateFile) -> Option<PathBuf> {
+    let candidate = state_root.join(format!("{operator}-{subtask}")).join("db").join(file_name);
+    let meta = std::fs::metadata(&candidate).ok()?;
+    if meta.len() != file.size {
+        return None;
+    }
+    let bytes = std::fs::read(&candidate).ok()?;
+    (checksum(&bytes) == file.checksum).then_some(candidate)
+}
+
+async fn fetch(
+    storage: &CheckpointStorage,
+    dir: &str,
+    state_root: &Path,
+    target: &Path,
+    (operator, subtask, file_name, file): (String, u32, String, StateFile),
+) -> Result<Fetched, JobError> {
+    if let Some(parent) = target.parent() {
+        tokio::fs::create_dir_all(parent).await.map_err(|e| JobError::io(format!("creating {}", parent.display()), e))?;
+    }
+    let root = state_root.to_path_buf();
+    let (op, name, f) = (operator.clone(), file_name.clone(), file.clone());
+    let local = tokio::task::spawn_blocking(move || local_copy(&root, &op, subtask, &name, &f)).await.ok().flatten();
+    if let Some(local) = local {
+        if std::fs::hard_link(&local, target).is_ok() || std::fs::copy(&local, target).is_ok() {
+            return Ok(Fetched::Local(file.size));
+        }
+    }
+    let bytes = storage.read_state_file(dir, &file).await?;
+    tokio::fs::write(target, &bytes).await.map_err(|e| JobError::io(format!("writing {}", target.display()), e))?;
+    Ok(Fetched::Downloaded(file.size))
 }
 
 impl Restore {
-    /// Reads `_metadata` in `dir` of `storage` and every file it references.
-    pub(crate) fn load(runtime: &tokio::runtime::Runtime, storage: &CheckpointStorage, dir: &str) -> Result<Self, JobError> {
-        runtime.block_on(async {
-            let meta = storage.read_metadata(dir).await?;
-            let mut files = HashMap::new();
-            for op in &meta.operators {
-                for st in &op.subtasks {
-                    for f in &st.files {
-                        let bytes = storage.read_state_file(dir, f).await?;
-                        files.insert(f.path.clone(), bytes);
-                    }
+    /// Reads `_metadata` in `dir` of `storage` and fetches every file it
+    /// references into `<state_root>/.restore/`, several at a time: from the
+    /// state directory when the previous run left the same file there (local
+    /// recovery), else from the checkpoint storage.
+    pub(crate) fn load(
+        runtime: &tokio::runtime::Runtime,
+        storage: &CheckpointStorage,
+        dir: &str,
+        state_root: &Path,
+    ) -> Result<Self, JobError> {
+        let started = Instant::now();
+        let meta = runtime.block_on(storage.read_metadata(dir))?;
+        let local_dir = state_root.join(".restore").join(format!("chk-{}", meta.checkpoint_id));
+        if local_dir.exists() {
+            std::fs::remove_dir_all(&local_dir).map_err(|e| JobError::io(format!("clearing {}", local_dir.display()), e))?;
+        }
+        let mut jobs = Vec::new();
+        let mut files = HashMap::new();
+        for op in &meta.operators {
+            for st in &op.subtasks {
+                for f in &st.files {
+                    let file_name = local_name(&op.operator_id, st.subtask, &f.path)
+                        .or_else(|| f.path.rsplit('/').next())
+                        .unwrap_or(&f.path)
+                        .to_string();
+                    let target = local_dir.join(format!("{}-{}", op.operator_id, st.subtask)).join(&file_name);
+                    files.insert(f.path.clone(), target.clone());
+                    jobs.push((target, (op.operator_id.clone(), st.subtask, file_name, f.clone())));
                 }
             }
-            Ok(Restore { path: storage.describe(dir), root: storage.describe(""), dir: dir.to_string(), meta, files })
-        })
+        }
+        let results: Vec<Result<Fetched, JobError>> = runtime.block_on(
+            futures::stream::iter(jobs.iter().map(|(target, job)| fetch(storage, dir, state_root, target, job.clone())))
+                .buffer_unordered(PARALLEL_FETCHES)
+                .collect(),
+        );
+        let (mut downloaded, mut local, mut downloaded_bytes, mut local_bytes) = (0, 0, 0u64, 0u64);
+        for r in results {
+            match r? {
+                Fetched::Downloaded(b) => {
+                    downloaded += 1;
+                    downloaded_bytes += b;
+                }
+                Fetched::Local(b) => {
+                    local += 1;
+                    local_bytes += b;
+                }
+            }
+        }
+        info!(
+            checkpoint = meta.checkpoint_id,
+            downloaded_files = downloaded,
+            downloaded_bytes,
+            local_files = local,
+            local_bytes,
+            ms = started.elapsed().as_millis() as u64,
+            "fetched the checkpoint's files ({})",
+            if local > 0 && downloaded == 0 {
+                "local recovery"
+            } else if local > 0 {
+                "partly local recovery"
+            } else {
+                "download"
+            }
+        );
+        Ok(Restore { path: storage.describe(dir), root: storage.describe(""), dir: dir.to_string(), meta, files, local_dir })
     }
 
     /// Opens the checkpoint at `path` (a `chk-N` or savepoint directory).
-    pub(crate) fn load_path(runtime: &tokio::runtime::Runtime, path: &str) -> Result<Self, JobError> {
+    pub(crate) fn load_path(runtime: &tokio::runtime::Runtime, path: &str, state_root: &Path) -> Result<Self, JobError> {
         let (storage, dir) = open_checkpoint(path)?;
-        Self::load(runtime, &storage, &dir)
+        Self::load(runtime, &storage, &dir, state_root)
     }
 
     /// A file of the checkpoint as users find it on disk.
@@ -119,7 +221,7 @@ impl Restore {
                     continue;
                 }
                 for f in &st.files {
-                    let bytes = self.files.get(&f.path).cloned().ok_or_else(|| JobError::IncompatibleCheckpoint {
+                    let local = self.files.get(&f.path).cloned().ok_or_else(|| JobError::IncompatibleCheckpoint {
                         path: self.path.clone(),
                         reason: format!("file {} was not loaded", f.path),
                     })?;
@@ -132,7 +234,7 @@ impl Restore {
                         file_name,
                         source: format!("{operator_id} instance {}", st.subtask),
                         key_groups: st.key_groups,
-                        bytes,
+                        data: RestoredData::Local(local),
                         key_group_offsets: f.key_group_offsets.clone(),
                     });
                 }

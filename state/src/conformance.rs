@@ -33,7 +33,7 @@ pub fn to_restored(files: Vec<SnapshotFile>) -> Vec<RestoredFile> {
                 file_name: f.name.clone(),
                 source: "instance".into(),
                 key_groups: Some(KeyGroupRange::new(0, MAX - 1)),
-                bytes,
+                data: crate::RestoredData::Bytes(bytes),
                 key_group_offsets: f.key_group_offsets,
             }
         })

@@ -289,8 +289,9 @@ impl<K: Key> KeyedStateBackend<K> for HashMapBackend<K> {
                     file.name
                 )));
             }
+            let contents = file.bytes()?;
             for kg in self.range.iter() {
-                let Some(bytes) = file.block(kg)? else { continue };
+                let Some(bytes) = file.block(&contents, kg)? else { continue };
                 let block: Block = codec::decode(bytes).map_err(|e| StateError::Corrupt(format!("{}: key group {kg}: {e}", file.name)))?;
                 for (name, type_name, entries) in block.tables {
                     let slot = self.restored.entry(name).or_insert_with(|| (type_name, Vec::new()));

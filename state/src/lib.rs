@@ -42,6 +42,6 @@ pub use hashmap::HashMapBackend;
 pub use key::{Key, StableHasher};
 pub use key_group::{key_group_of, key_group_range_for_subtask, subtask_for_key_group};
 pub use rocks::{RocksDbBackend, RocksDbConfig};
-pub use snapshot::{RemoveOnDrop, RestoredFile, SnapshotContent, SnapshotFile, StateSnapshot};
+pub use snapshot::{RemoveOnDrop, RestoredData, RestoredFile, SnapshotContent, SnapshotFile, StateSnapshot};
 pub use timers::Timer;
 pub use weir_checkpoint::{KeyGroupOffset, KeyGroupRange};

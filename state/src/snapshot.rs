@@ -64,29 +64,59 @@ pub struct RestoredFile {
     pub source: String,
     /// The key groups that instance owned.
     pub key_groups: Option<weir_checkpoint::KeyGroupRange>,
-    /// Its bytes.
-    pub bytes: bytes::Bytes,
+    /// Its contents, checked against the checkpoint's size and checksum.
+    pub data: RestoredData,
     /// Where each key group's block starts.
     pub key_group_offsets: Vec<KeyGroupOffset>,
 }
 
+/// Where a restored file's bytes are.
+#[derive(Debug, Clone)]
+pub enum RestoredData {
+    /// In memory.
+    Bytes(bytes::Bytes),
+    /// In a local file (downloaded, or found in the state directory).
+    Local(PathBuf),
+}
+
 impl RestoredFile {
-    /// The block of `key_group`, if the file has one.
-    pub fn block(&self, key_group: u32) -> Result<Option<&[u8]>, StateError> {
+    /// The file's bytes (read from disk when the file is local).
+    pub fn bytes(&self) -> Result<bytes::Bytes, StateError> {
+        match &self.data {
+            RestoredData::Bytes(b) => Ok(b.clone()),
+            RestoredData::Local(p) => Ok(bytes::Bytes::from(std::fs::read(p)?)),
+        }
+    }
+
+    /// Puts the file at `target` (a hard link when it is local and that works).
+    pub fn place(&self, target: &std::path::Path) -> Result<(), StateError> {
+        match &self.data {
+            RestoredData::Bytes(b) => std::fs::write(target, b)?,
+            RestoredData::Local(p) => {
+                if std::fs::hard_link(p, target).is_err() {
+                    std::fs::copy(p, target)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The block of `key_group` in `bytes` (this file's contents), if the file has one.
+    pub fn block<'a>(&self, bytes: &'a [u8], key_group: u32) -> Result<Option<&'a [u8]>, StateError> {
         let Some(off) = self.key_group_offsets.iter().find(|o| o.key_group == key_group) else {
             return Ok(None);
         };
         let start = off.offset as usize;
-        let end = start.checked_add(off.len as usize).filter(|&e| e <= self.bytes.len()).ok_or_else(|| {
+        let end = start.checked_add(off.len as usize).filter(|&e| e <= bytes.len()).ok_or_else(|| {
             StateError::Corrupt(format!(
                 "{}: key group {} block {}+{} lies beyond the file's {} bytes",
                 self.name,
                 key_group,
                 off.offset,
                 off.len,
-                self.bytes.len()
+                bytes.len()
             ))
         })?;
-        Ok(Some(&self.bytes[start..end]))
+        Ok(Some(&bytes[start..end]))
     }
 }

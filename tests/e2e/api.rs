@@ -92,9 +92,10 @@ fn run_tracker(config: JobConfig, items: Vec<(i64, u64)>, source_uid: &str) -> R
 }
 
 fn config(chk: &std::path::Path) -> JobConfig {
-    let mut c = JobConfig::new("api-test").with_parallelism(2).with_checkpoints(chk.to_str().unwrap(), Duration::from_secs(10));
-    c.state_dir = chk.parent().unwrap().join("state");
-    c
+    JobConfig::new("api-test")
+        .with_parallelism(2)
+        .with_checkpoints(chk.to_str().unwrap(), Duration::from_secs(10))
+        .with_state_dir(&chk.parent().unwrap().join("state"))
 }
 
 #[test]

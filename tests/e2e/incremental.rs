@@ -75,3 +75,43 @@ fn many_incremental_checkpoints_keep_exactly_the_referenced_files_and_each_resto
         }
     }
 }
+
+#[test]
+fn a_restart_on_the_same_machine_recovers_locally_and_elsewhere_downloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let chk = dir.path().join("chk");
+    let state = dir.path().join("state");
+    let run = |state_dir: &std::path::Path, out: &std::path::Path| {
+        keyed_totals(&argv(&format!(
+            "--generate {N} --keys {KEYS} --hot-keys {HOT} --value-bytes 64 --parallelism 2 --state-backend rocksdb \
+             --checkpoint-dir {} --checkpoint-interval 1h --from-checkpoint latest --state-dir {} --output {}",
+            chk.display(),
+            state_dir.display(),
+            out.display()
+        )))
+    };
+    let out = dir.path().join("out");
+    let o = run(&state, &out);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let first = committed_lines(&out);
+    // Same state directory: the database files of the last run are still there.
+    let o = run(&state, &out);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("(local recovery)"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("downloaded_files=0"), "{}", stderr(&o));
+    // Another state directory: everything is downloaded.
+    let o = run(&dir.path().join("elsewhere"), &out);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("(download)"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("local_files=0"), "{}", stderr(&o));
+    // The first run emitted every final count; the restored runs, with all input read, add nothing.
+    let reference = reference_counts();
+    let mut last: BTreeMap<u64, u64> = BTreeMap::new();
+    for line in &first {
+        let (k, c) = line.split_once(',').unwrap();
+        let e = last.entry(k.parse().unwrap()).or_insert(0);
+        *e = (*e).max(c.parse().unwrap());
+    }
+    assert_eq!(last, reference);
+    assert_eq!(committed_lines(&out), first);
+}

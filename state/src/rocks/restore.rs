@@ -37,7 +37,7 @@ pub(crate) fn stage(dir: &Path, files: &[RestoredFile]) -> Result<Vec<StagedInst
                 return Err(StateError::Corrupt(format!("{}: not a RocksDB file name: {:?}", f.name, f.file_name)));
             }
             has_current |= f.file_name == "CURRENT";
-            std::fs::write(target.join(&f.file_name), &f.bytes)?;
+            f.place(&target.join(&f.file_name))?;
         }
         if !has_current {
             return Err(StateError::Corrupt(format!(
