@@ -82,7 +82,7 @@ pub struct JobArgs {
     pub checkpoint_timeout: Duration,
 
     /// Incremental checkpoints (RocksDB; the hashmap backend always writes its whole state)
-    #[arg(long, value_name = "BOOL", default_value = "true", value_parser = parse_bool)]
+    #[arg(long, value_name = "BOOL", default_value = "true", value_parser = parse_bool, action = clap::ArgAction::Set)]
     pub incremental: bool,
 
     /// Completed checkpoints kept; older ones are deleted

@@ -83,7 +83,7 @@ fn latest_with_no_checkpoint_starts_fresh_and_says_so() {
 
 #[test]
 fn retention_keeps_exactly_the_retained_checkpoints_and_their_files() {
-    for backend in BACKENDS {
+    for backend in ["hashmap", "rocksdb", "rocksdb --incremental false"] {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
         let chk = dir.path().join("chk");
@@ -106,4 +106,23 @@ fn retention_keeps_exactly_the_retained_checkpoints_and_their_files() {
         let on_disk: std::collections::BTreeSet<String> = files_under(&chk).into_iter().collect();
         assert_eq!(on_disk, expected, "{backend}: files on disk vs files the retained checkpoints reference");
     }
+}
+
+#[test]
+fn full_rocksdb_checkpoints_keep_everything_in_their_own_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let chk = dir.path().join("chk");
+    let out = dir.path().join("out");
+    let o = run_windowed_count(&argv(&format!(
+        "--generate 40000 --keys 50 --event-rate 10000 --rate 80000 --parallelism 2 --output {} --checkpoint-dir {} \
+         --checkpoint-interval 50ms --state-backend rocksdb --incremental false",
+        out.display(),
+        chk.display()
+    )));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!chk.join("shared").exists() || files_under(&chk.join("shared")).is_empty(), "nothing is shared without --incremental");
+    for id in complete_checkpoints(&chk) {
+        assert!(referenced_files(&chk, id).iter().all(|p| p.starts_with(&format!("chk-{id}/"))), "chk-{id} is self-contained");
+    }
+    assert_eq!(committed_lines(&out), generated_reference(40_000, 50, 10_000, 1000));
 }
