@@ -2,7 +2,17 @@
 
 use weir_checkpoint::KeyGroupRange;
 
-use crate::Key;
+use crate::{Key, StateError};
+
+/// The position of `key_group` in `range`, or the error that it lies outside.
+#[inline]
+pub(crate) fn index_in(range: KeyGroupRange, key_group: u32) -> Result<usize, StateError> {
+    if range.contains(key_group) {
+        Ok((key_group - range.start) as usize)
+    } else {
+        Err(StateError::KeyGroupOutOfRange { key_group, start: range.start, end: range.end })
+    }
+}
 
 /// The key group of `key` among `max_parallelism` key groups.
 ///

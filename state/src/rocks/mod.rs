@@ -135,11 +135,7 @@ impl<K: Key> RocksDbBackend<K> {
 
     #[inline]
     fn check(&self, kg: u32) -> Result<usize, StateError> {
-        if self.range.contains(kg) {
-            Ok((kg - self.range.start) as usize)
-        } else {
-            Err(StateError::KeyGroupOutOfRange { key_group: kg, start: self.range.start, end: self.range.end })
-        }
+        crate::key_group::index_in(self.range, kg)
     }
 
     #[inline]
