@@ -83,7 +83,7 @@ fn latest_with_no_checkpoint_starts_fresh_and_says_so() {
 
 #[test]
 fn retention_keeps_exactly_the_retained_checkpoints_and_their_files() {
-    for backend in ["hashmap", "rocksdb", "rocksdb --incremental false"] {
+    for backend in ["hashmap", "rocksdb", "rocksdb --incremental false", "rocksdb --max-concurrent-checkpoints 3"] {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
         let chk = dir.path().join("chk");
@@ -94,6 +94,7 @@ fn retention_keeps_exactly_the_retained_checkpoints_and_their_files() {
             chk.display()
         )));
         assert!(o.status.success(), "{backend}: {}", stderr(&o));
+        assert_eq!(committed_lines(&out), generated_reference(100_000, 50, 10_000, 1000), "{backend}");
         let completed = stderr(&o).matches("checkpoint complete").count();
         assert!(completed >= 5, "{backend}: expected several checkpoints, log shows {completed}");
         let retained = complete_checkpoints(&chk);
