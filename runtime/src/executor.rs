@@ -188,8 +188,6 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
         tasks.iter().map(|(_, id, tx, built, _)| (*id, tx.clone(), built.is_source)).collect();
     let coordinator = match (&config.checkpoint, &storage) {
         (Some(c), Some(storage)) => {
-            let mut ids = existing_ids.clone();
-            ids.extend(existing.iter().map(|m| m.checkpoint_id));
             let coordinator = Coordinator {
                 storage: storage.clone(),
                 config: c.clone(),
@@ -198,7 +196,7 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
                 tasks: controls.clone(),
                 events: events_rx,
                 runtime: runtime.handle().clone(),
-                next_id: next_checkpoint_id(&ids, restored_from),
+                next_id: next_checkpoint_id(&existing_ids, restored_from),
                 completed: existing,
                 discarded: Vec::new(),
             };

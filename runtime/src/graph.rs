@@ -42,7 +42,7 @@ impl BuiltTask {
 
     /// A task that reads `inputs` into `chain`.
     pub fn input<T: Send + 'static>(inputs: Vec<Receiver<Message<T>>>, chain: Box<dyn Operator<T>>) -> Self {
-        let task = InputTask { inputs, chain };
+        let task = InputTask { inputs, chain, notified: Default::default() };
         BuiltTask { is_source: false, run: Box::new(move |p| task.run(p)) }
     }
 }

@@ -22,8 +22,8 @@ pub(crate) struct Restore {
     /// The storage root it was read from, and its directory there.
     root: String,
     dir: String,
-    /// Path in `_metadata` -> the local copy.
-    files: HashMap<String, PathBuf>,
+    /// Path in `_metadata` -> the local copy, and the backend's own name of the file.
+    files: HashMap<String, (PathBuf, String)>,
     /// Where the local copies are (removed once every operator has its state).
     pub local_dir: PathBuf,
 }
@@ -95,12 +95,14 @@ impl Restore {
         for op in &meta.operators {
             for st in &op.subtasks {
                 for f in &st.files {
+                    // The backend's own name: what follows a shared file's unique
+                    // prefix, or the last path component.
                     let file_name = local_name(&op.operator_id, st.subtask, &f.path)
                         .or_else(|| f.path.rsplit('/').next())
                         .unwrap_or(&f.path)
                         .to_string();
                     let target = local_dir.join(format!("{}-{}", op.operator_id, st.subtask)).join(&file_name);
-                    files.insert(f.path.clone(), target.clone());
+                    files.insert(f.path.clone(), (target.clone(), file_name.clone()));
                     jobs.push((target, (op.operator_id.clone(), st.subtask, file_name, f.clone())));
                 }
             }
@@ -221,14 +223,10 @@ impl Restore {
                     continue;
                 }
                 for f in &st.files {
-                    let local = self.files.get(&f.path).cloned().ok_or_else(|| JobError::IncompatibleCheckpoint {
+                    let (local, file_name) = self.files.get(&f.path).cloned().ok_or_else(|| JobError::IncompatibleCheckpoint {
                         path: self.path.clone(),
                         reason: format!("file {} was not loaded", f.path),
                     })?;
-                    // The backend's own name: the last path component, or for a
-                    // shared file what follows its unique prefix.
-                    let file_name =
-                        local_name(operator_id, st.subtask, &f.path).or_else(|| f.path.rsplit('/').next()).unwrap_or(&f.path).to_string();
                     restored.files.push(RestoredFile {
                         name: self.describe_file(&f.path),
                         file_name,

@@ -77,7 +77,7 @@ impl CheckpointPlumbing {
 
 /// The newest checkpoint a task has been told is complete.
 #[derive(Default)]
-struct Notified {
+pub(crate) struct Notified {
     completed: Option<u64>,
 }
 
@@ -98,6 +98,8 @@ struct InputState {
 pub(crate) struct InputTask<T> {
     pub inputs: Vec<Receiver<Message<T>>>,
     pub chain: Box<dyn Operator<T>>,
+    /// Notifications can arrive before the final barrier's End does.
+    pub notified: Notified,
 }
 
 impl<T: Send + 'static> InputTask<T> {
@@ -108,8 +110,6 @@ impl<T: Send + 'static> InputTask<T> {
         let mut aligning: Option<(Barrier, Instant)> = None;
         let mut final_id: Option<u64> = None;
         let control = plumbing.control.clone();
-        // Notifications can arrive before the final barrier's End does.
-        let mut notified = Notified::default();
         let mut open = n;
         while open > 0 {
             let mut select = Select::new();
@@ -126,9 +126,7 @@ impl<T: Send + 'static> InputTask<T> {
             let which = map[op.index()];
             let Some(i) = which else {
                 let msg = op.recv(&control).map_err(|_| JobError::Cancelled)?;
-                notified.note(&msg);
-                plumbing.note(&msg);
-                self.handle_control(msg)?;
+                self.handle_control(msg, &plumbing)?;
                 continue;
             };
             let msg = match op.recv(&self.inputs[i]) {
@@ -173,19 +171,21 @@ impl<T: Send + 'static> InputTask<T> {
             loop {
                 // Sources end their streams only once the final checkpoint
                 // completed; its notification may still be on its way.
-                if notified.completed.is_some_and(|c| c >= final_id) {
+                if self.notified.completed.is_some_and(|c| c >= final_id) {
                     break;
                 }
                 let msg = control.recv().map_err(|_| JobError::Cancelled)?;
-                notified.note(&msg);
-                plumbing.note(&msg);
-                self.handle_control(msg)?;
+                self.handle_control(msg, &plumbing)?;
             }
         }
         Ok(TaskOutcome::Finished)
     }
 
-    fn handle_control(&mut self, msg: Control) -> Result<(), JobError> {
+    /// Records a notification (for the final wait and the increment base) and
+    /// passes it to the chain.
+    fn handle_control(&mut self, msg: Control, plumbing: &CheckpointPlumbing) -> Result<(), JobError> {
+        self.notified.note(&msg);
+        plumbing.note(&msg);
         match msg {
             Control::Complete(id) => self.chain.checkpoint_complete(id),
             Control::Abort(id) => self.chain.checkpoint_aborted(id),
@@ -223,13 +223,7 @@ impl<T: Send + 'static> InputTask<T> {
         // already queued: take it first, so the increment base is the newest
         // confirmed checkpoint.
         while let Ok(msg) = plumbing.control.try_recv() {
-            plumbing.note(&msg);
-            match msg {
-                Control::Cancel => return Err(JobError::Cancelled),
-                Control::Complete(id) => self.chain.checkpoint_complete(id)?,
-                Control::Abort(id) => self.chain.checkpoint_aborted(id)?,
-                Control::Trigger(_) => {}
-            }
+            self.handle_control(msg, plumbing)?;
         }
         let sync_start = Instant::now();
         let mut snapshots = Vec::new();
