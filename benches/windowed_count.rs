@@ -16,6 +16,7 @@
 //! * `WEIR_BENCH_EVENTS_1M`  - N of the 1 000 000-key case (default 81M)
 //! * `WEIR_BENCH_REPEATS`    - runs per case (default 3)
 //! * `WEIR_BENCH_PARALLELISM`, `WEIR_BENCH_CHECKPOINT_INTERVAL` - 2 and 10s
+//! * `WEIR_BENCH_BACKEND`    - `hashmap` (default) or `rocksdb`
 //! * `RUST_LOG`              - if set, the engine logs (e.g. `info` shows each completed checkpoint)
 //!
 //! Arguments: words select the cases whose name contains one of them
@@ -83,7 +84,7 @@ fn median(sorted: &[f64]) -> f64 {
     }
 }
 
-fn run_case(case: &Case, repeats: u32, parallelism: &str, interval: &str) -> Result<(), String> {
+fn run_case(case: &Case, repeats: u32, parallelism: &str, interval: &str, backend: &str) -> Result<(), String> {
     let events = env_count(case.events_env, case.default_events)?;
     let mut rates = Vec::new();
     for run in 1..=repeats {
@@ -106,7 +107,7 @@ fn run_case(case: &Case, repeats: u32, parallelism: &str, interval: &str) -> Res
             "--parallelism".into(),
             parallelism.to_string(),
             "--state-backend".into(),
-            "hashmap".into(),
+            backend.to_string(),
             "--state-dir".into(),
             state_dir.display().to_string(),
             "--checkpoint-dir".into(),
@@ -119,7 +120,7 @@ fn run_case(case: &Case, repeats: u32, parallelism: &str, interval: &str) -> Res
         let last = chks.first().map_or_else(|| "none".to_string(), |id| id.to_string());
         let rate = if summary.seconds > 0.0 { summary.events as f64 / summary.seconds } else { 0.0 };
         println!(
-            "bench=windowed_count keys={} run={run}/{repeats} parallelism={parallelism} checkpoint_interval={interval} last_checkpoint={last} {summary}",
+            "bench=windowed_count keys={} run={run}/{repeats} backend={backend} parallelism={parallelism} checkpoint_interval={interval} last_checkpoint={last} {summary}",
             case.keys
         );
         if summary.events != events {
@@ -131,7 +132,7 @@ fn run_case(case: &Case, repeats: u32, parallelism: &str, interval: &str) -> Res
     rates.sort_by(|a, b| a.total_cmp(b));
     let best = rates.last().copied().unwrap_or(0.0);
     println!(
-        "bench=windowed_count keys={} events={events} parallelism={parallelism} runs={} best_events_per_sec={best:.0} median_events_per_sec={:.0}",
+        "bench=windowed_count keys={} events={events} backend={backend} parallelism={parallelism} runs={} best_events_per_sec={best:.0} median_events_per_sec={:.0}",
         case.keys,
         rates.len(),
         median(&rates)
@@ -158,6 +159,7 @@ fn main() -> ExitCode {
     };
     let parallelism = env_or("WEIR_BENCH_PARALLELISM", "2");
     let interval = env_or("WEIR_BENCH_CHECKPOINT_INTERVAL", "10s");
+    let backend = env_or("WEIR_BENCH_BACKEND", "hashmap");
     let selected: Vec<&Case> = CASES
         .iter()
         .filter(|c| filters.is_empty() || filters.iter().any(|f| c.name.contains(f.as_str()) || c.keys.to_string() == *f))
@@ -167,7 +169,7 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     for case in selected {
-        if let Err(e) = run_case(case, repeats, &parallelism, &interval) {
+        if let Err(e) = run_case(case, repeats, &parallelism, &interval, &backend) {
             eprintln!("windowed_count bench: error: {e}");
             return ExitCode::FAILURE;
         }

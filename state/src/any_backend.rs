@@ -71,7 +71,7 @@ impl<K: Key> Backend<K> {
     pub fn new(kind: BackendKind, range: KeyGroupRange, dir: &std::path::Path, memory_bytes: u64) -> Result<Self, StateError> {
         match kind {
             BackendKind::HashMap => Ok(Backend::HashMap(HashMapBackend::new(range))),
-            BackendKind::RocksDb => Ok(RocksDbBackend::open(&RocksDbConfig { dir: dir.to_path_buf(), memory_bytes }, range)?.into()),
+            BackendKind::RocksDb => Ok(RocksDbBackend::open(&RocksDbConfig::new(dir, memory_bytes), range)?.into()),
         }
     }
 

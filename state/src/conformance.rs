@@ -50,6 +50,7 @@ pub fn run_all(make: impl Fn(KeyGroupRange) -> Backend<u64>) {
     snapshot_isolated_from_later_writes(&make);
     incompatible_restore_is_refused(&make);
     state_handles(&make);
+    changes_between_snapshots(&make);
 }
 
 fn full() -> KeyGroupRange {
@@ -233,4 +234,50 @@ pub fn state_handles(make: &impl Fn(KeyGroupRange) -> Backend<u64>) {
     assert_eq!(list.get(&mut s).unwrap().len(), 2);
     let unclaimed = r.unclaimed_restored_states();
     assert_eq!(unclaimed, vec!["map".to_string(), "sum".to_string()]);
+}
+
+/// Removals, updates and timers that straddle snapshots: what the second
+/// snapshot holds is exactly the state at that moment.
+pub fn changes_between_snapshots(make: &impl Fn(KeyGroupRange) -> Backend<u64>) {
+    // Enough changes that a backend writing them in bulk does so.
+    const KEYS: u64 = 10_000;
+    let mut b = make(full());
+    let v: StateId<(), u64> = b.register("v").unwrap();
+    for key in 0u64..KEYS {
+        b.put(&v, key_group_of(&key, MAX), &key, &(), key).unwrap();
+        b.register_timer(key_group_of(&key, MAX), &key, 0, 500).unwrap();
+    }
+    drop(b.snapshot().unwrap());
+    for key in 0u64..KEYS {
+        let kg = key_group_of(&key, MAX);
+        match key % 4 {
+            0 => assert_eq!(b.remove(&v, kg, &key, &()).unwrap(), Some(key)),
+            1 => assert!(!b.upsert(&v, kg, &key, &(), 10, |x| x, |acc, x| *acc += x).unwrap()),
+            2 => {
+                // Created and removed between two snapshots.
+                b.remove(&v, kg, &key, &()).unwrap();
+                assert!(b.upsert(&v, kg, &key, &(), 7, |x| x, |acc, x| *acc += x).unwrap());
+                assert_eq!(b.remove(&v, kg, &key, &()).unwrap(), Some(7));
+            }
+            _ => b.register_timer(kg, &key, 0, 500).unwrap(), // again, after the snapshot
+        }
+    }
+    let files = to_restored(b.snapshot().unwrap().write().unwrap());
+    let mut out = Vec::new();
+    b.pop_timers(500, &mut out).unwrap();
+    assert_eq!(out.len() as u64, KEYS, "a timer registered before and after a snapshot fires once");
+    let mut r = make(full());
+    r.restore(files).unwrap();
+    let v: StateId<(), u64> = r.register("v").unwrap();
+    for key in 0u64..KEYS {
+        let expected = match key % 4 {
+            0 | 2 => None,
+            1 => Some(key + 10),
+            _ => Some(key),
+        };
+        assert_eq!(r.get(&v, key_group_of(&key, MAX), &key, &()).unwrap(), expected, "key {key}");
+    }
+    out.clear();
+    r.pop_timers(500, &mut out).unwrap();
+    assert_eq!(out.len() as u64, KEYS, "every timer restored once");
 }

@@ -10,13 +10,32 @@ use crate::StateError;
 /// Bytes of the key-group prefix.
 pub(crate) const KG_BYTES: usize = 2;
 
-/// `[kg][codec(key, namespace)]` into `out` (cleared first).
+/// Bytes of the state-index prefix of a cache key (see [`cache_key`]).
+pub(crate) const STATE_BYTES: usize = 2;
+
+/// `[state index][kg][codec(key, namespace)]` into `out` (cleared first): the
+/// write cache's key, whose tail from [`STATE_BYTES`] on is the RocksDB key.
 #[inline]
-pub(crate) fn state_key<K: Serialize, N: Serialize>(out: &mut Vec<u8>, kg: u32, key: &K, ns: &N) -> Result<(), StateError> {
+pub(crate) fn cache_key<K: Serialize, N: Serialize>(out: &mut Vec<u8>, state: usize, kg: u32, key: &K, ns: &N) -> Result<(), StateError> {
     out.clear();
+    out.extend_from_slice(&(state as u16).to_be_bytes());
     out.extend_from_slice(&(kg as u16).to_be_bytes());
     codec::encode_into(&(key, ns), out)?;
     Ok(())
+}
+
+/// The state index of a cache key.
+#[inline]
+pub(crate) fn state_of_cache_key(key: &[u8]) -> usize {
+    key.get(..STATE_BYTES).map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+}
+
+/// The timestamp of a stored timer key.
+#[inline]
+pub(crate) fn timer_ts(key: &[u8]) -> Option<i64> {
+    let mut ts = [0u8; 8];
+    ts.copy_from_slice(key.get(KG_BYTES..KG_BYTES + 8)?);
+    Some(ts_from_ordered(ts))
 }
 
 /// Timestamps ordered as unsigned big-endian bytes: flip the sign bit.
@@ -38,6 +57,15 @@ pub(crate) fn timer_key<K: Serialize>(out: &mut Vec<u8>, kg: u32, ts: i64, key: 
     out.extend_from_slice(&ordered_ts(ts));
     codec::encode_into(&(key, ns), out)?;
     Ok(())
+}
+
+/// `[kg][ordered ts][tail]` into `out` (cleared first), `tail` being an encoded `(key, namespace)`.
+#[inline]
+pub(crate) fn timer_key_from_tail(out: &mut Vec<u8>, kg: u32, ts: i64, tail: &[u8]) {
+    out.clear();
+    out.extend_from_slice(&(kg as u16).to_be_bytes());
+    out.extend_from_slice(&ordered_ts(ts));
+    out.extend_from_slice(tail);
 }
 
 /// The key group of a stored key.

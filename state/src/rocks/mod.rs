@@ -5,10 +5,15 @@
 //! column family, ordered by key group and time. Writes skip the write-ahead
 //! log: durability comes from checkpoints, never from the local files.
 //!
-//! The synchronous phase of a snapshot flushes the memtables and creates a
-//! RocksDB checkpoint (hard links to the live files) in a local directory;
-//! the asynchronous phase uploads those files.
+//! Reads and writes go through a write-back cache ([`cache`]) that holds
+//! recent entries and the changes RocksDB has not seen yet.
+//!
+//! The synchronous phase of a snapshot writes the cache's changes, flushes
+//! the memtables and creates a RocksDB checkpoint (hard links to the live
+//! files) in a local directory; the asynchronous phase uploads those files.
 
+mod cache;
+mod ingest;
 mod keys;
 mod resources;
 mod restore;
@@ -27,7 +32,10 @@ use crate::{
     Key, KeyGroupRange, KeyedStateBackend, Namespace, RestoredFile, SnapshotContent, SnapshotFile, StateError, StateId, StateSnapshot,
     StateValue, Timer,
 };
-use keys::{key_group_of_stored, state_key, timer_key, ts_from_ordered, KG_BYTES};
+use cache::{Entry, WriteCache};
+use keys::{
+    cache_key, key_group_of_stored, ordered_ts, state_of_cache_key, timer_key, timer_key_from_tail, timer_ts, KG_BYTES, STATE_BYTES,
+};
 
 const TIMERS_CF: &str = "_timers";
 const META_CF: &str = "_weir";
@@ -41,8 +49,30 @@ fn db_err(context: &str, e: rocksdb::Error) -> StateError {
 pub struct RocksDbConfig {
     /// The instance's local directory (its database lives in `db/`).
     pub dir: PathBuf,
-    /// Block cache and write buffers shared by every instance of the process, in bytes.
+    /// Block cache, write buffers and write caches shared by every instance of the process, in bytes.
     pub memory_bytes: u64,
+    /// Bytes the write caches of all instances may hold together; `None`
+    /// gives them a quarter of `memory_bytes`, `Some(0)` writes every change
+    /// through to RocksDB at once.
+    pub write_cache_bytes: Option<u64>,
+}
+
+impl RocksDbConfig {
+    /// A backend in `dir` sharing `memory_bytes` with the process's others.
+    ///
+    /// ```
+    /// let config = weir_state::RocksDbConfig::new("/tmp/state/op-0", 512 << 20);
+    /// assert_eq!(config.write_cache_bytes, None);
+    /// ```
+    pub fn new(dir: impl Into<PathBuf>, memory_bytes: u64) -> Self {
+        RocksDbConfig { dir: dir.into(), memory_bytes, write_cache_bytes: None }
+    }
+
+    /// Sets [`RocksDbConfig::write_cache_bytes`].
+    pub fn with_write_cache(mut self, bytes: u64) -> Self {
+        self.write_cache_bytes = Some(bytes);
+        self
+    }
 }
 
 /// The RocksDB keyed-state backend.
@@ -50,7 +80,7 @@ pub struct RocksDbConfig {
 /// ```
 /// use weir_state::{KeyGroupRange, KeyedStateBackend, RocksDbBackend, RocksDbConfig};
 /// let dir = tempfile::tempdir().unwrap();
-/// let config = RocksDbConfig { dir: dir.path().to_path_buf(), memory_bytes: 64 << 20 };
+/// let config = RocksDbConfig::new(dir.path(), 64 << 20);
 /// let mut b = RocksDbBackend::<u64>::open(&config, KeyGroupRange::new(0, 127)).unwrap();
 /// let id = b.register::<(), String>("name").unwrap();
 /// b.put(&id, 3, &9, &(), "nine".to_string()).unwrap();
@@ -63,16 +93,26 @@ pub struct RocksDbBackend<K: Key> {
     /// Registered states: (column family, value type), indexed by `StateId`.
     states: Vec<(String, &'static str)>,
     write: WriteOptions,
+    /// Recent entries and unwritten changes.
+    cache: WriteCache,
+    /// Options of the column families (for writing SST files to ingest).
+    cf_options: Options,
+    /// SST files built so far (names them).
+    ingested: u64,
     key_buf: Vec<u8>,
-    value_buf: Vec<u8>,
-    /// The earliest timer of each key group (a lower bound), to skip idle key groups.
+    /// The earliest timer of each key group, cached or in RocksDB (a lower bound), to skip idle key groups.
     timer_min: Vec<Option<i64>>,
+    /// The earliest timer of each key group in RocksDB (a lower bound).
+    db_timer_min: Vec<Option<i64>>,
     snapshots: u64,
     _k: PhantomData<fn() -> K>,
 }
 
 fn db_options(memory: u64) -> Options {
-    let shared = resources::shared_memory(memory);
+    db_options_with(&resources::shared_memory(memory))
+}
+
+fn db_options_with(shared: &resources::SharedMemory) -> Options {
     let mut table = BlockBasedOptions::default();
     table.set_block_cache(&shared.cache);
     table.set_bloom_filter(10.0, false);
@@ -102,14 +142,15 @@ impl<K: Key> RocksDbBackend<K> {
     fn open_existing(config: &RocksDbConfig, range: KeyGroupRange) -> Result<Self, StateError> {
         let db_dir = config.dir.join("db");
         std::fs::create_dir_all(&config.dir)?;
-        let opts = db_options(config.memory_bytes);
+        let shared = resources::shared_memory(config.memory_bytes);
+        let opts = db_options_with(&shared);
         let mut cfs: Vec<String> = DB::list_cf(&opts, &db_dir).unwrap_or_default();
         for needed in ["default", TIMERS_CF, META_CF] {
             if !cfs.iter().any(|c| c == needed) {
                 cfs.push(needed.to_string());
             }
         }
-        let descriptors = cfs.iter().map(|name| ColumnFamilyDescriptor::new(name, db_options(config.memory_bytes)));
+        let descriptors = cfs.iter().map(|name| ColumnFamilyDescriptor::new(name, db_options_with(&shared)));
         let db = DB::open_cf_descriptors(&opts, &db_dir, descriptors).map_err(|e| db_err(&format!("opening {}", db_dir.display()), e))?;
         let mut write = WriteOptions::default();
         write.disable_wal(true);
@@ -119,9 +160,12 @@ impl<K: Key> RocksDbBackend<K> {
             db,
             states: Vec::new(),
             write,
+            cache: WriteCache::new(config.write_cache_bytes.map_or(shared.write_cache, |b| b as usize)),
+            cf_options: db_options_with(&shared),
+            ingested: 0,
             key_buf: Vec::new(),
-            value_buf: Vec::new(),
             timer_min: vec![None; range.len()],
+            db_timer_min: vec![None; range.len()],
             snapshots: 0,
             _k: PhantomData,
         };
@@ -130,7 +174,7 @@ impl<K: Key> RocksDbBackend<K> {
     }
 
     fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily, StateError> {
-        self.db.cf_handle(name).ok_or_else(|| StateError::Corrupt(format!("column family {name} is missing")))
+        cf_of(&self.db, name)
     }
 
     #[inline]
@@ -138,14 +182,10 @@ impl<K: Key> RocksDbBackend<K> {
         crate::key_group::index_in(self.range, kg)
     }
 
-    #[inline]
-    fn state_cf<N, V>(&self, id: &StateId<N, V>) -> Result<&str, StateError> {
-        self.states.get(id.index()).map(|s| s.0.as_str()).ok_or(StateError::UnknownState(id.index()))
-    }
-
     fn rebuild_timer_index(&mut self) -> Result<(), StateError> {
         for (i, kg) in self.range.iter().enumerate() {
-            self.timer_min[i] = self.first_timer(kg)?;
+            self.db_timer_min[i] = self.first_timer(kg)?;
+            self.timer_min[i] = self.db_timer_min[i];
         }
         Ok(())
     }
@@ -155,11 +195,7 @@ impl<K: Key> RocksDbBackend<K> {
         let prefix = (kg as u16).to_be_bytes();
         let mut it = self.db.iterator_cf(cf, IteratorMode::From(&prefix, Direction::Forward));
         match it.next() {
-            Some(Ok((k, _))) if k.starts_with(&prefix) && k.len() >= KG_BYTES + 8 => {
-                let mut ts = [0u8; 8];
-                ts.copy_from_slice(&k[KG_BYTES..KG_BYTES + 8]);
-                Ok(Some(ts_from_ordered(ts)))
-            }
+            Some(Ok((k, _))) if k.starts_with(&prefix) => Ok(timer_ts(&k)),
             Some(Err(e)) => Err(db_err("reading timers", e)),
             _ => Ok(None),
         }
@@ -176,11 +212,77 @@ impl<K: Key> RocksDbBackend<K> {
         v
     }
 
-    /// Writes `key_buf` -> `value_buf` (or an empty value) into column family `cf`.
-    fn put_bytes(&self, cf: &str, value_is_in_buf: bool) -> Result<(), StateError> {
-        let cf = self.cf(cf)?;
-        let value: &[u8] = if value_is_in_buf { &self.value_buf } else { &[] };
-        self.db.put_cf_opt(cf, &self.key_buf, value, &self.write).map_err(|e| db_err("put", e))
+    /// Builds the cache key of `(key, ns)` in state `id` into `key_buf`.
+    fn locate<N: Namespace, V>(&mut self, id: &StateId<N, V>, kg: u32, key: &K, ns: &N) -> Result<usize, StateError> {
+        self.check(kg)?;
+        let state = id.index();
+        if state >= self.states.len() {
+            return Err(StateError::UnknownState(state));
+        }
+        cache_key(&mut self.key_buf, state, kg, key, ns)?;
+        Ok(state)
+    }
+
+    /// The cached entry for `key_buf`, read from RocksDB first when it is not cached.
+    fn entry(&mut self, state: usize) -> Result<&mut Entry, StateError> {
+        if self.cache.get(&self.key_buf).is_none() {
+            let cf = cf_of(&self.db, &self.states[state].0)?;
+            let found = self.db.get_pinned_cf(cf, &self.key_buf[STATE_BYTES..]).map_err(|e| db_err("get", e))?.map(|v| v.to_vec());
+            let in_db = found.is_some();
+            self.cache.insert(&self.key_buf, Entry { value: found, dirty: false, in_db });
+        }
+        self.cache.get_mut(&self.key_buf).ok_or_else(|| StateError::Corrupt("an entry vanished from the write cache".into()))
+    }
+
+    /// Writes the cache's changes and cached timers to RocksDB.
+    fn write_cache(&mut self) -> Result<(), StateError> {
+        let db = &self.db;
+        let ingest_dir = self.config.dir.join("ingest");
+        let dirty = self.cache.dirty_sorted();
+        for run in dirty.chunk_by(|a, b| state_of_cache_key(a.0) == state_of_cache_key(b.0)) {
+            let state = state_of_cache_key(run[0].0);
+            let name = &self.states.get(state).ok_or(StateError::UnknownState(state))?.0;
+            let entries: Vec<(&[u8], Option<&[u8]>)> = run.iter().map(|(k, v)| (&k[STATE_BYTES..], *v)).collect();
+            self.ingested += 1;
+            let sst = ingest_dir.join(format!("{:08}.sst", self.ingested));
+            ingest::write_sorted(db, cf_of(db, name)?, &self.cf_options, &self.write, &sst, &entries)?;
+        }
+        drop(dirty);
+        self.cache.mark_clean();
+        let timers = self.cache.take_timers();
+        if timers.is_empty() {
+            return Ok(());
+        }
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        for ((kg, ts), tails) in timers {
+            if let Ok(i) = crate::key_group::index_in(self.range, u32::from(kg)) {
+                let min = &mut self.db_timer_min[i];
+                *min = Some(min.map_or(ts, |m| m.min(ts)));
+            }
+            let mut tails: Vec<Box<[u8]>> = tails.into_iter().collect();
+            tails.sort_unstable();
+            for tail in tails {
+                let mut key = Vec::with_capacity(KG_BYTES + 8 + tail.len());
+                timer_key_from_tail(&mut key, u32::from(kg), ts, &tail);
+                keys.push(key);
+            }
+        }
+        let entries: Vec<(&[u8], Option<&[u8]>)> = keys.iter().map(|k| (k.as_slice(), Some(&[][..]))).collect();
+        self.ingested += 1;
+        let sst = ingest_dir.join(format!("{:08}.sst", self.ingested));
+        ingest::write_sorted(&self.db, cf_of(&self.db, TIMERS_CF)?, &self.cf_options, &self.write, &sst, &entries)
+    }
+
+    /// Writes the changes out once there are many, and empties the cache once it holds more than its share of memory.
+    #[inline]
+    fn bound_cache(&mut self) -> Result<(), StateError> {
+        if self.cache.needs_write() {
+            self.write_cache()?;
+            if self.cache.is_full() {
+                self.cache.clear();
+            }
+        }
+        Ok(())
     }
 }
 
@@ -224,29 +326,42 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
     }
 
     fn get<N: Namespace, V: StateValue>(&mut self, id: &StateId<N, V>, kg: u32, key: &K, ns: &N) -> Result<Option<V>, StateError> {
-        self.check(kg)?;
-        state_key(&mut self.key_buf, kg, key, ns)?;
-        let cf = self.cf(self.state_cf(id)?)?;
-        match self.db.get_pinned_cf(cf, &self.key_buf).map_err(|e| db_err("get", e))? {
-            Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
-            None => Ok(None),
-        }
+        let state = self.locate(id, kg, key, ns)?;
+        let value = match &self.entry(state)?.value {
+            Some(bytes) => Some(codec::decode(bytes)?),
+            None => None,
+        };
+        self.bound_cache()?;
+        Ok(value)
     }
 
     fn put<N: Namespace, V: StateValue>(&mut self, id: &StateId<N, V>, kg: u32, key: &K, ns: &N, value: V) -> Result<(), StateError> {
-        self.check(kg)?;
-        state_key(&mut self.key_buf, kg, key, ns)?;
-        self.value_buf.clear();
-        codec::encode_into(&value, &mut self.value_buf)?;
-        self.put_bytes(self.state_cf(id)?, true)
+        self.locate(id, kg, key, ns)?;
+        let mut bytes = Vec::new();
+        codec::encode_into(&value, &mut bytes)?;
+        let in_db = self.cache.get(&self.key_buf).is_none_or(|e| e.in_db);
+        self.cache.insert(&self.key_buf, Entry { value: Some(bytes), dirty: true, in_db });
+        self.bound_cache()
     }
 
     fn remove<N: Namespace, V: StateValue>(&mut self, id: &StateId<N, V>, kg: u32, key: &K, ns: &N) -> Result<Option<V>, StateError> {
-        let old = self.get(id, kg, key, ns)?;
+        let state = self.locate(id, kg, key, ns)?;
+        let entry = self.entry(state)?;
+        let old = match &entry.value {
+            Some(bytes) => Some(codec::decode(bytes)?),
+            None => None,
+        };
         if old.is_some() {
-            let cf = self.cf(self.state_cf(id)?)?;
-            self.db.delete_cf_opt(cf, &self.key_buf, &self.write).map_err(|e| db_err("delete", e))?;
+            if entry.in_db {
+                let was_dirty = std::mem::replace(&mut entry.dirty, true);
+                let len = entry.value.take().map_or(0, |v| v.len());
+                self.cache.changed(self.key_buf.len(), was_dirty, len, 0);
+            } else {
+                // Created since RocksDB last saw this key: nothing to delete there.
+                self.cache.forget(&self.key_buf);
+            }
         }
+        self.bound_cache()?;
         Ok(old)
     }
 
@@ -260,62 +375,109 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
         init: impl FnOnce(X) -> V,
         update: impl FnOnce(&mut V, X),
     ) -> Result<bool, StateError> {
-        let (value, created) = match self.get(id, kg, key, ns)? {
-            Some(mut v) => {
-                update(&mut v, input);
-                (v, false)
+        let state = self.locate(id, kg, key, ns)?;
+        let entry = self.entry(state)?;
+        let was_dirty = std::mem::replace(&mut entry.dirty, true);
+        let (old_len, new_len, created) = match &mut entry.value {
+            Some(bytes) => {
+                let mut value: V = codec::decode(bytes)?;
+                update(&mut value, input);
+                let old_len = bytes.len();
+                bytes.clear();
+                codec::encode_into(&value, bytes)?;
+                (old_len, bytes.len(), false)
             }
-            None => (init(input), true),
+            None => {
+                let mut bytes = Vec::new();
+                codec::encode_into(&init(input), &mut bytes)?;
+                let len = bytes.len();
+                entry.value = Some(bytes);
+                (0, len, true)
+            }
         };
-        self.value_buf.clear();
-        codec::encode_into(&value, &mut self.value_buf)?;
-        self.put_bytes(self.state_cf(id)?, true)?;
+        self.cache.changed(self.key_buf.len(), was_dirty, old_len, new_len);
+        self.bound_cache()?;
         Ok(created)
     }
 
     fn register_timer(&mut self, kg: u32, key: &K, namespace: i64, timestamp: i64) -> Result<(), StateError> {
         let idx = self.check(kg)?;
-        timer_key(&mut self.key_buf, kg, timestamp, key, namespace)?;
-        self.put_bytes(TIMERS_CF, false)?;
-        let min = &mut self.timer_min[idx];
-        *min = Some(min.map_or(timestamp, |m| m.min(timestamp)));
+        self.key_buf.clear();
+        codec::encode_into(&(key, namespace), &mut self.key_buf)?;
+        if self.cache.add_timer(kg as u16, timestamp, &self.key_buf) {
+            let min = &mut self.timer_min[idx];
+            *min = Some(min.map_or(timestamp, |m| m.min(timestamp)));
+            self.bound_cache()?;
+        }
         Ok(())
     }
 
     fn delete_timer(&mut self, kg: u32, key: &K, namespace: i64, timestamp: i64) -> Result<(), StateError> {
-        self.check(kg)?;
-        timer_key(&mut self.key_buf, kg, timestamp, key, namespace)?;
-        let cf = self.cf(TIMERS_CF)?;
-        self.db.delete_cf_opt(cf, &self.key_buf, &self.write).map_err(|e| db_err("delete timer", e))
+        let idx = self.check(kg)?;
+        self.key_buf.clear();
+        codec::encode_into(&(key, namespace), &mut self.key_buf)?;
+        self.cache.remove_timer(kg as u16, timestamp, &self.key_buf);
+        if self.db_timer_min[idx].is_some_and(|m| m <= timestamp) {
+            timer_key(&mut self.key_buf, kg, timestamp, key, namespace)?;
+            let cf = self.cf(TIMERS_CF)?;
+            self.db.delete_cf_opt(cf, &self.key_buf, &self.write).map_err(|e| db_err("delete timer", e))?;
+        }
+        Ok(())
     }
 
     fn pop_timers(&mut self, watermark: i64, out: &mut Vec<Timer<K>>) -> Result<(), StateError> {
         let start = out.len();
         let mut batch = WriteBatch::default();
+        let mut due: Vec<(i64, Box<[u8]>)> = Vec::new();
         for (i, kg) in self.range.iter().enumerate() {
             if self.timer_min[i].is_none_or(|m| m > watermark) {
                 continue;
             }
-            let cf = self.cf(TIMERS_CF)?;
             let prefix = (kg as u16).to_be_bytes();
-            let mut next_min = None;
-            for item in self.db.iterator_cf(cf, IteratorMode::From(&prefix, Direction::Forward)) {
-                let (k, _) = item.map_err(|e| db_err("reading timers", e))?;
-                if !k.starts_with(&prefix) || k.len() < KG_BYTES + 8 {
-                    break;
+            due.clear();
+            // Timers in RocksDB: read in order, then removed with one range deletion.
+            let mut next_db = self.db_timer_min[i];
+            if next_db.is_some_and(|m| m <= watermark) {
+                next_db = None;
+                let cf = cf_of(&self.db, TIMERS_CF)?;
+                for item in self.db.iterator_cf(cf, IteratorMode::From(&prefix, Direction::Forward)) {
+                    let (k, _) = item.map_err(|e| db_err("reading timers", e))?;
+                    let Some(ts) = timer_ts(&k).filter(|_| k.starts_with(&prefix)) else { break };
+                    if ts > watermark {
+                        next_db = Some(ts);
+                        break;
+                    }
+                    due.push((ts, k[KG_BYTES + 8..].into()));
                 }
-                let mut ts = [0u8; 8];
-                ts.copy_from_slice(&k[KG_BYTES..KG_BYTES + 8]);
-                let timestamp = ts_from_ordered(ts);
-                if timestamp > watermark {
-                    next_min = Some(timestamp);
-                    break;
+                match watermark.checked_add(1) {
+                    Some(after) if !due.is_empty() => {
+                        let mut end = prefix.to_vec();
+                        end.extend_from_slice(&ordered_ts(after));
+                        batch.delete_range_cf(cf, &prefix[..], &end[..]);
+                    }
+                    _ => {
+                        for (ts, tail) in &due {
+                            timer_key_from_tail(&mut self.key_buf, kg, *ts, tail);
+                            batch.delete_cf(cf, &self.key_buf);
+                        }
+                    }
                 }
-                let (key, namespace): (K, i64) = codec::decode(&k[KG_BYTES + 8..])?;
-                out.push(Timer { timestamp, key, namespace, key_group: kg });
-                batch.delete_cf(cf, &k);
             }
-            self.timer_min[i] = next_min;
+            self.db_timer_min[i] = next_db;
+            // Timers registered since the cache was last written.
+            self.cache.take_due(kg as u16, watermark, &mut due);
+            let next_cached = self.cache.next_timer(kg as u16);
+            self.timer_min[i] = match (next_db, next_cached) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            // A timer can be both in RocksDB and cached (registered again): it fires once.
+            due.sort_unstable();
+            due.dedup();
+            for (timestamp, tail) in due.drain(..) {
+                let (key, namespace): (K, i64) = codec::decode(&tail)?;
+                out.push(Timer { timestamp, key, namespace, key_group: kg });
+            }
         }
         if !batch.is_empty() {
             self.db.write_opt(batch, &self.write).map_err(|e| db_err("removing fired timers", e))?;
@@ -325,6 +487,7 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
     }
 
     fn snapshot(&mut self) -> Result<Box<dyn StateSnapshot>, StateError> {
+        self.write_cache()?;
         let mut cfs: Vec<&rocksdb::ColumnFamily> = Vec::new();
         for name in ["default", TIMERS_CF, META_CF].iter().copied().chain(self.states.iter().map(|s| s.0.as_str())) {
             cfs.push(self.cf(name)?);
@@ -354,6 +517,10 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
         let _ = std::fs::remove_dir_all(&empty);
         Ok(())
     }
+}
+
+fn cf_of<'a>(db: &'a DB, name: &str) -> Result<&'a rocksdb::ColumnFamily, StateError> {
+    db.cf_handle(name).ok_or_else(|| StateError::Corrupt(format!("column family {name} is missing")))
 }
 
 fn tempfile_dir(parent: &Path) -> Result<PathBuf, StateError> {
@@ -401,14 +568,30 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    #[test]
-    fn conformance() {
+    fn conformance_with(write_cache: Option<u64>) {
         let dir = tempfile::tempdir().unwrap();
         let n = std::sync::atomic::AtomicUsize::new(0);
         crate::conformance::run_all(|range| {
             let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let config = RocksDbConfig { dir: dir.path().join(format!("instance-{i}")), memory_bytes: 64 << 20 };
+            let mut config = RocksDbConfig::new(dir.path().join(format!("instance-{i}")), 64 << 20);
+            config.write_cache_bytes = write_cache;
             crate::Backend::from(RocksDbBackend::<u64>::open(&config, range).unwrap())
         });
+    }
+
+    #[test]
+    fn conformance() {
+        conformance_with(None);
+    }
+
+    #[test]
+    fn conformance_writing_through() {
+        conformance_with(Some(0));
+    }
+
+    #[test]
+    fn conformance_with_a_small_write_cache() {
+        // A few entries fit: the cache is written out and emptied again and again.
+        conformance_with(Some(2048));
     }
 }

@@ -1,6 +1,7 @@
-//! The memory every RocksDB instance of the process shares: one block cache,
-//! with the memtables charged to it through one write buffer manager, sized by
-//! `--state-memory`.
+//! The memory every RocksDB instance of the process shares, sized by
+//! `--state-memory`: a quarter for the write caches in front of RocksDB
+//! ([`super::cache`]), the rest for one block cache, with the memtables
+//! charged to it (up to half of it) through one write buffer manager.
 
 use std::sync::{Mutex, OnceLock};
 
@@ -11,6 +12,8 @@ use rocksdb::{Cache, WriteBufferManager};
 pub(crate) struct SharedMemory {
     pub cache: Cache,
     pub write_buffers: WriteBufferManager,
+    /// Bytes the write caches of all instances may hold together.
+    pub write_cache: usize,
 }
 
 static SHARED: OnceLock<Mutex<Option<(u64, SharedMemory)>>> = OnceLock::new();
@@ -29,10 +32,12 @@ pub(crate) fn shared_memory(budget: u64) -> SharedMemory {
         }
     }
     let budget = budget.max(16 << 20) as usize;
-    let cache = Cache::new_lru_cache(budget);
+    let write_cache = budget / 4;
+    let block_cache = budget - write_cache;
+    let cache = Cache::new_lru_cache(block_cache);
     // Memtables are charged to the cache, so cache + memtables stay within the budget.
-    let write_buffers = WriteBufferManager::new_write_buffer_manager_with_cache(budget / 2, false, cache.clone());
-    let m = SharedMemory { cache, write_buffers };
+    let write_buffers = WriteBufferManager::new_write_buffer_manager_with_cache(block_cache / 2, false, cache.clone());
+    let m = SharedMemory { cache, write_buffers, write_cache };
     *guard = Some((budget as u64, m.clone()));
     m
 }

@@ -1,0 +1,254 @@
+//! The write-back cache in front of RocksDB.
+//!
+//! Every state access of a record would otherwise be a RocksDB read and a
+//! RocksDB write with their (de)serialisation, and every update a new memtable
+//! entry: a hot key updated a thousand times between two checkpoints puts a
+//! thousand versions into the memtable, which the synchronous phase then has
+//! to flush. The cache keeps recently used entries as encoded bytes, marks
+//! the ones changed since they were last written, and writes those in one
+//! batch when the cache is over its share of `--state-memory` or when a
+//! snapshot is taken. A hot key then reaches RocksDB once per checkpoint.
+//!
+//! Timers registered since the last write are kept in an ordered set and
+//! written the same way; timers that fire before that never touch RocksDB.
+//!
+//! Entries that are created and removed between two writes (window contents)
+//! never reach RocksDB at all.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+/// Per-entry bookkeeping charged on top of key and value bytes.
+const ENTRY_OVERHEAD: usize = 64;
+
+/// Backends open in the process; each gets an equal share of the cache budget.
+static OPEN: AtomicUsize = AtomicUsize::new(0);
+
+/// One cached entry: its encoded value, or `None` when it was removed.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub value: Option<Vec<u8>>,
+    /// Changed since RocksDB last saw it.
+    pub dirty: bool,
+    /// RocksDB may hold a value for the key (so a removal needs a tombstone).
+    pub in_db: bool,
+}
+
+/// The cache of one backend. Keys are `[state index u16][RocksDB key]`.
+pub(crate) struct WriteCache {
+    entries: FxHashMap<Vec<u8>, Entry>,
+    bytes: usize,
+    /// Bytes of the changed entries: what the next write has to write.
+    dirty_bytes: usize,
+    /// Timers registered since the last write: by key group and time, the
+    /// encoded `(key, namespace)` of each.
+    timers: BTreeMap<(u16, i64), FxHashSet<Box<[u8]>>>,
+    timer_bytes: usize,
+    /// The whole process's budget for write caches.
+    budget: usize,
+}
+
+impl WriteCache {
+    pub(crate) fn new(budget: usize) -> Self {
+        OPEN.fetch_add(1, Ordering::Relaxed);
+        WriteCache { entries: FxHashMap::default(), bytes: 0, dirty_bytes: 0, timers: BTreeMap::new(), timer_bytes: 0, budget }
+    }
+
+    /// This backend's share of the budget.
+    fn limit(&self) -> usize {
+        self.budget / OPEN.load(Ordering::Relaxed).max(1)
+    }
+
+    /// Whether the changes should be written now: the cache holds more than
+    /// its share, or more changes than a quarter of it (which keeps the write
+    /// in a snapshot's synchronous phase short).
+    pub(crate) fn needs_write(&self) -> bool {
+        let limit = self.limit();
+        self.is_full() || self.dirty_bytes + self.timer_bytes > limit / 4
+    }
+
+    /// Whether the cache holds more than its share (and should be emptied once written).
+    pub(crate) fn is_full(&self) -> bool {
+        self.bytes + self.timer_bytes > self.limit()
+    }
+
+    pub(crate) fn get(&self, key: &[u8]) -> Option<&Entry> {
+        self.entries.get(key)
+    }
+
+    pub(crate) fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        self.entries.get_mut(key)
+    }
+
+    /// Inserts or replaces the entry for `key`.
+    pub(crate) fn insert(&mut self, key: &[u8], entry: Entry) {
+        let size = key.len() + entry.value.as_ref().map_or(0, Vec::len) + ENTRY_OVERHEAD;
+        if entry.dirty {
+            self.dirty_bytes += size;
+        }
+        self.bytes += size;
+        if let Some(old) = self.entries.insert(key.to_vec(), entry) {
+            self.uncount(key.len(), &old);
+        }
+    }
+
+    fn uncount(&mut self, key_len: usize, old: &Entry) {
+        let size = key_len + old.value.as_ref().map_or(0, Vec::len) + ENTRY_OVERHEAD;
+        self.bytes -= size;
+        if old.dirty {
+            self.dirty_bytes -= size;
+        }
+    }
+
+    /// Accounts for an entry changed in place through [`WriteCache::get_mut`]
+    /// and now marked dirty: its value was `old_len` bytes, and it was dirty
+    /// before or not.
+    pub(crate) fn changed(&mut self, key_len: usize, was_dirty: bool, old_len: usize, new_len: usize) {
+        self.bytes = self.bytes + new_len - old_len;
+        if was_dirty {
+            self.dirty_bytes = self.dirty_bytes + new_len - old_len;
+        } else {
+            self.dirty_bytes += key_len + new_len + ENTRY_OVERHEAD;
+        }
+    }
+
+    /// Drops the entry for `key`.
+    pub(crate) fn forget(&mut self, key: &[u8]) {
+        if let Some(old) = self.entries.remove(key) {
+            self.uncount(key.len(), &old);
+        }
+    }
+
+    /// Every changed entry, `(key, value)` ordered by key (so by state, then
+    /// as RocksDB orders them); `None` is a removal.
+    pub(crate) fn dirty_sorted(&self) -> Vec<(&[u8], Option<&[u8]>)> {
+        let mut dirty: Vec<(&[u8], Option<&[u8]>)> =
+            self.entries.iter().filter(|(_, e)| e.dirty).map(|(k, e)| (k.as_slice(), e.value.as_deref())).collect();
+        dirty.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        dirty
+    }
+
+    /// Marks every entry as written.
+    pub(crate) fn mark_clean(&mut self) {
+        for entry in self.entries.values_mut().filter(|e| e.dirty) {
+            entry.dirty = false;
+            entry.in_db = entry.value.is_some();
+        }
+        self.dirty_bytes = 0;
+    }
+
+    /// Empties the cache (after its changes were written).
+    pub(crate) fn clear(&mut self) {
+        self.entries = FxHashMap::default();
+        self.bytes = 0;
+        self.dirty_bytes = 0;
+    }
+
+    /// Adds a timer; `false` when it was already there.
+    pub(crate) fn add_timer(&mut self, kg: u16, ts: i64, tail: &[u8]) -> bool {
+        let set = self.timers.entry((kg, ts)).or_default();
+        if set.contains(tail) {
+            return false;
+        }
+        set.insert(tail.into());
+        self.timer_bytes += tail.len() + ENTRY_OVERHEAD;
+        true
+    }
+
+    /// Removes a timer.
+    pub(crate) fn remove_timer(&mut self, kg: u16, ts: i64, tail: &[u8]) {
+        if let Some(set) = self.timers.get_mut(&(kg, ts)) {
+            if set.remove(tail) {
+                self.timer_bytes -= tail.len() + ENTRY_OVERHEAD;
+                if set.is_empty() {
+                    self.timers.remove(&(kg, ts));
+                }
+            }
+        }
+    }
+
+    /// Moves the timers of key group `kg` due at `watermark` into `out`.
+    pub(crate) fn take_due(&mut self, kg: u16, watermark: i64, out: &mut Vec<(i64, Box<[u8]>)>) {
+        let due: Vec<(u16, i64)> = self.timers.range((kg, i64::MIN)..=(kg, watermark)).map(|(k, _)| *k).collect();
+        for k in due {
+            if let Some(set) = self.timers.remove(&k) {
+                for tail in set {
+                    self.timer_bytes -= tail.len() + ENTRY_OVERHEAD;
+                    out.push((k.1, tail));
+                }
+            }
+        }
+    }
+
+    /// The earliest cached timer of key group `kg`.
+    pub(crate) fn next_timer(&self, kg: u16) -> Option<i64> {
+        self.timers.range((kg, i64::MIN)..=(kg, i64::MAX)).next().map(|(k, _)| k.1)
+    }
+
+    /// Takes every cached timer out (to write them), ordered by key group and time.
+    pub(crate) fn take_timers(&mut self) -> BTreeMap<(u16, i64), FxHashSet<Box<[u8]>>> {
+        self.timer_bytes = 0;
+        std::mem::take(&mut self.timers)
+    }
+}
+
+impl Drop for WriteCache {
+    fn drop(&mut self) {
+        OPEN.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accounts_bytes_and_lists_only_changes() {
+        let mut c = WriteCache::new(1 << 20);
+        c.insert(b"b", Entry { value: Some(vec![1, 2, 3]), dirty: true, in_db: false });
+        c.insert(b"c", Entry { value: None, dirty: false, in_db: false });
+        c.insert(b"a", Entry { value: None, dirty: true, in_db: true });
+        assert_eq!(c.bytes, 1 + 3 + ENTRY_OVERHEAD + 2 * (1 + ENTRY_OVERHEAD));
+        c.insert(b"b", Entry { value: Some(vec![9]), dirty: true, in_db: false });
+        assert_eq!(c.bytes, 1 + 1 + ENTRY_OVERHEAD + 2 * (1 + ENTRY_OVERHEAD));
+        assert_eq!(c.dirty_sorted(), vec![(&b"a"[..], None), (&b"b"[..], Some(&[9u8][..]))]);
+        assert_eq!(c.dirty_bytes, 1 + 1 + ENTRY_OVERHEAD + 1 + ENTRY_OVERHEAD);
+        let e = c.get_mut(b"c").unwrap(); // "c" changed in place
+        e.value = Some(vec![0; 4]);
+        e.dirty = true;
+        c.changed(1, false, 0, 4);
+        assert_eq!(c.dirty_bytes, 1 + 1 + ENTRY_OVERHEAD + 2 * (1 + ENTRY_OVERHEAD) + 4);
+        c.mark_clean();
+        assert_eq!(c.dirty_bytes, 0);
+        assert!(c.dirty_sorted().is_empty());
+        let b = c.get(b"b").unwrap();
+        assert!(!b.dirty && b.in_db);
+        assert!(!c.get(b"a").unwrap().in_db, "a written removal leaves nothing in RocksDB");
+        for k in [b"a", b"b", b"c"] {
+            c.forget(k);
+        }
+        assert_eq!(c.bytes, 0);
+    }
+
+    #[test]
+    fn timers_are_ordered_and_deduplicated() {
+        let mut c = WriteCache::new(1 << 20);
+        assert!(c.add_timer(1, 20, b"x"));
+        assert!(c.add_timer(1, 10, b"x"));
+        assert!(!c.add_timer(1, 10, b"x"));
+        assert!(c.add_timer(1, 10, b"y"));
+        assert!(c.add_timer(2, 5, b"x"));
+        assert_eq!(c.next_timer(1), Some(10));
+        assert_eq!(c.next_timer(3), None);
+        c.remove_timer(1, 10, b"y");
+        let mut due = Vec::new();
+        c.take_due(1, 15, &mut due);
+        assert_eq!(due, vec![(10, Box::from(&b"x"[..]))]);
+        assert_eq!(c.next_timer(1), Some(20));
+        assert_eq!(c.take_timers().len(), 2);
+        assert_eq!(c.timer_bytes, 0);
+        assert!(!c.needs_write() && !c.is_full());
+    }
+}
