@@ -202,6 +202,7 @@ impl Drop for WriteCache {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
