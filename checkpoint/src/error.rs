@@ -115,4 +115,39 @@ pub enum CheckpointError {
         /// Full path or URL of the directory.
         path: String,
     },
+
+    /// A job (or `gc`) holds the directory's lock file and may be running:
+    /// another job may not start there, and `gc` does not touch it.
+    #[error("checkpoint directory is in use: {path} is held by {holder}; stop it first, or delete {path} if you are sure it is gone")]
+    LockHeld {
+        /// Full path or URL of the lock file (`<checkpoint-dir>/_job_lock`).
+        path: String,
+        /// Who holds it: job name, pid, host and start time.
+        holder: String,
+    },
+
+    /// The directory's lock file was left by a process that no longer runs.
+    #[error("checkpoint directory lock {path} is stale: {holder}; pass force_stale (`--force`) to proceed")]
+    StaleLock {
+        /// Full path or URL of the lock file.
+        path: String,
+        /// Who left it, and why it is considered stale.
+        holder: String,
+    },
+
+    /// A checkpoint's `_metadata` cannot be read, so which files it references
+    /// is unknown and garbage collection would be guesswork.
+    #[error("not collecting garbage: {source}; repair or remove that checkpoint first")]
+    UnknownReferences {
+        /// Why the `_metadata` could not be read (names the file).
+        #[source]
+        source: Box<CheckpointError>,
+    },
+
+    /// The destination of a promotion already holds a checkpoint.
+    #[error("{path} already exists: promote into a directory without a checkpoint")]
+    DestinationExists {
+        /// Full path or URL of the existing `_metadata`.
+        path: String,
+    },
 }

@@ -17,6 +17,11 @@
 //! - [`protocol`]: pure decisions — when a checkpoint is complete, what is
 //!   subsumed, which files may be deleted, the next checkpoint id.
 //! - [`codec`]: the binary encoding of state (the only user of `bincode`).
+//! - [`tools`]: list, inspect, verify, garbage-collect and promote
+//!   checkpoints (the library half of `weir checkpoints`).
+//! - [`lease`]: the lock file `<checkpoint-dir>/_job_lock` that says which job
+//!   writes into a checkpoint directory ([`JobLock`]).
+//! - [`SharedFileName`]: the names of files in `shared/`.
 //!
 //! # Example
 //!
@@ -66,18 +71,24 @@ pub mod codec;
 mod error;
 mod hex;
 mod key_groups;
+pub mod lease;
 mod location;
 pub mod manifest;
 mod paths;
 pub mod protocol;
+mod shared_name;
 mod storage;
+pub mod tools;
+mod utc;
 
 pub use checksum::checksum;
 pub use codec::CodecError;
 pub use error::CheckpointError;
+pub use lease::{JobLock, LockInfo, LockStatus, JOB_LOCK_FILE};
 pub use location::CheckpointLocation;
 pub use manifest::{
     CheckpointMetadata, KeyGroupOffset, KeyGroupRange, OperatorState, StateFile, SubtaskState, FORMAT_VERSION, METADATA_FILE,
 };
 pub use protocol::{AckOutcome, PendingCheckpoint, TaskId};
+pub use shared_name::SharedFileName;
 pub use storage::{open_checkpoint, CheckpointListing, CheckpointStorage};

@@ -29,9 +29,25 @@ pub(crate) fn join_normalized(base: &str, rel: &str) -> Option<String> {
     Some(parts.join("/"))
 }
 
+/// `<dir>/<name>`, or `name` alone for the root (`dir` empty); no normalization.
+pub(crate) fn join(dir: &str, name: &str) -> String {
+    let dir = dir.trim_end_matches('/');
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{join_normalized, normalize};
+    use super::{join, join_normalized, normalize};
+
+    #[test]
+    fn joins_plainly() {
+        assert_eq!(join("", "_metadata"), "_metadata");
+        assert_eq!(join("chk-1/", "_metadata"), "chk-1/_metadata");
+    }
 
     #[test]
     fn normalizes() {

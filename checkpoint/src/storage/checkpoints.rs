@@ -189,8 +189,9 @@ impl CheckpointStorage {
     }
 }
 
+/// `<checkpoint_dir>/_metadata`; just `_metadata` for a checkpoint at the root (`""`).
 fn metadata_path(checkpoint_dir: &str) -> String {
-    format!("{}/{METADATA_FILE}", checkpoint_dir.trim_end_matches('/'))
+    crate::paths::join(checkpoint_dir, METADATA_FILE)
 }
 
 fn referenced_by(metas: &[&CheckpointMetadata]) -> BTreeSet<String> {

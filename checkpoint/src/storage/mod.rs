@@ -8,6 +8,7 @@
 
 mod checkpoints;
 mod restore;
+mod transfer;
 
 use std::sync::Arc;
 
@@ -15,13 +16,14 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::memory::InMemory;
 use object_store::path::Path;
-use object_store::{GetOptions, ObjectStore, PutOptions, PutPayload};
+use object_store::{GetOptions, ObjectStore, PutMode, PutOptions, PutPayload};
 
 use crate::error::CheckpointError;
 use crate::location::CheckpointLocation;
 
 pub use checkpoints::CheckpointListing;
 pub use restore::open_checkpoint;
+pub(crate) use transfer::Expected;
 
 /// The job's checkpoint directory: an object store and a root prefix in it.
 ///
@@ -84,6 +86,40 @@ impl CheckpointStorage {
         let location = self.object_path(rel_path, false)?;
         self.store.put_opts(&location, PutPayload::from(bytes), PutOptions::default()).await.map_err(|e| self.store_error(rel_path, e))?;
         Ok(())
+    }
+
+    /// Writes `bytes` at `rel_path` unless an object exists there; returns
+    /// whether it wrote. Atomic where the store supports conditional puts (the
+    /// local file system, memory, S3); elsewhere a check followed by a put.
+    pub(crate) async fn put_if_absent(&self, rel_path: &str, bytes: Bytes) -> Result<bool, CheckpointError> {
+        let location = self.object_path(rel_path, false)?;
+        let options = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
+        match self.store.put_opts(&location, PutPayload::from(bytes.clone()), options).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(object_store::Error::NotImplemented { .. } | object_store::Error::NotSupported { .. }) => {
+                if self.exists(rel_path).await? {
+                    return Ok(false);
+                }
+                self.put(rel_path, bytes).await?;
+                Ok(true)
+            }
+            Err(e) => Err(self.store_error(rel_path, e)),
+        }
+    }
+
+    /// Size in bytes of the object at `rel_path`, without reading it.
+    pub(crate) async fn size_of(&self, rel_path: &str) -> Result<u64, CheckpointError> {
+        let location = self.object_path(rel_path, false)?;
+        let options = GetOptions::default().with_head(true);
+        let result = self.store.get_opts(&location, options).await.map_err(|e| self.store_error(rel_path, e))?;
+        Ok(result.meta.size)
+    }
+
+    /// Whether both storages reach the same object store (clones of one
+    /// storage, or storages made by [`CheckpointStorage::from_store`] with one store).
+    pub(crate) fn same_store(&self, other: &CheckpointStorage) -> bool {
+        Arc::ptr_eq(&self.store, &other.store)
     }
 
     /// Reads the whole object at `rel_path`.

@@ -1,5 +1,6 @@
 //! Integration tests of weir-checkpoint: storage conformance, damage
-//! detection, relocation, cleanup and the checked-in format fixture.
+//! detection, relocation, cleanup, the checked-in format fixture, and the
+//! `weir checkpoints` tools.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cleanup;
@@ -7,6 +8,7 @@ mod conformance;
 mod damage;
 mod fixture;
 mod relocation;
+mod tools;
 
 use bytes::Bytes;
 use weir_checkpoint::{CheckpointMetadata, CheckpointStorage, KeyGroupOffset, KeyGroupRange, PendingCheckpoint, SubtaskState};

@@ -1,0 +1,118 @@
+//! Streaming reads and copies of whole files: checksums without holding a
+//! file in memory, and copies between storages (used by the tools).
+
+use bytes::Bytes;
+use futures::StreamExt;
+use object_store::{GetOptions, ObjectStoreExt, WriteMultipart};
+
+use super::CheckpointStorage;
+use crate::error::CheckpointError;
+
+/// Files up to this size are copied with one get and one put; larger ones are
+/// streamed in parts.
+const STREAM_ABOVE: u64 = 8 << 20;
+
+/// Parts in flight at once while streaming a large file.
+const PARTS_IN_FLIGHT: usize = 4;
+
+/// What a file should be: its size and CRC-32C, as recorded in `_metadata`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Expected {
+    pub(crate) size: u64,
+    pub(crate) checksum: u32,
+}
+
+impl CheckpointStorage {
+    /// Size and CRC-32C of the object at `rel_path`, read as a stream.
+    pub(crate) async fn size_and_checksum(&self, rel_path: &str) -> Result<(u64, u32), CheckpointError> {
+        let location = self.object_path(rel_path, false)?;
+        let result = self.store.get_opts(&location, GetOptions::default()).await.map_err(|e| self.store_error(rel_path, e))?;
+        let mut stream = result.into_stream();
+        let mut check = Check::default();
+        while let Some(chunk) = stream.next().await {
+            check.add(&chunk.map_err(|e| self.store_error(rel_path, e))?);
+        }
+        Ok((check.size, check.crc))
+    }
+
+    /// Copies the object at `from` (relative to this root) to `to` (relative
+    /// to `dest`'s root).
+    ///
+    /// In one object store this is the store's own copy, and the bytes are not
+    /// checked (check the size afterwards). Between stores the bytes stream
+    /// through this process and are checked against `expected` before the
+    /// destination object becomes visible; a mismatch names the source file.
+    pub(crate) async fn copy_file(
+        &self,
+        from: &str,
+        dest: &CheckpointStorage,
+        to: &str,
+        expected: Expected,
+    ) -> Result<(), CheckpointError> {
+        let from_path = self.object_path(from, false)?;
+        let to_path = dest.object_path(to, false)?;
+        if self.same_store(dest) {
+            return self.store.copy(&from_path, &to_path).await.map_err(|e| match e {
+                object_store::Error::NotFound { .. } => CheckpointError::Missing { path: self.describe(from) },
+                source => CheckpointError::Store { path: format!("{} -> {}", self.describe(from), dest.describe(to)), source },
+            });
+        }
+        let result = self.store.get_opts(&from_path, GetOptions::default()).await.map_err(|e| self.store_error(from, e))?;
+        let mut stream = result.into_stream();
+        let mut check = Check::default();
+        if expected.size <= STREAM_ABOVE {
+            let mut bytes = Vec::with_capacity(usize::try_from(expected.size).unwrap_or(0));
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| self.store_error(from, e))?;
+                check.add(&chunk);
+                bytes.extend_from_slice(&chunk);
+            }
+            check.against(expected, &self.describe(from))?;
+            return dest.put(to, Bytes::from(bytes)).await;
+        }
+        let upload = dest.store.put_multipart(&to_path).await.map_err(|e| dest.store_error(to, e))?;
+        let mut writer = WriteMultipart::new(upload);
+        let streamed: Result<(), CheckpointError> = async {
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|e| self.store_error(from, e))?;
+                check.add(&chunk);
+                writer.wait_for_capacity(PARTS_IN_FLIGHT).await.map_err(|e| dest.store_error(to, e))?;
+                writer.write(&chunk);
+            }
+            check.against(expected, &self.describe(from))
+        }
+        .await;
+        match streamed {
+            Ok(()) => writer.finish().await.map(|_| ()).map_err(|e| dest.store_error(to, e)),
+            Err(e) => {
+                // Best effort: the upload never becomes visible either way.
+                let _ = writer.abort().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Size and CRC-32C of bytes seen so far.
+#[derive(Default)]
+struct Check {
+    size: u64,
+    crc: u32,
+}
+
+impl Check {
+    fn add(&mut self, chunk: &[u8]) {
+        self.size += chunk.len() as u64;
+        self.crc = crc32c::crc32c_append(self.crc, chunk);
+    }
+
+    fn against(&self, expected: Expected, path: &str) -> Result<(), CheckpointError> {
+        if self.size != expected.size {
+            return Err(CheckpointError::SizeMismatch { path: path.to_string(), expected: expected.size, actual: self.size });
+        }
+        if self.crc != expected.checksum {
+            return Err(CheckpointError::ChecksumMismatch { path: path.to_string(), expected: expected.checksum, actual: self.crc });
+        }
+        Ok(())
+    }
+}
