@@ -20,8 +20,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-/// Per-entry bookkeeping charged on top of key and value bytes.
-const ENTRY_OVERHEAD: usize = 64;
+/// Per-entry memory charged on top of key and value bytes: the hash table's
+/// slot (56 bytes at a load of 7/8) and two heap allocations' headers and
+/// rounding, as measured against the process's resident memory.
+const ENTRY_OVERHEAD: usize = 112;
+
+/// Changed bytes that trigger a write even when the cache has room: a
+/// snapshot's synchronous phase never writes more than this.
+const DIRTY_MAX: usize = 16 << 20;
 
 /// Backends open in the process; each gets an equal share of the cache budget.
 static OPEN: AtomicUsize = AtomicUsize::new(0);
@@ -62,11 +68,10 @@ impl WriteCache {
     }
 
     /// Whether the changes should be written now: the cache holds more than
-    /// its share, or more changes than a quarter of it (which keeps the write
-    /// in a snapshot's synchronous phase short).
+    /// its share, or more changes than a quarter of it or [`DIRTY_MAX`]
+    /// (which keeps the write in a snapshot's synchronous phase short).
     pub(crate) fn needs_write(&self) -> bool {
-        let limit = self.limit();
-        self.is_full() || self.dirty_bytes + self.timer_bytes > limit / 4
+        self.is_full() || self.dirty_bytes + self.timer_bytes > (self.limit() / 4).min(DIRTY_MAX)
     }
 
     /// Whether the cache holds more than its share (and should be emptied once written).

@@ -117,11 +117,15 @@ fn db_options_with(shared: &resources::SharedMemory) -> Options {
     table.set_block_cache(&shared.cache);
     table.set_bloom_filter(10.0, false);
     table.set_cache_index_and_filter_blocks(true);
+    table.set_pin_l0_filter_and_index_blocks_in_cache(true);
     let mut opts = Options::default();
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
     opts.set_block_based_table_factory(&table);
     opts.set_write_buffer_manager(&shared.write_buffers);
+    if let Some(env) = &shared.env {
+        opts.set_env(env);
+    }
     opts.set_compression_type(DBCompressionType::Lz4);
     opts.set_max_background_jobs(2);
     opts.set_max_open_files(256);
