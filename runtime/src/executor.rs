@@ -14,6 +14,7 @@ use weir_checkpoint::{CheckpointMetadata, CheckpointStorage, TaskId};
 use crate::coordinator::Coordinator;
 use crate::graph::new_stop_flag;
 use crate::incremental::SharedFiles;
+use crate::job_lock::HeldLock;
 use crate::restore::Restore;
 use crate::task::CheckpointPlumbing;
 use crate::{CheckpointSummary, Control, Counters, JobConfig, JobError, JobGraph, RestoreFrom, SubtaskEnv, TaskEvent, Wiring};
@@ -72,6 +73,8 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
         Some(c) => Some(CheckpointStorage::open(&c.location)?),
         None => None,
     };
+    // One job at a time writes into a checkpoint directory; released when this returns.
+    let _lock = storage.as_ref().map(|s| HeldLock::acquire(&runtime, s, &config.job_name)).transpose()?;
     let mut existing: Vec<CheckpointMetadata> = Vec::new();
     let mut existing_ids: Vec<u64> = Vec::new();
     if let Some(storage) = &storage {

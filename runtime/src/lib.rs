@@ -17,6 +17,7 @@ mod event;
 mod executor;
 mod graph;
 mod incremental;
+mod job_lock;
 mod message;
 mod metered;
 mod operator;
