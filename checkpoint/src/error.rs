@@ -127,7 +127,7 @@ pub enum CheckpointError {
     },
 
     /// The directory's lock file was left by a process that no longer runs.
-    #[error("checkpoint directory lock {path} is stale: {holder}; pass force_stale (`--force`) to proceed")]
+    #[error("checkpoint directory lock {path} is stale: {holder}; `weir checkpoints gc --force-stale` (`force_stale`) proceeds past it")]
     StaleLock {
         /// Full path or URL of the lock file.
         path: String,

@@ -8,4 +8,5 @@ mod bad_input;
 mod common;
 mod crash;
 mod incremental;
+mod tool;
 mod windowed_count;

@@ -52,7 +52,13 @@ impl fmt::Display for GcReport {
         if let Some(lock) = &self.stale_lock {
             writeln!(f, "  stale lock: {lock}")?;
         }
-        let ids = |ids: &[u64]| ids.iter().map(|id| format!("chk-{id}")).collect::<Vec<_>>().join(" ");
+        let ids = |ids: &[u64]| {
+            if ids.is_empty() {
+                "none".to_string()
+            } else {
+                ids.iter().map(|id| format!("chk-{id}")).collect::<Vec<_>>().join(" ")
+            }
+        };
         writeln!(f, "  kept complete checkpoints: {}", ids(&self.kept_checkpoints))?;
         writeln!(f, "  incomplete checkpoints: {}", ids(&self.incomplete_checkpoints))?;
         for file in &self.deleted {
