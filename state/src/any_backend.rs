@@ -138,6 +138,9 @@ impl<K: Key> KeyedStateBackend<K> for Backend<K> {
     fn snapshot(&mut self) -> Result<Box<dyn StateSnapshot>, StateError> {
         delegate!(self, b => b.snapshot())
     }
+    fn snapshot_canonical(&mut self) -> Result<Box<dyn StateSnapshot>, StateError> {
+        delegate!(self, b => b.snapshot_canonical())
+    }
     fn restore(&mut self, files: Vec<RestoredFile>) -> Result<(), StateError> {
         delegate!(self, b => b.restore(files))
     }

@@ -104,6 +104,11 @@ pub trait KeyedStateBackend<K: Key>: Send + 'static {
     /// returned snapshot can be written on another thread while processing goes on.
     fn snapshot(&mut self) -> Result<Box<dyn StateSnapshot>, StateError>;
 
+    /// Like [`KeyedStateBackend::snapshot`], but the snapshot is written in
+    /// the canonical format ([`crate::canonical`]), which every backend
+    /// restores at any parallelism.
+    fn snapshot_canonical(&mut self) -> Result<Box<dyn StateSnapshot>, StateError>;
+
     /// Loads the key groups of this instance's range from restored files.
     /// Must be called before the tables are registered.
     fn restore(&mut self, files: Vec<RestoredFile>) -> Result<(), StateError>;

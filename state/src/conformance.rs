@@ -47,6 +47,7 @@ pub fn run_all(make: impl Fn(KeyGroupRange) -> Backend<u64>) {
     registration(&make);
     timers(&make);
     snapshot_round_trip_and_split(&make);
+    canonical_round_trip_and_split(&make);
     snapshot_isolated_from_later_writes(&make);
     incompatible_restore_is_refused(&make);
     state_handles(&make);
@@ -135,6 +136,30 @@ pub fn snapshot_round_trip_and_split(make: &impl Fn(KeyGroupRange) -> Backend<u6
     let mut b = make(full());
     fill(&mut b);
     let files = to_restored(b.snapshot().unwrap().write().unwrap());
+    restores_everywhere(make, files);
+}
+
+/// The same as [`snapshot_round_trip_and_split`] through a canonical snapshot.
+pub fn canonical_round_trip_and_split(make: &impl Fn(KeyGroupRange) -> Backend<u64>) {
+    let mut b = make(full());
+    fill(&mut b);
+    let files = to_restored(b.snapshot_canonical().unwrap().write().unwrap());
+    assert!(files.iter().all(|f| f.file_name == crate::canonical::KEYED_STATE_FILE), "one canonical file");
+    restores_everywhere(make, files);
+}
+
+/// Fills a backend made by `from`, takes a canonical snapshot and restores
+/// it into backends made by `to` at parallelism 1 and 3: how state moves
+/// between backends.
+pub fn canonical_across(from: &impl Fn(KeyGroupRange) -> Backend<u64>, to: &impl Fn(KeyGroupRange) -> Backend<u64>) {
+    let mut b = from(full());
+    fill(&mut b);
+    let files = to_restored(b.snapshot_canonical().unwrap().write().unwrap());
+    restores_everywhere(to, files);
+}
+
+/// Restores what [`fill`] wrote at parallelism 1 and 3, checking every entry and timer.
+pub fn restores_everywhere(make: &impl Fn(KeyGroupRange) -> Backend<u64>, files: Vec<RestoredFile>) {
     // Restore the whole range, and the same files split over three instances.
     for parallelism in [1u32, 3] {
         let mut seen = 0;

@@ -4,24 +4,22 @@
 //! synchronous phase of a snapshot clones the `Arc`s (a few pointers per key
 //! group); the first write to a key group after that copies that key group's
 //! map once, so processing never waits for the state to be serialized.
+//! Snapshots are in the canonical format ([`crate::canonical`]).
 
 use std::any::Any;
 use std::collections::HashMap as StdHashMap;
 use std::sync::Arc;
 
 use hashbrown::{Equivalent, HashMap};
-use weir_checkpoint::{codec, KeyGroupOffset};
+use weir_checkpoint::codec;
 
-use crate::snapshot::SnapshotContent;
+use crate::canonical::{self, Block, CanonicalWriter};
 use crate::timers::TimerMap;
 use crate::{
     Key, KeyGroupRange, KeyedStateBackend, Namespace, RestoredFile, SnapshotFile, StateError, StateId, StateSnapshot, StateValue, Timer,
 };
 
 type Map<K, N, V> = HashMap<(K, N), V>;
-
-/// The name of the hashmap backend's snapshot file.
-const KEYED_STATE_FILE: &str = "keyed.state";
 
 /// A borrowed `(key, namespace)` that looks up an owned one without cloning.
 #[derive(Hash)]
@@ -78,15 +76,6 @@ struct Slot<K: Key> {
 
 /// A state's restored blocks: the type it was written as, and `(key group, encoded entries)`.
 type RestoredBlocks = (String, Vec<(u32, Vec<u8>)>);
-
-/// One key group's block in a snapshot file.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Block {
-    /// `(state name, value type, encoded entries)`.
-    tables: Vec<(String, String, Vec<u8>)>,
-    /// Encoded `Vec<(timestamp, key, namespace)>`.
-    timers: Vec<u8>,
-}
 
 /// The hashmap keyed-state backend.
 ///
@@ -277,34 +266,28 @@ impl<K: Key> KeyedStateBackend<K> for HashMapBackend<K> {
         }))
     }
 
+    fn snapshot_canonical(&mut self) -> Result<Box<dyn StateSnapshot>, StateError> {
+        // The hashmap backend's snapshots are canonical.
+        self.snapshot()
+    }
+
     fn restore(&mut self, files: Vec<RestoredFile>) -> Result<(), StateError> {
-        for file in &files {
-            if file.file_name != KEYED_STATE_FILE {
-                return Err(StateError::Corrupt(format!(
-                    "{} is not hashmap keyed state: the checkpoint was written by another state backend",
-                    file.name
-                )));
+        canonical::read_blocks(&files, self.range, |kg, block| {
+            for (name, type_name, entries) in block.tables {
+                let slot = self.restored.entry(name).or_insert_with(|| (type_name, Vec::new()));
+                slot.1.push((kg, entries));
             }
-            let contents = file.bytes()?;
-            for kg in self.range.iter() {
-                let Some(bytes) = file.block(&contents, kg)? else { continue };
-                let block: Block = codec::decode(bytes).map_err(|e| StateError::Corrupt(format!("{}: key group {kg}: {e}", file.name)))?;
-                for (name, type_name, entries) in block.tables {
-                    let slot = self.restored.entry(name).or_insert_with(|| (type_name, Vec::new()));
-                    slot.1.push((kg, entries));
-                }
-                let timers: Vec<(i64, K, i64)> = codec::decode(&block.timers)
-                    .map_err(|e| StateError::Corrupt(format!("{}: timers of key group {kg}: {e}", file.name)))?;
-                let idx = self.index(kg)?;
-                if let Some(map) = self.timers.get_mut(idx) {
-                    let map = Arc::make_mut(map);
-                    for (ts, key, ns) in timers {
-                        map.insert(&key, ns, ts);
-                    }
+            let timers: Vec<(i64, K, i64)> =
+                codec::decode(&block.timers).map_err(|e| StateError::Corrupt(format!("timers of key group {kg}: {e}")))?;
+            let idx = self.index(kg)?;
+            if let Some(map) = self.timers.get_mut(idx) {
+                let map = Arc::make_mut(map);
+                for (ts, key, ns) in timers {
+                    map.insert(&key, ns, ts);
                 }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 }
 
@@ -316,8 +299,7 @@ struct HashMapSnapshot<K: Key> {
 
 impl<K: Key> StateSnapshot for HashMapSnapshot<K> {
     fn write(self: Box<Self>) -> Result<Vec<SnapshotFile>, StateError> {
-        let mut out = Vec::new();
-        let mut offsets = Vec::new();
+        let mut file = CanonicalWriter::default();
         let mut scratch = Vec::new();
         for (i, kg) in self.range.iter().enumerate() {
             let mut block = Block { tables: Vec::new(), timers: Vec::new() };
@@ -333,20 +315,9 @@ impl<K: Key> StateSnapshot for HashMapSnapshot<K> {
             }
             let entries = timers.map(|t| t.entries()).unwrap_or_default();
             block.timers = codec::encode(&entries)?;
-            let start = out.len();
-            codec::encode_into(&block, &mut out)?;
-            offsets.push(KeyGroupOffset { key_group: kg, offset: start as u64, len: (out.len() - start) as u64 });
+            file.push(kg, &block)?;
         }
-        if out.is_empty() {
-            // No entries and no timers: nothing to write.
-            return Ok(Vec::new());
-        }
-        Ok(vec![SnapshotFile {
-            name: KEYED_STATE_FILE.to_string(),
-            content: SnapshotContent::Bytes(out),
-            key_group_offsets: offsets,
-            shared: false,
-        }])
+        Ok(file.finish())
     }
 }
 

@@ -24,6 +24,7 @@
 
 mod any_backend;
 mod backend;
+pub mod canonical;
 pub mod conformance;
 mod error;
 mod handles;

@@ -13,6 +13,7 @@
 //! files) in a local directory; the asynchronous phase uploads those files.
 
 mod cache;
+mod canonical;
 mod ingest;
 mod keys;
 mod resources;
@@ -105,6 +106,8 @@ pub struct RocksDbBackend<K: Key> {
     /// The earliest timer of each key group in RocksDB (a lower bound).
     db_timer_min: Vec<Option<i64>>,
     snapshots: u64,
+    /// State restored from a canonical snapshot, until the job registers it.
+    pending: std::collections::HashMap<String, canonical::PendingState>,
     _k: PhantomData<fn() -> K>,
 }
 
@@ -123,9 +126,12 @@ fn db_options_with(shared: &resources::SharedMemory) -> Options {
     opts.create_missing_column_families(true);
     opts.set_block_based_table_factory(&table);
     opts.set_write_buffer_manager(&shared.write_buffers);
-    if let Some(env) = &shared.env {
-        opts.set_env(env);
-    }
+    // The write cache's changes arrive as SST files in level 0. RocksDB's
+    // checkpoint flushes first, and a flush waits while one more level-0
+    // file would slow writes down: keep that point well above the level-0
+    // compaction trigger, so a snapshot never waits for a compaction.
+    opts.set_level_zero_slowdown_writes_trigger(48);
+    opts.set_level_zero_stop_writes_trigger(64);
     opts.set_compression_type(DBCompressionType::Lz4);
     opts.set_max_background_jobs(2);
     opts.set_max_open_files(256);
@@ -171,6 +177,7 @@ impl<K: Key> RocksDbBackend<K> {
             timer_min: vec![None; range.len()],
             db_timer_min: vec![None; range.len()],
             snapshots: 0,
+            pending: std::collections::HashMap::new(),
             _k: PhantomData,
         };
         b.rebuild_timer_index()?;
@@ -211,6 +218,7 @@ impl<K: Key> RocksDbBackend<K> {
         let mut v: Vec<String> = cfs
             .into_iter()
             .filter(|c| c != "default" && c != TIMERS_CF && c != META_CF && !self.states.iter().any(|s| &s.0 == c))
+            .chain(self.pending.keys().cloned())
             .collect();
         v.sort();
         v
@@ -277,6 +285,78 @@ impl<K: Key> RocksDbBackend<K> {
         ingest::write_sorted(&self.db, cf_of(&self.db, TIMERS_CF)?, &self.cf_options, &self.write, &sst, &entries)
     }
 
+    /// The synchronous phase of a snapshot: writes the cache's changes and
+    /// creates a RocksDB checkpoint (hard links) in a directory of its own.
+    fn checkpoint(&mut self) -> Result<PathBuf, StateError> {
+        self.write_cache()?;
+        let mut cfs: Vec<&rocksdb::ColumnFamily> = Vec::new();
+        for name in ["default", TIMERS_CF, META_CF].iter().copied().chain(self.states.iter().map(|s| s.0.as_str())) {
+            cfs.push(self.cf(name)?);
+        }
+        let mut flush = rocksdb::FlushOptions::default();
+        flush.set_wait(true);
+        self.db.flush_cfs_opt(&cfs, &flush).map_err(|e| db_err("flushing memtables", e))?;
+        self.snapshots += 1;
+        let snapshots = self.config.dir.join("snapshots");
+        std::fs::create_dir_all(&snapshots)?;
+        let dir = snapshots.join(format!("{:08}", self.snapshots));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        rocksdb::checkpoint::Checkpoint::new(&self.db)
+            .and_then(|c| c.create_checkpoint(&dir))
+            .map_err(|e| db_err("creating a checkpoint", e))?;
+        Ok(dir)
+    }
+
+    /// Restores canonical files: timers now, state entries when registered.
+    fn restore_canonical(&mut self, files: &[RestoredFile]) -> Result<(), StateError> {
+        let mut timer_keys: Vec<Vec<u8>> = Vec::new();
+        let mut pending = std::mem::take(&mut self.pending);
+        crate::canonical::read_blocks(files, self.range, |kg, block| {
+            for (name, type_name, entries) in block.tables {
+                pending.entry(name).or_insert_with(|| canonical::PendingState { type_name, blocks: Vec::new() }).blocks.push((kg, entries));
+            }
+            let timers: Vec<(i64, K, i64)> =
+                codec::decode(&block.timers).map_err(|e| StateError::Corrupt(format!("timers of key group {kg}: {e}")))?;
+            for (ts, key, ns) in timers {
+                timer_keys.push(canonical::timer_key_of(kg, ts, &codec::encode(&(key, ns))?));
+            }
+            Ok(())
+        })?;
+        self.pending = pending;
+        timer_keys.sort_unstable();
+        timer_keys.dedup();
+        let entries: Vec<(&[u8], Option<&[u8]>)> = timer_keys.iter().map(|k| (k.as_slice(), Some(&[][..]))).collect();
+        self.ingested += 1;
+        let sst = self.config.dir.join("ingest").join(format!("{:08}.sst", self.ingested));
+        ingest::write_sorted(&self.db, cf_of(&self.db, TIMERS_CF)?, &self.cf_options, &self.write, &sst, &entries)?;
+        self.rebuild_timer_index()
+    }
+
+    /// Decodes a registered state's canonical entries with its declared types and writes them.
+    fn load_canonical<N: Namespace, V: StateValue>(&mut self, name: &str, pending: canonical::PendingState) -> Result<(), StateError> {
+        let mut rows: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        for (kg, bytes) in pending.blocks {
+            let decoded: Vec<((K, N), V)> = codec::decode(&bytes).map_err(|e| StateError::IncompatibleState {
+                name: name.to_string(),
+                requested: std::any::type_name::<(N, V)>(),
+                reason: format!("key group {kg} does not decode: {e}"),
+            })?;
+            for ((key, ns), value) in decoded {
+                let mut k = (kg as u16).to_be_bytes().to_vec();
+                codec::encode_into(&(key, ns), &mut k)?;
+                rows.push((k, codec::encode(&value)?));
+            }
+        }
+        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        rows.dedup_by(|a, b| a.0 == b.0);
+        let entries: Vec<(&[u8], Option<&[u8]>)> = rows.iter().map(|(k, v)| (k.as_slice(), Some(v.as_slice()))).collect();
+        self.ingested += 1;
+        let sst = self.config.dir.join("ingest").join(format!("{:08}.sst", self.ingested));
+        ingest::write_sorted(&self.db, cf_of(&self.db, name)?, &self.cf_options, &self.write, &sst, &entries)
+    }
+
     /// Writes the changes out once there are many, and empties the cache once it holds more than its share of memory.
     #[inline]
     fn bound_cache(&mut self) -> Result<(), StateError> {
@@ -304,6 +384,15 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
             }
             return Ok(StateId::new(i));
         }
+        if let Some(p) = self.pending.get(name) {
+            if p.type_name != requested {
+                return Err(StateError::IncompatibleState {
+                    name: name.to_string(),
+                    requested,
+                    reason: format!("the savepoint holds it as {}", p.type_name),
+                });
+            }
+        }
         let meta_key = format!("type:{name}");
         let written_as = self.db.get_cf(self.cf(META_CF)?, meta_key.as_bytes()).map_err(|e| db_err("reading state types", e))?;
         match written_as {
@@ -324,6 +413,9 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
         }
         if self.db.cf_handle(name).is_none() {
             self.db.create_cf(name, &db_options(self.config.memory_bytes)).map_err(|e| db_err(&format!("creating state {name}"), e))?;
+        }
+        if let Some(p) = self.pending.remove(name) {
+            self.load_canonical::<N, V>(name, p)?;
         }
         self.states.push((name.to_string(), requested));
         Ok(StateId::new(self.states.len() - 1))
@@ -491,26 +583,17 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
     }
 
     fn snapshot(&mut self) -> Result<Box<dyn StateSnapshot>, StateError> {
-        self.write_cache()?;
-        let mut cfs: Vec<&rocksdb::ColumnFamily> = Vec::new();
-        for name in ["default", TIMERS_CF, META_CF].iter().copied().chain(self.states.iter().map(|s| s.0.as_str())) {
-            cfs.push(self.cf(name)?);
-        }
-        self.db.flush_cfs_opt(&cfs, &rocksdb::FlushOptions::default()).map_err(|e| db_err("flushing memtables", e))?;
-        self.snapshots += 1;
-        let snapshots = self.config.dir.join("snapshots");
-        std::fs::create_dir_all(&snapshots)?;
-        let dir = snapshots.join(format!("{:08}", self.snapshots));
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)?;
-        }
-        rocksdb::checkpoint::Checkpoint::new(&self.db)
-            .and_then(|c| c.create_checkpoint(&dir))
-            .map_err(|e| db_err("creating a checkpoint", e))?;
-        Ok(Box::new(RocksDbSnapshot { dir }))
+        Ok(Box::new(RocksDbSnapshot { dir: self.checkpoint()? }))
+    }
+
+    fn snapshot_canonical(&mut self) -> Result<Box<dyn StateSnapshot>, StateError> {
+        Ok(Box::new(canonical::CanonicalSnapshot { dir: self.checkpoint()?, range: self.range }))
     }
 
     fn restore(&mut self, files: Vec<RestoredFile>) -> Result<(), StateError> {
+        if crate::canonical::is_canonical(&files) {
+            return self.restore_canonical(&files);
+        }
         let staged = restore::stage(&self.config.dir, &files)?;
         // Close the current database before its files are replaced.
         let empty = tempfile_dir(&self.config.dir)?;
@@ -586,6 +669,21 @@ mod tests {
     #[test]
     fn conformance() {
         conformance_with(None);
+    }
+
+    #[test]
+    fn canonical_snapshots_move_between_backends() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = std::sync::atomic::AtomicUsize::new(0);
+        let rocks = |range| {
+            let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            crate::Backend::from(
+                RocksDbBackend::<u64>::open(&RocksDbConfig::new(dir.path().join(format!("i-{i}")), 64 << 20), range).unwrap(),
+            )
+        };
+        let hashmap = |range| crate::Backend::from(crate::HashMapBackend::<u64>::new(range));
+        crate::conformance::canonical_across(&hashmap, &rocks);
+        crate::conformance::canonical_across(&rocks, &hashmap);
     }
 
     #[test]

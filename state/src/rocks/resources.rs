@@ -5,7 +5,7 @@
 
 use std::sync::{Mutex, OnceLock};
 
-use rocksdb::{Cache, Env, WriteBufferManager};
+use rocksdb::{Cache, WriteBufferManager};
 
 /// The shared cache and write buffer manager.
 #[derive(Clone)]
@@ -14,9 +14,6 @@ pub(crate) struct SharedMemory {
     pub write_buffers: WriteBufferManager,
     /// Bytes the write caches of all instances may hold together.
     pub write_cache: usize,
-    /// RocksDB's environment, its background threads (flushes and
-    /// compactions) at a lower CPU priority than the tasks.
-    pub env: Option<Env>,
 }
 
 static SHARED: OnceLock<Mutex<Option<(u64, SharedMemory)>>> = OnceLock::new();
@@ -40,12 +37,7 @@ pub(crate) fn shared_memory(budget: u64) -> SharedMemory {
     let cache = Cache::new_lru_cache(block_cache);
     // Memtables are charged to the cache, so cache + memtables stay within the budget.
     let write_buffers = WriteBufferManager::new_write_buffer_manager_with_cache(block_cache / 2, false, cache.clone());
-    let env = Env::new().ok().map(|mut env| {
-        env.lower_thread_pool_cpu_priority();
-        env.lower_high_priority_thread_pool_cpu_priority();
-        env
-    });
-    let m = SharedMemory { cache, write_buffers, write_cache, env };
+    let m = SharedMemory { cache, write_buffers, write_cache };
     *guard = Some((budget as u64, m.clone()));
     m
 }
