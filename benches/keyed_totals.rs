@@ -1,23 +1,36 @@
-//! Large keyed state with RocksDB: what a checkpoint costs once the state is
-//! filled, incremental against full, and how long a restore takes.
+//! Large keyed state with RocksDB, run in-process through the `keyed_totals`
+//! example's own code (included below), parallelism 2, output discarded.
 //!
 //! ```text
-//! cargo bench --bench keyed_totals                      # K = 5M keys of 200 bytes (about 1 GB), H = 1% of K
-//! WEIR_BENCH_KEYS=1M WEIR_BENCH_EVENTS=5M cargo bench --bench keyed_totals
+//! cargo bench --bench keyed_totals                   # all three parts
+//! cargo bench --bench keyed_totals -- checkpoints    # incremental vs full, restores
+//! cargo bench --bench keyed_totals -- large_state    # Flink's large_state job: N = K = 10M
+//! cargo bench --bench keyed_totals -- memory         # resident memory against --state-memory
 //! ```
 //!
-//! Runs the `keyed_totals` example in-process (its own code, included below),
-//! parallelism 2, RocksDB, a checkpoint every 2 s, output discarded: once with
-//! `--incremental true`, once with `--incremental false`; then restores the
-//! incremental run's last checkpoint. Prints every checkpoint, and per run
-//! the medians over the checkpoints taken after the fill (the second half of
-//! the run's checkpoints, the final one excluded), the longest synchronous
-//! phase, and the throughput.
+//! * `checkpoints`: K = 5M keys of 200 bytes (about 1 GB of values), H = 1 %
+//!   of K, N = 12 K events, a checkpoint every 2 s; once with `--incremental
+//!   true`, once with `--incremental false`. Prints every checkpoint, and per
+//!   run the medians over the checkpoints taken after the fill (the second
+//!   half of the periodic ones), the longest synchronous phase and the
+//!   throughput. Then restores the incremental run's newest checkpoint twice:
+//!   into an empty state directory (download) and into the run's own
+//!   (local recovery).
+//! * `large_state`: every key once (N = K = 10M, `--value-bytes 24`: a count
+//!   and a time, no padding), RocksDB with incremental checkpoints every 2 s,
+//!   `WEIR_BENCH_REPEATS` runs (3): the job Flink's peer calls large_state.
+//! * `memory`: the `checkpoints` job (incremental) with `--state-memory
+//!   256MiB`, sampling the process's resident memory every 50 ms.
 //!
-//! Environment: `WEIR_BENCH_KEYS` (K, default 5M), `WEIR_BENCH_EVENTS`
-//! (N, default 4 K), `WEIR_BENCH_VALUE_BYTES` (default 200), `WEIR_BENCH_DIR`
-//! (where checkpoints and state go; default a temporary directory).
+//! Environment: `WEIR_BENCH_KEYS` (K of `checkpoints` and `memory`, default
+//! 5M), `WEIR_BENCH_EVENTS` (their N, default 12 K), `WEIR_BENCH_VALUE_BYTES`
+//! (200), `WEIR_BENCH_LARGE_KEYS` (10M), `WEIR_BENCH_REPEATS` (3),
+//! `WEIR_BENCH_STATE_MEMORY` (256MiB), `WEIR_BENCH_DIR` (where checkpoints and
+//! state go; default a directory under the system's temporary directory).
 
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
@@ -38,34 +51,50 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn main() {
-    let keys = env_count("WEIR_BENCH_KEYS", 5_000_000);
-    let events = env_count("WEIR_BENCH_EVENTS", 4 * keys);
-    let value_bytes = env_count("WEIR_BENCH_VALUE_BYTES", 200);
-    let hot = (keys / 100).max(1);
-    let base = std::env::var("WEIR_BENCH_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|_| std::env::temp_dir().join("weir-bench-keyed-totals"));
-    let _ = std::fs::remove_dir_all(&base);
+fn run(line: &str) -> keyed_totals::Summary {
+    let args = keyed_totals::Args::parse_from(line.split_whitespace());
+    match keyed_totals::run(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("bench keyed_totals: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+struct Sizes {
+    keys: u64,
+    events: u64,
+    value_bytes: u64,
+}
+
+impl Sizes {
+    fn from_env() -> Self {
+        let keys = env_count("WEIR_BENCH_KEYS", 5_000_000);
+        Sizes { keys, events: env_count("WEIR_BENCH_EVENTS", 12 * keys), value_bytes: env_count("WEIR_BENCH_VALUE_BYTES", 200) }
+    }
+
+    fn job(&self, dir: &Path, extra: &str) -> String {
+        format!(
+            "keyed_totals --generate {} --keys {} --hot-keys {} --value-bytes {} --parallelism 2 --state-backend rocksdb \
+             --checkpoint-dir {} --state-dir {} {extra}",
+            self.events,
+            self.keys,
+            (self.keys / 100).max(1),
+            self.value_bytes,
+            dir.join("chk").display(),
+            dir.join("state").display()
+        )
+    }
+}
+
+fn checkpoints(base: &Path) {
+    let sizes = Sizes::from_env();
     let mut medians = Vec::new();
     for incremental in [true, false] {
         let dir = base.join(if incremental { "incremental" } else { "full" });
-        let line = format!(
-            "keyed_totals --generate {events} --keys {keys} --hot-keys {hot} --value-bytes {value_bytes} --parallelism 2 \
-             --state-backend rocksdb --incremental {incremental} --checkpoint-interval 2s --checkpoint-dir {} --state-dir {}",
-            dir.join("chk").display(),
-            dir.join("state").display()
-        );
-        let args = keyed_totals::Args::parse_from(line.split_whitespace());
-        let summary = match keyed_totals::run(&args) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("bench keyed_totals: {e}");
-                std::process::exit(1);
-            }
-        };
-        let history = summary.history.clone();
-        for c in &history {
+        let summary = run(&sizes.job(&dir, &format!("--incremental {incremental} --checkpoint-interval 2s")));
+        for c in &summary.history {
             println!(
                 "checkpoint incremental={incremental} id={} duration_ms={} sync_ms={} async_ms={} alignment_ms={} bytes_written={} bytes_referenced={}",
                 c.id,
@@ -77,39 +106,152 @@ fn main() {
                 c.bytes_referenced
             );
         }
-        let periodic = &history[..history.len().saturating_sub(1)];
-        let after_fill = &periodic[periodic.len() / 2..];
-        let bytes = median(after_fill.iter().map(|c| c.bytes_written as f64).collect());
+        // The second half of the periodic checkpoints: with N = 12 K the fill
+        // (the first K events) is over well before the run's middle.
+        let periodic = &summary.history[..summary.history.len().saturating_sub(1)];
+        let after_fill: Vec<_> = periodic[periodic.len() / 2..].iter().collect();
+        let bytes: Vec<f64> = after_fill.iter().map(|c| c.bytes_written as f64).collect();
+        let mean_bytes = bytes.iter().sum::<f64>() / bytes.len().max(1) as f64;
+        let bytes = median(bytes);
         let duration = median(after_fill.iter().map(|c| c.duration.as_secs_f64() * 1000.0).collect());
-        let max_sync = history.iter().map(|c| c.sync).max().unwrap_or(Duration::ZERO);
+        let max_sync = summary.history.iter().map(|c| c.sync).max().unwrap_or(Duration::ZERO);
+        let max_sync_after_fill = after_fill.iter().map(|c| c.sync).max().unwrap_or(Duration::ZERO);
         println!(
-            "bench=keyed_totals incremental={incremental} keys={keys} events={events} value_bytes={value_bytes} {summary} checkpoints={} \
-             after_fill={} median_bytes_written={bytes:.0} median_duration_ms={duration:.0} max_sync_ms={}",
-            history.len(),
+            "bench=keyed_totals incremental={incremental} keys={} value_bytes={} {summary} checkpoints={} after_fill={} \
+             median_bytes_written={bytes:.0} mean_bytes_written={mean_bytes:.0} median_duration_ms={duration:.0} max_sync_ms={} \
+             max_sync_after_fill_ms={}",
+            sizes.keys,
+            sizes.value_bytes,
+            summary.history.len(),
             after_fill.len(),
-            max_sync.as_millis()
+            max_sync.as_millis(),
+            max_sync_after_fill.as_millis()
         );
-        medians.push((incremental, bytes, duration));
+        medians.push((bytes, duration));
     }
-    if let [(_, inc_bytes, inc_ms), (_, full_bytes, full_ms)] = medians.as_slice() {
+    if let [(inc_bytes, inc_ms), (full_bytes, full_ms)] = medians.as_slice() {
         println!(
             "bench=keyed_totals incremental_vs_full bytes_ratio={:.3} duration_ratio={:.3}",
             inc_bytes / full_bytes.max(1.0),
             inc_ms / full_ms.max(1.0)
         );
     }
-    // Restore the incremental run's newest checkpoint (its sources are at the end: nothing more is read).
+    // Restore the incremental run's newest checkpoint (its sources are at the
+    // end: nothing more is read), first into an empty state directory, then
+    // into the one the run left behind.
     let dir = base.join("incremental");
-    let line = format!(
-        "keyed_totals --generate {events} --keys {keys} --hot-keys {hot} --value-bytes {value_bytes} --parallelism 2 \
-         --state-backend rocksdb --checkpoint-dir {} --state-dir {} --from-checkpoint latest",
-        dir.join("chk").display(),
-        dir.join("restored-state").display()
+    for (how, state_dir) in [("download", dir.join("restored-state")), ("local", dir.join("state"))] {
+        let line = format!(
+            "keyed_totals --generate {} --keys {} --hot-keys 1 --value-bytes {} --parallelism 2 --state-backend rocksdb \
+             --checkpoint-dir {} --state-dir {} --from-checkpoint latest",
+            sizes.events,
+            sizes.keys,
+            sizes.value_bytes,
+            dir.join("chk").display(),
+            state_dir.display()
+        );
+        let s = run(&line);
+        let fetch = s.restore_fetch.unwrap_or_default();
+        println!(
+            "bench=keyed_totals restore={how} restore_ms={} downloaded_files={} downloaded_bytes={} local_files={} local_bytes={}",
+            s.restore_time.map(|t| t.as_millis()).unwrap_or(0),
+            fetch.downloaded_files,
+            fetch.downloaded_bytes,
+            fetch.local_files,
+            fetch.local_bytes
+        );
+    }
+}
+
+fn large_state(base: &Path) {
+    let keys = env_count("WEIR_BENCH_LARGE_KEYS", 10_000_000);
+    let repeats = env_count("WEIR_BENCH_REPEATS", 3).max(1);
+    let mut rates = Vec::new();
+    for r in 1..=repeats {
+        let dir = base.join(format!("large-{r}"));
+        let s = run(&format!(
+            "keyed_totals --generate {keys} --keys {keys} --value-bytes 24 --parallelism 2 --state-backend rocksdb \
+             --incremental true --checkpoint-interval 2s --checkpoint-dir {} --state-dir {}",
+            dir.join("chk").display(),
+            dir.join("state").display()
+        ));
+        let rate = s.events as f64 / s.seconds.max(1e-9);
+        println!("bench=keyed_totals large_state run={r}/{repeats} keys={keys} {s} checkpoints={}", s.history.len());
+        rates.push(rate);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    println!("bench=keyed_totals large_state keys={keys} runs={repeats} median_events_per_sec={:.0}", median(rates));
+}
+
+/// The process's resident memory, from `/proc/self/status`.
+fn rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse::<u64>().ok().map(|kb| kb * 1024)
+}
+
+fn memory(base: &Path) {
+    let sizes = Sizes::from_env();
+    let budget = std::env::var("WEIR_BENCH_STATE_MEMORY").unwrap_or_else(|_| "256MiB".into());
+    let before = rss_bytes().unwrap_or(0);
+    let peak = Arc::new(AtomicU64::new(before));
+    let done = Arc::new(AtomicBool::new(false));
+    let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sampler = {
+        let (peak, done, samples) = (peak.clone(), done.clone(), samples.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                if let Some(rss) = rss_bytes() {
+                    peak.fetch_max(rss, Ordering::Relaxed);
+                    if let Ok(mut s) = samples.lock() {
+                        s.push(rss as f64);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    let dir = base.join("memory");
+    let s = run(&sizes.job(&dir, &format!("--incremental true --checkpoint-interval 2s --state-memory {budget}")));
+    done.store(true, Ordering::Relaxed);
+    let _ = sampler.join();
+    let on_disk = dir_size(&dir.join("state"));
+    let samples = samples.lock().map(|s| s.clone()).unwrap_or_default();
+    let mb = |b: f64| b / (1024.0 * 1024.0);
+    println!(
+        "bench=keyed_totals memory state_memory={budget} keys={} value_bytes={} raw_state_mb={:.0} state_dir_mb_at_end={:.0} \
+         rss_before_mb={:.0} median_rss_mb={:.0} peak_rss_mb={:.0} {s}",
+        sizes.keys,
+        sizes.value_bytes,
+        mb((sizes.keys * sizes.value_bytes) as f64),
+        mb(on_disk as f64),
+        mb(before as f64),
+        mb(median(samples)),
+        mb(peak.load(Ordering::Relaxed) as f64)
     );
-    let args = keyed_totals::Args::parse_from(line.split_whitespace());
-    match keyed_totals::run(&args) {
-        Ok(s) => println!("bench=keyed_totals restore=download restore_ms={}", s.restore_time.map(|t| t.as_millis()).unwrap_or(0)),
-        Err(e) => eprintln!("bench keyed_totals: restore: {e}"),
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
+    rd.filter_map(|e| e.ok())
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+fn main() {
+    let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
+    let wants = |part: &str| filters.is_empty() || filters.iter().any(|f| part.contains(f.as_str()));
+    let base = std::env::var("WEIR_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|_| std::env::temp_dir().join("weir-bench-keyed-totals"));
+    type Part = fn(&Path);
+    for (name, part) in [("checkpoints", checkpoints as Part), ("large_state", large_state), ("memory", memory)] {
+        if wants(name) {
+            let _ = std::fs::remove_dir_all(&base);
+            part(&base);
+        }
     }
     let _ = std::fs::remove_dir_all(&base);
 }

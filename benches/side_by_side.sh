@@ -38,35 +38,8 @@ mkdir -p "$(dirname "$OUT")"
 # Everything printed goes to the terminal and to $OUT.
 exec > >(tee -a "$OUT") 2>&1
 
-# '700M' -> 700000000 (k/K, M/m, G/g suffixes, '_' separators)
-to_count() {
-  awk -v s="$1" 'BEGIN {
-    gsub(/_/, "", s); m = 1; c = substr(s, length(s), 1)
-    if (c ~ /[kK]/) m = 1e3; else if (c ~ /[mM]/) m = 1e6; else if (c ~ /[gG]/) m = 1e9
-    if (m > 1) s = substr(s, 1, length(s) - 1)
-    if (s !~ /^[0-9]+(\.[0-9]+)?$/) exit 1
-    printf "%.0f\n", s * m }' || { echo "side_by_side: bad count '$1'" >&2; exit 2; }
-}
-
-# Value of key $1 in the key=value line $2 ('' if absent).
-field() { sed -n "s/^.* $1=\([^ ]*\).*$/\1/p" <<<" $2" | head -1; }
-
-load_note() {
-  echo "load $(date +%T) loadavg=\"$(cut -d' ' -f1-3 /proc/loadavg)\" rustc_processes=$(pgrep -c -x rustc || true) cargo_processes=$(pgrep -c -x cargo || true)"
-}
-
-# Same rule as the peer's run.sh, for weir's runs.
-wait_load() {
-  [ "$MAX_LOAD" = "none" ] && return 0
-  local waited=0 l1
-  while :; do
-    l1="$(cut -d' ' -f1 /proc/loadavg)"
-    awk -v l="$l1" -v m="$MAX_LOAD" 'BEGIN{exit !(l<m)}' && break
-    if [ "$waited" -ge "$MAX_LOAD_WAIT_S" ]; then echo "load_wait gave_up=1 load1=$l1"; break; fi
-    sleep 5; waited=$((waited + 5))
-  done
-  echo "load_wait waited_s=$waited"
-}
+# shellcheck source=benches/side_by_side_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/side_by_side_lib.sh"
 
 case_keys() { case "$1" in 10k) echo 10000 ;; 1m) echo 1000000 ;; *) return 1 ;; esac; }
 
@@ -89,20 +62,7 @@ echo "side_by_side start=$(date -Is) host=$(hostname) cores=$(nproc) cases=${CAS
 # 2. Our bench, built in release (the bench profile); run the binary directly
 #    so that both cases use the same build even if sources change meanwhile.
 cd "$ROOT"
-BENCH_EXE="$(cargo bench --bench windowed_count --no-run --message-format=json-render-diagnostics |
-  python3 -c '
-import json, sys
-exe = None
-for line in sys.stdin:
-    try:
-        m = json.loads(line)
-    except ValueError:
-        continue
-    if m.get("reason") == "compiler-artifact" and m.get("target", {}).get("name") == "windowed_count" \
-            and "bench" in m.get("target", {}).get("kind", []) and m.get("executable"):
-        exe = m["executable"]
-print(exe or "")
-')"
+BENCH_EXE="$(bench_exe windowed_count)"
 [ -x "$BENCH_EXE" ] || { echo "side_by_side: could not build the windowed_count bench" >&2; exit 1; }
 echo "weir bench_exe=$BENCH_EXE commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo none) dirty=$(git -C "$ROOT" status --porcelain 2>/dev/null | grep -c . || true)"
 
@@ -153,13 +113,7 @@ for c in "${CASES[@]}"; do
   load_note
   weir_out="$(mktemp)"
   set +e
-  if [ -n "$LOCK_FILE" ]; then
-    ( flock 9; wait_load
-      WEIR_BENCH_EVENTS_10K="$EVENTS_10K" WEIR_BENCH_EVENTS_1M="$EVENTS_1M" "$BENCH_EXE" "$c" 9>&- ) 9>"$LOCK_FILE" 2>&1 | tee "$weir_out"
-  else
-    ( wait_load
-      WEIR_BENCH_EVENTS_10K="$EVENTS_10K" WEIR_BENCH_EVENTS_1M="$EVENTS_1M" "$BENCH_EXE" "$c" ) 2>&1 | tee "$weir_out"
-  fi
+  WEIR_BENCH_EVENTS_10K="$EVENTS_10K" WEIR_BENCH_EVENTS_1M="$EVENTS_1M" locked "$BENCH_EXE" "$c" 2>&1 | tee "$weir_out"
   weir_rc=${PIPESTATUS[0]}
   set -e
   [ "$weir_rc" -eq 0 ] || echo "warning: weir bench failed (rc=$weir_rc)"
@@ -172,8 +126,6 @@ for c in "${CASES[@]}"; do
 done
 
 # --- table
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "n/a"; else printf "%.2fx\n", a / b }'; }
-num() { awk -v a="$1" 'BEGIN { if (a == "") print "n/a"; else printf "%.0f\n", a }'; }
 echo
 echo "=== windowed_count side by side ($(date -I), $(nproc) cores, P=$PARALLELISM, hashmap, checkpoints every $CHECKPOINT_INTERVAL, event rate 1M/s, 1 s windows)"
 fmt="| %-5s | %11s | %11s | %17s | %17s | %18s | %16s | %9s | %13s | %15s |\n"

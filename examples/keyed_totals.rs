@@ -114,6 +114,8 @@ pub struct Summary {
     pub history: Vec<weir::crates::runtime::CheckpointStats>,
     /// How long the restore took, if the run restored.
     pub restore_time: Option<std::time::Duration>,
+    /// How the restore got its files (downloaded or local recovery).
+    pub restore_fetch: Option<weir::crates::runtime::FetchStats>,
 }
 
 impl std::fmt::Display for Summary {
@@ -155,6 +157,7 @@ pub fn run(args: &Args) -> Result<Summary, weir::Error> {
         seconds: result.duration.as_secs_f64(),
         history: result.checkpoints.history,
         restore_time: result.restore_time,
+        restore_fetch: result.restore_fetch,
     })
 }
 

@@ -15,7 +15,7 @@ use crate::coordinator::Coordinator;
 use crate::graph::new_stop_flag;
 use crate::incremental::SharedFiles;
 use crate::job_lock::HeldLock;
-use crate::restore::Restore;
+use crate::restore::{FetchStats, Restore};
 use crate::task::CheckpointPlumbing;
 use crate::{CheckpointSummary, Control, Counters, JobConfig, JobError, JobGraph, RestoreFrom, SubtaskEnv, TaskEvent, Wiring};
 
@@ -33,6 +33,8 @@ pub struct JobResult {
     /// How long the restore took: reading and checking the checkpoint's
     /// files and loading every operator's state, before the first record.
     pub restore_time: Option<Duration>,
+    /// How the restore got the checkpoint's files.
+    pub restore_fetch: Option<FetchStats>,
 }
 
 impl JobResult {
@@ -127,6 +129,7 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
         info!(checkpoint = r.meta.checkpoint_id, path = %r.path, "restoring");
     }
     let restored_from = restore.as_ref().map(|r| r.meta.checkpoint_id);
+    let restore_fetch = restore.as_ref().map(|r| r.fetched);
     // Restored from the job's own directory, the next checkpoints may keep
     // referencing its shared files; from anywhere else they never do (no-claim).
     let own_restore = match (&restore, &storage) {
@@ -285,5 +288,5 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
     if let Some(e) = first_error {
         return Err(e);
     }
-    Ok(JobResult { duration: started.elapsed(), counters: counters.snapshot(), checkpoints, restored_from, restore_time })
+    Ok(JobResult { duration: started.elapsed(), counters: counters.snapshot(), checkpoints, restored_from, restore_time, restore_fetch })
 }

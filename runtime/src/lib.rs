@@ -42,6 +42,7 @@ pub use message::{Barrier, Message};
 pub use metered::Metered;
 pub use operator::{BatchFn, Operator, Stateless};
 pub use partition::{ForwardOutput, KeyGroupPartitioner};
+pub use restore::FetchStats;
 pub use sink::{Sink, SinkOperator};
 pub use snapshot::{OperatorSnapshot, RestoredState};
 pub use source::{Source, SourceStatus, SOURCE_BATCH};

@@ -26,6 +26,22 @@ pub(crate) struct Restore {
     files: HashMap<String, (PathBuf, String)>,
     /// Where the local copies are (removed once every operator has its state).
     pub local_dir: PathBuf,
+    /// How the files were fetched.
+    pub fetched: FetchStats,
+}
+
+/// How a restore got the checkpoint's files: downloaded from the checkpoint
+/// storage, or found in the state directory (local recovery).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FetchStats {
+    /// Files read from the checkpoint storage.
+    pub downloaded_files: u64,
+    /// Their bytes.
+    pub downloaded_bytes: u64,
+    /// Files taken from the state directory after checking name, size and checksum.
+    pub local_files: u64,
+    /// Their bytes.
+    pub local_bytes: u64,
 }
 
 /// Files fetched at once during a restore.
@@ -141,7 +157,8 @@ impl Restore {
                 "download"
             }
         );
-        Ok(Restore { path: storage.describe(dir), root: storage.describe(""), dir: dir.to_string(), meta, files, local_dir })
+        let fetched = FetchStats { downloaded_files: downloaded, downloaded_bytes, local_files: local, local_bytes };
+        Ok(Restore { path: storage.describe(dir), root: storage.describe(""), dir: dir.to_string(), meta, files, local_dir, fetched })
     }
 
     /// Opens the checkpoint at `path` (a `chk-N` or savepoint directory).
