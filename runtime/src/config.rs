@@ -62,6 +62,8 @@ pub struct JobConfig {
     pub allow_non_restored_state: bool,
     /// Stop gracefully on SIGINT and SIGTERM.
     pub handle_signals: bool,
+    /// Serve the control endpoint on this `HOST:PORT` (`127.0.0.1:0` picks a port).
+    pub control_addr: Option<String>,
 }
 
 impl JobConfig {
@@ -78,6 +80,7 @@ impl JobConfig {
             checkpoint: None,
             restore: None,
             allow_non_restored_state: false,
+            control_addr: None,
             handle_signals: false,
         }
     }

@@ -11,7 +11,8 @@ use tracing::{info, warn};
 use weir_checkpoint::protocol::{self, AckOutcome, PendingCheckpoint};
 use weir_checkpoint::{CheckpointMetadata, CheckpointStorage, TaskId};
 
-use crate::{AckStats, Barrier, CheckpointConfig, Control, JobError, TaskEvent};
+use crate::job_control::Command;
+use crate::{AckStats, Barrier, CheckpointConfig, Control, JobControl, JobError, TaskEvent};
 
 /// How often the final checkpoint is tried before the job fails.
 const MAX_FINAL_ATTEMPTS: u32 = 10;
@@ -69,6 +70,10 @@ pub(crate) struct Coordinator {
     /// Subsumed checkpoints whose files are not deleted yet: a checkpoint in
     /// flight may still reference their shared files.
     pub discarded: Vec<CheckpointMetadata>,
+    /// Requests (checkpoint now, savepoint).
+    pub commands: Option<Receiver<Command>>,
+    /// Where the checkpoint history is published.
+    pub control: JobControl,
 }
 
 fn now_ms() -> u64 {

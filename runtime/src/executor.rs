@@ -17,7 +17,10 @@ use crate::incremental::SharedFiles;
 use crate::job_lock::HeldLock;
 use crate::restore::{FetchStats, Restore};
 use crate::task::CheckpointPlumbing;
-use crate::{CheckpointSummary, Control, Counters, JobConfig, JobError, JobGraph, RestoreFrom, SubtaskEnv, TaskEvent, Wiring};
+use crate::{
+    CheckpointSummary, Control, Counters, JobConfig, JobControl, JobError, JobGraph, JobState, JobStatus, OperatorStatus, RestoreFrom,
+    SubtaskEnv, TaskEvent, Wiring,
+};
 
 /// What a finished job reports.
 #[derive(Debug, Clone)]
@@ -130,6 +133,7 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
     }
     let restored_from = restore.as_ref().map(|r| r.meta.checkpoint_id);
     let restore_fetch = restore.as_ref().map(|r| r.fetched);
+    let restored_path = restore.as_ref().map(|r| r.path.clone());
     // Restored from the job's own directory, the next checkpoints may keep
     // referencing its shared files; from anywhere else they never do (no-claim).
     let own_restore = match (&restore, &storage) {
@@ -192,6 +196,31 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
     // Start the coordinator.
     let controls: Vec<(TaskId, crossbeam_channel::Sender<Control>, bool)> =
         tasks.iter().map(|(_, id, tx, built, _)| (*id, tx.clone(), built.is_source)).collect();
+    // The job's handle: status, and requests to the coordinator.
+    let (commands_tx, commands_rx) = match &config.checkpoint {
+        Some(_) => {
+            let (tx, rx) = unbounded();
+            (Some(tx), Some(rx))
+        }
+        None => (None, None),
+    };
+    let control = JobControl::new(
+        JobStatus {
+            job_name: config.job_name.clone(),
+            state: JobState::Starting,
+            parallelism: config.parallelism,
+            max_parallelism: config.max_parallelism,
+            operators: graph.vertices.iter().map(|v| OperatorStatus { id: v.name.clone(), parallelism: v.parallelism }).collect(),
+            restored_from: restored_path,
+            checkpoints: Vec::new(),
+        },
+        commands_tx,
+        stop.clone(),
+    );
+    let _endpoint = match &config.control_addr {
+        Some(addr) => Some(crate::http::serve(&runtime, addr, control.clone())?),
+        None => None,
+    };
     let coordinator = match (&config.checkpoint, &storage) {
         (Some(c), Some(storage)) => {
             let coordinator = Coordinator {
@@ -205,6 +234,8 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
                 next_id: next_checkpoint_id(&existing_ids, restored_from),
                 completed: existing,
                 discarded: Vec::new(),
+                commands: commands_rx,
+                control: control.clone(),
             };
             Some(
                 std::thread::Builder::new()
@@ -248,6 +279,11 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
     }
     drop(done_tx);
     drop(events_tx);
+    control.update(|s| {
+        if s.state == JobState::Starting {
+            s.state = JobState::Running;
+        }
+    });
 
     // Wait for every task; the first failure cancels the others.
     let mut first_error: Option<JobError> = None;
@@ -286,7 +322,9 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
         None => CheckpointSummary::default(),
     };
     if let Some(e) = first_error {
+        control.update(|s| s.state = JobState::Failed);
         return Err(e);
     }
+    control.update(|s| s.state = JobState::Finished);
     Ok(JobResult { duration: started.elapsed(), counters: counters.snapshot(), checkpoints, restored_from, restore_time, restore_fetch })
 }

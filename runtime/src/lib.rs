@@ -16,7 +16,9 @@ mod error;
 mod event;
 mod executor;
 mod graph;
+mod http;
 mod incremental;
+mod job_control;
 mod job_lock;
 mod message;
 mod metered;
@@ -41,6 +43,9 @@ pub use graph::{BuiltTask, EdgeId, EdgeSpec, JobGraph, TaskFactory, VertexSpec, 
 pub use message::{Barrier, Message};
 pub use metered::Metered;
 pub use operator::{BatchFn, Operator, Stateless};
+pub use job_control::{
+    CheckpointRecord, CheckpointStatus, JobControl, JobState, JobStatus, OperatorStatus, Reply, SavepointFormat, SnapshotKind,
+};
 pub use partition::{ForwardOutput, KeyGroupPartitioner};
 pub use restore::FetchStats;
 pub use sink::{Sink, SinkOperator};

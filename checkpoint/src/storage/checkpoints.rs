@@ -64,8 +64,13 @@ impl CheckpointStorage {
     /// stores guarantee it for a put, and the local file system writes a
     /// staging file and renames it, with fsync of file and directory.
     pub async fn write_metadata(&self, meta: &CheckpointMetadata) -> Result<(), CheckpointError> {
-        let dir = Self::checkpoint_dir(meta.checkpoint_id);
-        self.put(&metadata_path(&dir), Bytes::from(meta.to_json()?)).await
+        self.write_metadata_in(&Self::checkpoint_dir(meta.checkpoint_id), meta).await
+    }
+
+    /// Writes `<dir>/_metadata` (a savepoint's directory), atomically as
+    /// [`CheckpointStorage::write_metadata`] does.
+    pub async fn write_metadata_in(&self, dir: &str, meta: &CheckpointMetadata) -> Result<(), CheckpointError> {
+        self.put(&metadata_path(dir), Bytes::from(meta.to_json()?)).await
     }
 
     /// Reads and checks the `_metadata` in `checkpoint_dir` (relative to the root).

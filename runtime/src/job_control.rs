@@ -1,0 +1,230 @@
+//! Controlling a running job: its status and checkpoint history, and
+//! requests to checkpoint, take a savepoint or stop. The control endpoint
+//! (`--control-addr`) serves these over HTTP.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+use serde::Serialize;
+
+/// The format of a savepoint.
+///
+/// ```
+/// use weir_runtime::SavepointFormat;
+/// assert_eq!("native".parse::<SavepointFormat>().unwrap(), SavepointFormat::Native);
+/// assert!("binary".parse::<SavepointFormat>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SavepointFormat {
+    /// Backend-independent, split by key group: restores into either backend at any parallelism.
+    #[default]
+    Canonical,
+    /// The backend's own files: restores into the same backend at any parallelism.
+    Native,
+}
+
+impl std::str::FromStr for SavepointFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "canonical" => Ok(SavepointFormat::Canonical),
+            "native" => Ok(SavepointFormat::Native),
+            other => Err(format!("unknown savepoint format '{other}' (expected canonical or native)")),
+        }
+    }
+}
+
+/// What a checkpoint barrier asks of the tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "format")]
+pub enum SnapshotKind {
+    /// A periodic checkpoint (incremental where the backend and `--incremental` allow).
+    #[default]
+    Checkpoint,
+    /// A checkpoint that references nothing from earlier ones.
+    FullCheckpoint,
+    /// A self-contained savepoint in a directory of its own.
+    Savepoint(SavepointFormat),
+}
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Restoring and starting its tasks.
+    Starting,
+    /// Processing.
+    Running,
+    /// Asked to stop: taking its final checkpoint.
+    Stopping,
+    /// Done.
+    Finished,
+    /// Failed.
+    Failed,
+}
+
+/// One operator of the job.
+#[derive(Debug, Clone, Serialize)]
+pub struct OperatorStatus {
+    /// Its id (the task's name for chained operators).
+    pub id: String,
+    /// Its instances.
+    pub parallelism: u32,
+}
+
+/// What became of a checkpoint, a full checkpoint or a savepoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckpointStatus {
+    /// Triggered, not complete yet.
+    InProgress,
+    /// Its `_metadata` is written.
+    Completed,
+    /// Aborted (declined, timed out, failed to write).
+    Failed,
+}
+
+/// One entry of the checkpoint history.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckpointRecord {
+    /// Its id.
+    pub id: u64,
+    /// Checkpoint, full checkpoint or savepoint (and its format).
+    #[serde(flatten)]
+    pub kind: SnapshotKind,
+    /// What became of it.
+    pub status: CheckpointStatus,
+    /// Trigger time, ms since the Unix epoch.
+    pub trigger_time_ms: u64,
+    /// Trigger to `_metadata` written (or to failure), ms.
+    pub duration_ms: u64,
+    /// Longest synchronous phase of a task, ms.
+    pub sync_ms: u64,
+    /// Longest asynchronous phase of a task, ms.
+    pub async_ms: u64,
+    /// Longest barrier alignment of a task, ms.
+    pub alignment_ms: u64,
+    /// Bytes written for it.
+    pub bytes_written: u64,
+    /// Bytes of everything it references (its full size).
+    pub full_size: u64,
+    /// Where its `_metadata` is.
+    pub path: Option<String>,
+    /// Why it failed.
+    pub failure: Option<String>,
+}
+
+/// A running job's status.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobStatus {
+    /// The job's name.
+    pub job_name: String,
+    /// Where it is in its life.
+    pub state: JobState,
+    /// Instances of each operator.
+    pub parallelism: u32,
+    /// Key groups.
+    pub max_parallelism: u32,
+    /// Its tasks (operators chained into one task share it).
+    pub operators: Vec<OperatorStatus>,
+    /// The checkpoint it restored from.
+    pub restored_from: Option<String>,
+    /// Checkpoints and savepoints of this run, oldest first (the last 1000).
+    pub checkpoints: Vec<CheckpointRecord>,
+}
+
+/// How the answer to a request arrives: once, when it is settled.
+pub type Reply<T> = Receiver<Result<T, String>>;
+
+/// A request to the checkpoint coordinator.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Take a checkpoint now.
+    Checkpoint { full: bool, reply: Sender<Result<CheckpointRecord, String>> },
+    /// Take a savepoint into a new directory under `dir`; with `stop`, as the
+    /// job's final checkpoint.
+    Savepoint { dir: String, format: SavepointFormat, stop: bool, reply: Sender<Result<CheckpointRecord, String>> },
+}
+
+/// A handle on a running job. Cheap to clone.
+#[derive(Clone)]
+pub struct JobControl {
+    pub(crate) commands: Option<Sender<Command>>,
+    pub(crate) status: Arc<Mutex<JobStatus>>,
+    pub(crate) stop: Arc<AtomicBool>,
+}
+
+impl JobControl {
+    pub(crate) fn new(status: JobStatus, commands: Option<Sender<Command>>, stop: Arc<AtomicBool>) -> Self {
+        JobControl { commands, status: Arc::new(Mutex::new(status)), stop }
+    }
+
+    /// The job's status now.
+    pub fn status(&self) -> JobStatus {
+        match self.status.lock() {
+            Ok(s) => s.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    pub(crate) fn update(&self, f: impl FnOnce(&mut JobStatus)) {
+        match self.status.lock() {
+            Ok(mut s) => f(&mut s),
+            Err(p) => f(&mut p.into_inner()),
+        }
+    }
+
+    fn send(&self, make: impl FnOnce(Sender<Result<CheckpointRecord, String>>) -> Command) -> Reply<CheckpointRecord> {
+        let (tx, rx) = bounded(1);
+        match &self.commands {
+            Some(commands) => {
+                if let Err(e) = commands.send(make(tx)) {
+                    if let Some(reply) = e.0.reply() {
+                        let _ = reply.send(Err("the job is no longer taking checkpoints".into()));
+                    }
+                }
+            }
+            None => {
+                let _ = tx.send(Err("the job runs without checkpoints (no --checkpoint-dir)".into()));
+            }
+        }
+        rx
+    }
+
+    /// Triggers a checkpoint now (`full`: referencing nothing from earlier
+    /// ones); the reply comes when it completes or fails.
+    pub fn checkpoint(&self, full: bool) -> Reply<CheckpointRecord> {
+        self.send(|reply| Command::Checkpoint { full, reply })
+    }
+
+    /// Triggers a savepoint into a new directory under `dir`; the reply
+    /// (with its path) comes when it completes or fails. With `stop`, the
+    /// job stops: the savepoint is its final checkpoint.
+    pub fn savepoint(&self, dir: &str, format: SavepointFormat, stop: bool) -> Reply<CheckpointRecord> {
+        let reply = self.send(|reply| Command::Savepoint { dir: dir.to_string(), format, stop, reply });
+        if stop {
+            self.stop();
+        }
+        reply
+    }
+
+    /// Stops the job as SIGTERM does: sources stop, a final checkpoint is taken, sinks commit.
+    pub fn stop(&self) {
+        self.update(|s| {
+            if s.state == JobState::Running || s.state == JobState::Starting {
+                s.state = JobState::Stopping;
+            }
+        });
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Command {
+    fn reply(self) -> Option<Sender<Result<CheckpointRecord, String>>> {
+        match self {
+            Command::Checkpoint { reply, .. } | Command::Savepoint { reply, .. } => Some(reply),
+        }
+    }
+}
