@@ -64,6 +64,8 @@ pub struct JobConfig {
     pub handle_signals: bool,
     /// Serve the control endpoint on this `HOST:PORT` (`127.0.0.1:0` picks a port).
     pub control_addr: Option<String>,
+    /// Where savepoints go when a request names no directory.
+    pub savepoint_dir: Option<String>,
 }
 
 impl JobConfig {
@@ -81,6 +83,7 @@ impl JobConfig {
             restore: None,
             allow_non_restored_state: false,
             control_addr: None,
+            savepoint_dir: None,
             handle_signals: false,
         }
     }
