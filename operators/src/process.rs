@@ -197,7 +197,7 @@ impl<K: Key, I: Send, O: Send, F: KeyedProcessFunction<K, I, O>> Operator<Keyed<
     }
 
     fn barrier(&mut self, barrier: &Barrier, snapshots: &mut Vec<OperatorSnapshot>) -> Result<(), JobError> {
-        let state = self.backend.snapshot().map_err(|e| JobError::state(&self.id, e))?;
+        let state = barrier.snapshot(&mut self.backend).map_err(|e| JobError::state(&self.id, e))?;
         snapshots.push(OperatorSnapshot { operator_id: self.id.clone(), key_groups: Some(self.range), inline: None, state: Some(state) });
         self.next.barrier(barrier, snapshots)
     }

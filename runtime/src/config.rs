@@ -66,6 +66,19 @@ pub struct JobConfig {
     pub control_addr: Option<String>,
     /// Where savepoints go when a request names no directory.
     pub savepoint_dir: Option<String>,
+    /// Called with the job's handle once its tasks run (to embed a job in a
+    /// program that checkpoints, takes savepoints or stops it).
+    pub on_start: Option<OnStart>,
+}
+
+/// A callback that receives a running job's [`JobControl`](crate::JobControl).
+#[derive(Clone)]
+pub struct OnStart(pub std::sync::Arc<dyn Fn(crate::JobControl) + Send + Sync>);
+
+impl std::fmt::Debug for OnStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnStart(..)")
+    }
 }
 
 impl JobConfig {
@@ -84,6 +97,7 @@ impl JobConfig {
             allow_non_restored_state: false,
             control_addr: None,
             savepoint_dir: None,
+            on_start: None,
             handle_signals: false,
         }
     }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use weir_checkpoint::{SubtaskState, TaskId};
+use weir_checkpoint::{CheckpointStorage, SubtaskState, TaskId};
 
 use crate::Barrier;
 
@@ -11,6 +11,16 @@ use crate::Barrier;
 pub enum Control {
     /// Sources only: emit this barrier.
     Trigger(Barrier),
+    /// Savepoint `id` goes into `dir` (relative to `storage`'s root): sent to
+    /// every task before the sources emit its barrier.
+    SavepointTarget {
+        /// The savepoint's checkpoint id.
+        id: u64,
+        /// Storage rooted at the savepoint directory.
+        storage: CheckpointStorage,
+        /// The savepoint's own directory under that root.
+        dir: String,
+    },
     /// Checkpoint complete: commit.
     Complete(u64),
     /// Checkpoint aborted: discard what was prepared for it.

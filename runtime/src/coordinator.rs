@@ -12,7 +12,10 @@ use weir_checkpoint::protocol::{self, AckOutcome, PendingCheckpoint};
 use weir_checkpoint::{CheckpointMetadata, CheckpointStorage, TaskId};
 
 use crate::job_control::Command;
-use crate::{AckStats, Barrier, CheckpointConfig, Control, JobControl, JobError, TaskEvent};
+use crate::{
+    AckStats, Barrier, CheckpointConfig, CheckpointRecord, CheckpointStatus, Control, JobControl, JobError, SavepointFormat, SnapshotKind,
+    TaskEvent,
+};
 
 /// How often the final checkpoint is tried before the job fails.
 const MAX_FINAL_ATTEMPTS: u32 = 10;
@@ -22,7 +25,15 @@ struct Pending {
     started: Instant,
     is_final: bool,
     stats: AckStats,
+    kind: SnapshotKind,
+    /// Savepoints: the storage rooted at the savepoint directory, and the savepoint's own directory.
+    target: Option<(CheckpointStorage, String)>,
+    /// Who asked for it, waiting for the outcome.
+    reply: Option<Sender<Result<CheckpointRecord, String>>>,
 }
+
+/// A stop-with-savepoint request, taken as the final checkpoint.
+type FinalSavepoint = (String, SavepointFormat, Sender<Result<CheckpointRecord, String>>);
 
 /// One completed checkpoint.
 #[derive(Debug, Clone)]
@@ -101,8 +112,15 @@ impl Coordinator {
         let ticker = tick(self.config.interval);
         let mut final_triggered = false;
         let mut final_failures = 0u32;
+        let commands = self.commands.clone().unwrap_or_else(crossbeam_channel::never);
+        let mut final_savepoint: Option<FinalSavepoint> = None;
         loop {
             select! {
+                recv(commands) -> cmd => {
+                    if let Ok(cmd) = cmd {
+                        self.command(cmd, &all, &mut pending, &mut final_savepoint, final_triggered);
+                    }
+                }
                 recv(self.events) -> ev => {
                     let Ok(ev) = ev else { break };
                     match ev {
@@ -119,6 +137,7 @@ impl Coordinator {
                             if let AckOutcome::Complete = p.checkpoint.acknowledge(task, states) {
                                 if let Some(p) = pending.remove(&checkpoint) {
                                     let is_final = p.is_final;
+                                    let savepoint = p.target.is_some();
                                     let others_in_flight = pending.keys().any(|id| *id > checkpoint);
                                     match self.complete(p, others_in_flight) {
                                         Ok(stats) => {
@@ -128,8 +147,13 @@ impl Coordinator {
                                             if is_final {
                                                 return Ok(summary);
                                             }
-                                            // Older checkpoints still in flight are subsumed by this one.
-                                            let older: Vec<u64> = pending.range(..checkpoint).map(|(id, _)| *id).collect();
+                                            // Older checkpoints still in flight are subsumed by this one
+                                            // (a savepoint subsumes nothing).
+                                            let older: Vec<u64> = if savepoint {
+                                                Vec::new()
+                                            } else {
+                                                pending.range(..checkpoint).filter(|(_, p)| p.target.is_none()).map(|(id, _)| *id).collect()
+                                            };
                                             for id in older {
                                                 if let Some(p) = pending.remove(&id) {
                                                     self.abort(p, &format!("subsumed by checkpoint {checkpoint}, which completed first"));
@@ -171,7 +195,7 @@ impl Coordinator {
                 }
                 recv(ticker) -> _ => {
                     if !final_triggered && pending.len() < self.config.max_concurrent.max(1) && exhausted.len() < sources.len() {
-                        let p = self.trigger(&all, false);
+                        let p = self.trigger(&all, false, SnapshotKind::Checkpoint, None);
                         pending.insert(p.checkpoint.id(), p);
                     }
                 }
@@ -192,9 +216,28 @@ impl Coordinator {
             }
             // Every source is done: take the final checkpoint once nothing else is in flight.
             if !final_triggered && !sources.is_empty() && exhausted.len() == sources.len() && pending.is_empty() {
-                final_triggered = true;
-                let p = self.trigger(&all, true);
-                pending.insert(p.checkpoint.id(), p);
+                // A stop-with-savepoint request sent before the stop takes effect.
+                while let Ok(cmd) = commands.try_recv() {
+                    self.command(cmd, &all, &mut pending, &mut final_savepoint, final_triggered);
+                }
+                if pending.is_empty() {
+                    final_triggered = true;
+                    let p = match final_savepoint.take() {
+                        Some((dir, format, reply)) => match CheckpointStorage::open(&dir) {
+                            Ok(root) => {
+                                let mut p = self.trigger(&all, true, SnapshotKind::Savepoint(format), Some(root));
+                                p.reply = Some(reply);
+                                p
+                            }
+                            Err(e) => {
+                                let _ = reply.send(Err(format!("savepoint directory {dir}: {e}")));
+                                self.trigger(&all, true, SnapshotKind::Checkpoint, None)
+                            }
+                        },
+                        None => self.trigger(&all, true, SnapshotKind::Checkpoint, None),
+                    };
+                    pending.insert(p.checkpoint.id(), p);
+                }
             }
         }
         Ok(summary)
@@ -211,11 +254,55 @@ impl Coordinator {
         Ok(())
     }
 
-    fn trigger(&mut self, all: &[TaskId], is_final: bool) -> Pending {
+    /// Handles a request: a checkpoint now, a savepoint now, or a savepoint as the final checkpoint.
+    fn command(
+        &mut self,
+        cmd: Command,
+        all: &[TaskId],
+        pending: &mut BTreeMap<u64, Pending>,
+        final_savepoint: &mut Option<FinalSavepoint>,
+        final_triggered: bool,
+    ) {
+        let (kind, root, reply) = match cmd {
+            Command::Checkpoint { full, reply } => {
+                (if full { SnapshotKind::FullCheckpoint } else { SnapshotKind::Checkpoint }, None, reply)
+            }
+            Command::Savepoint { dir, format, stop: true, reply } => {
+                if final_triggered || final_savepoint.is_some() {
+                    let _ = reply.send(Err("the job is already stopping".into()));
+                } else {
+                    *final_savepoint = Some((dir, format, reply));
+                }
+                return;
+            }
+            Command::Savepoint { dir, format, stop: false, reply } => match CheckpointStorage::open(&dir) {
+                Ok(root) => (SnapshotKind::Savepoint(format), Some(root), reply),
+                Err(e) => {
+                    let _ = reply.send(Err(format!("savepoint directory {dir}: {e}")));
+                    return;
+                }
+            },
+        };
+        if final_triggered {
+            let _ = reply.send(Err("the job is stopping: its final checkpoint is under way".into()));
+            return;
+        }
+        let mut p = self.trigger(all, false, kind, root);
+        p.reply = Some(reply);
+        pending.insert(p.checkpoint.id(), p);
+    }
+
+    fn trigger(&mut self, all: &[TaskId], is_final: bool, kind: SnapshotKind, savepoint_root: Option<CheckpointStorage>) -> Pending {
         let id = self.next_id;
         self.next_id += 1;
         let ts = now_ms();
-        let barrier = Barrier { id, timestamp_ms: ts, is_final };
+        let target = savepoint_root.map(|storage| (storage, format!("savepoint-{id}-{ts}")));
+        if let Some((storage, dir)) = &target {
+            // Every task learns where the savepoint goes before any barrier of it exists.
+            self.notify(Control::SavepointTarget { id, storage: storage.clone(), dir: dir.clone() });
+        }
+        self.control.triggered(id, kind, ts);
+        let barrier = Barrier { id, timestamp_ms: ts, is_final, kind };
         for (_, tx, is_source) in &self.tasks {
             if *is_source {
                 let _ = tx.send(Control::Trigger(barrier));
@@ -227,6 +314,9 @@ impl Coordinator {
             started: Instant::now(),
             is_final,
             stats: AckStats::default(),
+            kind,
+            target,
+            reply: None,
         }
     }
 
@@ -235,12 +325,17 @@ impl Coordinator {
     fn complete(&mut self, p: Pending, others_in_flight: bool) -> Result<CheckpointStats, String> {
         let id = p.checkpoint.id();
         let meta = p.checkpoint.into_metadata(&self.job_name, self.max_parallelism);
-        if let Err(e) = self.runtime.block_on(self.storage.write_metadata(&meta)) {
+        let (storage, dir) = match &p.target {
+            Some((storage, dir)) => (storage.clone(), dir.clone()),
+            None => (self.storage.clone(), CheckpointStorage::checkpoint_dir(id)),
+        };
+        if let Err(e) = self.runtime.block_on(storage.write_metadata_in(&dir, &meta)) {
             let reason = format!("writing _metadata failed: {e}");
             warn!(checkpoint = id, %reason, "checkpoint failed");
             metrics::counter!("weir_checkpoints_failed_total").increment(1);
-            let _ = self.runtime.block_on(self.storage.delete_prefix(&CheckpointStorage::checkpoint_dir(id)));
+            let _ = self.runtime.block_on(storage.delete_prefix(&dir));
             self.notify(Control::Abort(id));
+            self.settle_failed(id, &reason, p.reply);
             return Err(reason);
         }
         let duration = p.started.elapsed();
@@ -254,7 +349,13 @@ impl Coordinator {
             alignment_ms = p.stats.alignment.as_millis() as u64,
             bytes_written = p.stats.bytes,
             bytes_referenced = referenced,
-            "checkpoint complete"
+            path = %storage.describe(&dir),
+            "{} complete",
+            match p.kind {
+                SnapshotKind::Checkpoint => "checkpoint",
+                SnapshotKind::FullCheckpoint => "full checkpoint",
+                SnapshotKind::Savepoint(_) => "savepoint",
+            }
         );
         metrics::counter!("weir_checkpoints_completed_total").increment(1);
         metrics::histogram!("weir_checkpoint_duration_seconds").record(duration.as_secs_f64());
@@ -264,8 +365,24 @@ impl Coordinator {
         metrics::histogram!("weir_checkpoint_bytes_written").record(p.stats.bytes as f64);
         metrics::histogram!("weir_checkpoint_bytes_referenced").record(referenced as f64);
         self.notify(Control::Complete(id));
-        self.completed.push(meta);
-        self.apply_retention(others_in_flight);
+        let record = self.control.settle(id, |r| {
+            r.status = CheckpointStatus::Completed;
+            r.duration_ms = duration.as_millis() as u64;
+            r.sync_ms = p.stats.sync.as_millis() as u64;
+            r.async_ms = p.stats.async_.as_millis() as u64;
+            r.alignment_ms = p.stats.alignment.as_millis() as u64;
+            r.bytes_written = p.stats.bytes;
+            r.full_size = referenced;
+            r.path = Some(storage.describe(&dir));
+        });
+        if let (Some(reply), Some(record)) = (p.reply, record) {
+            let _ = reply.send(Ok(record));
+        }
+        // weir never deletes a savepoint: it is not one of the retained checkpoints.
+        if p.target.is_none() {
+            self.completed.push(meta);
+            self.apply_retention(others_in_flight);
+        }
         Ok(CheckpointStats {
             id,
             duration,
@@ -300,9 +417,26 @@ impl Coordinator {
         warn!(checkpoint = id, reason, "checkpoint failed");
         metrics::counter!("weir_checkpoints_failed_total").increment(1);
         self.notify(Control::Abort(id));
-        let retained: Vec<&CheckpointMetadata> = self.completed.iter().chain(self.discarded.iter()).collect();
-        if let Err(e) = self.runtime.block_on(self.storage.abort_checkpoint(&p.checkpoint, &retained)) {
+        let removed = match &p.target {
+            Some((storage, dir)) => self.runtime.block_on(storage.delete_prefix(dir)),
+            None => {
+                let retained: Vec<&CheckpointMetadata> = self.completed.iter().chain(self.discarded.iter()).collect();
+                self.runtime.block_on(self.storage.abort_checkpoint(&p.checkpoint, &retained))
+            }
+        };
+        if let Err(e) = removed {
             warn!(checkpoint = id, error = %e, "removing the files of an aborted checkpoint failed");
+        }
+        self.settle_failed(id, reason, p.reply);
+    }
+
+    fn settle_failed(&self, id: u64, reason: &str, reply: Option<Sender<Result<CheckpointRecord, String>>>) {
+        self.control.settle(id, |r| {
+            r.status = CheckpointStatus::Failed;
+            r.failure = Some(reason.to_string());
+        });
+        if let Some(reply) = reply {
+            let _ = reply.send(Err(reason.to_string()));
         }
     }
 

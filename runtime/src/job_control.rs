@@ -221,6 +221,46 @@ impl JobControl {
     }
 }
 
+/// The history keeps this many entries.
+const HISTORY: usize = 1000;
+
+impl JobControl {
+    /// Records a triggered checkpoint.
+    pub(crate) fn triggered(&self, id: u64, kind: SnapshotKind, trigger_time_ms: u64) {
+        self.update(|s| {
+            s.checkpoints.push(CheckpointRecord {
+                id,
+                kind,
+                status: CheckpointStatus::InProgress,
+                trigger_time_ms,
+                duration_ms: 0,
+                sync_ms: 0,
+                async_ms: 0,
+                alignment_ms: 0,
+                bytes_written: 0,
+                full_size: 0,
+                path: None,
+                failure: None,
+            });
+            if s.checkpoints.len() > HISTORY {
+                s.checkpoints.remove(0);
+            }
+        });
+    }
+
+    /// Updates checkpoint `id`'s record and returns it.
+    pub(crate) fn settle(&self, id: u64, f: impl FnOnce(&mut CheckpointRecord)) -> Option<CheckpointRecord> {
+        let mut out = None;
+        self.update(|s| {
+            if let Some(r) = s.checkpoints.iter_mut().rev().find(|r| r.id == id) {
+                f(r);
+                out = Some(r.clone());
+            }
+        });
+        out
+    }
+}
+
 impl Command {
     fn reply(self) -> Option<Sender<Result<CheckpointRecord, String>>> {
         match self {

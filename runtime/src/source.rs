@@ -104,7 +104,7 @@ impl<T: Send + 'static> SourceTask<T> {
                 let started = Instant::now();
                 let mut snapshots = vec![OperatorSnapshot::inline(&self.operator_id, self.source.snapshot()?)];
                 self.chain.barrier(&barrier, &mut snapshots)?;
-                plumbing.upload(barrier.id, snapshots, started.elapsed(), std::time::Duration::ZERO);
+                plumbing.upload(&barrier, snapshots, started.elapsed(), std::time::Duration::ZERO);
                 if barrier.is_final {
                     self.final_barrier = Some(barrier.id);
                 }
@@ -122,6 +122,7 @@ impl<T: Send + 'static> SourceTask<T> {
                 self.chain.checkpoint_aborted(id)?;
                 Ok(false)
             }
+            Control::SavepointTarget { .. } => Ok(false),
             Control::Cancel => Err(JobError::Cancelled),
         }
     }

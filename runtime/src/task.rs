@@ -1,5 +1,6 @@
 //! Tasks that read channels: input selection, watermark tracking and barrier alignment.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -7,8 +8,8 @@ use crossbeam_channel::{Receiver, Select, Sender};
 use weir_checkpoint::{CheckpointStorage, TaskId};
 
 use crate::incremental::SharedFiles;
-use crate::upload::upload_snapshots;
-use crate::{Barrier, Control, JobError, Message, Operator, OperatorSnapshot, TaskEvent};
+use crate::upload::{upload_snapshots, Target};
+use crate::{Barrier, Control, JobError, Message, Operator, OperatorSnapshot, SnapshotKind, TaskEvent};
 
 /// How a task ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -27,6 +28,15 @@ pub(crate) struct CheckpointPlumbing {
     pub runtime: tokio::runtime::Handle,
     /// Shared files the task's next checkpoint may reference.
     pub shared: Arc<Mutex<SharedFiles>>,
+    /// Where savepoints in flight go: id -> (storage, directory).
+    pub savepoints: Arc<Mutex<HashMap<u64, (CheckpointStorage, String)>>>,
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
 }
 
 impl CheckpointPlumbing {
@@ -34,15 +44,22 @@ impl CheckpointPlumbing {
         self.events.is_some()
     }
 
-    /// Keeps the increment base in step with checkpoint notifications.
+    /// Keeps the increment base in step with checkpoint notifications (a
+    /// savepoint never becomes the base), and notes where savepoints go.
     pub(crate) fn note(&self, msg: &Control) {
-        let mut shared = match self.shared.lock() {
-            Ok(g) => g,
-            Err(p) => p.into_inner(),
-        };
         match msg {
-            Control::Complete(id) => shared.confirm(*id),
-            Control::Abort(id) => shared.abort(*id),
+            Control::SavepointTarget { id, storage, dir } => {
+                locked(&self.savepoints).insert(*id, (storage.clone(), dir.clone()));
+            }
+            Control::Complete(id) => {
+                if locked(&self.savepoints).remove(id).is_none() {
+                    locked(&self.shared).confirm(*id);
+                }
+            }
+            Control::Abort(id) => {
+                locked(&self.savepoints).remove(id);
+                locked(&self.shared).abort(*id);
+            }
             _ => {}
         }
     }
@@ -54,14 +71,28 @@ impl CheckpointPlumbing {
     }
 
     /// Hands the synchronous-phase output to the I/O runtime; the task goes on at once.
-    pub(crate) fn upload(&self, checkpoint: u64, snapshots: Vec<OperatorSnapshot>, sync: Duration, alignment: Duration) {
+    pub(crate) fn upload(&self, barrier: &Barrier, snapshots: Vec<OperatorSnapshot>, sync: Duration, alignment: Duration) {
         let (Some(events), Some(storage)) = (self.events.clone(), self.storage.clone()) else { return };
+        let checkpoint = barrier.id;
+        let target = match barrier.kind {
+            SnapshotKind::Savepoint(_) => match locked(&self.savepoints).get(&checkpoint).cloned() {
+                Some((storage, dir)) => Target { storage, dir, self_contained: true },
+                None => {
+                    let reason = format!("savepoint {checkpoint}: the task was not told where it goes");
+                    let _ = events.send(TaskEvent::Decline { checkpoint, task: self.task, reason });
+                    return;
+                }
+            },
+            kind => {
+                Target { storage, dir: CheckpointStorage::checkpoint_dir(checkpoint), self_contained: kind == SnapshotKind::FullCheckpoint }
+            }
+        };
         let task = self.task;
         let parallelism = self.parallelism;
         let shared = self.shared.clone();
         self.runtime.spawn(async move {
             let started = Instant::now();
-            let event = match upload_snapshots(&storage, &shared, checkpoint, task, parallelism, snapshots).await {
+            let event = match upload_snapshots(&target, &shared, checkpoint, task, parallelism, snapshots).await {
                 Ok(up) => TaskEvent::Ack {
                     checkpoint,
                     task,
@@ -189,7 +220,7 @@ impl<T: Send + 'static> InputTask<T> {
         match msg {
             Control::Complete(id) => self.chain.checkpoint_complete(id),
             Control::Abort(id) => self.chain.checkpoint_aborted(id),
-            Control::Trigger(_) => Ok(()),
+            Control::Trigger(_) | Control::SavepointTarget { .. } => Ok(()),
             Control::Cancel => Err(JobError::Cancelled),
         }
     }
@@ -228,7 +259,7 @@ impl<T: Send + 'static> InputTask<T> {
         let sync_start = Instant::now();
         let mut snapshots = Vec::new();
         self.chain.barrier(&barrier, &mut snapshots)?;
-        plumbing.upload(barrier.id, snapshots, sync_start.elapsed(), alignment);
+        plumbing.upload(&barrier, snapshots, sync_start.elapsed(), alignment);
         for s in states.iter_mut() {
             s.blocked = false;
         }

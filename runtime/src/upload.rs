@@ -15,6 +15,17 @@ use weir_state::{SnapshotContent, SnapshotFile};
 use crate::incremental::{shared_name, SharedFile, SharedFiles};
 use crate::{JobError, OperatorSnapshot};
 
+/// Where a task's part of a checkpoint or savepoint goes.
+pub(crate) struct Target {
+    /// The storage.
+    pub storage: CheckpointStorage,
+    /// The directory holding its `_metadata` (relative to the storage's root).
+    pub dir: String,
+    /// Write every file into `dir`, referencing nothing outside it (full
+    /// checkpoints and savepoints).
+    pub self_contained: bool,
+}
+
 /// What one task's upload for a checkpoint produced.
 pub(crate) struct Uploaded {
     /// `(operator id, parallelism, state)` to acknowledge with.
@@ -42,7 +53,7 @@ fn lock(shared: &Mutex<SharedFiles>) -> std::sync::MutexGuard<'_, SharedFiles> {
 
 /// Writes every snapshot of one task for `checkpoint`.
 pub(crate) async fn upload_snapshots(
-    storage: &CheckpointStorage,
+    target: &Target,
     shared: &Arc<Mutex<SharedFiles>>,
     checkpoint: u64,
     task: TaskId,
@@ -50,10 +61,10 @@ pub(crate) async fn upload_snapshots(
     snapshots: Vec<OperatorSnapshot>,
 ) -> Result<Uploaded, JobError> {
     let mut written: Vec<String> = Vec::new();
-    let result = upload(storage, shared, checkpoint, task, parallelism, snapshots, &mut written).await;
+    let result = upload(target, shared, checkpoint, task, parallelism, snapshots, &mut written).await;
     if result.is_err() {
         for path in written {
-            let _ = storage.delete(&path).await;
+            let _ = target.storage.delete(&path).await;
         }
         lock(shared).abort(checkpoint);
     }
@@ -61,7 +72,7 @@ pub(crate) async fn upload_snapshots(
 }
 
 async fn upload(
-    storage: &CheckpointStorage,
+    target: &Target,
     shared: &Arc<Mutex<SharedFiles>>,
     checkpoint: u64,
     task: TaskId,
@@ -69,7 +80,6 @@ async fn upload(
     snapshots: Vec<OperatorSnapshot>,
     written: &mut Vec<String>,
 ) -> Result<Uploaded, JobError> {
-    let dir = CheckpointStorage::checkpoint_dir(checkpoint);
     let subtask = task.1;
     let mut states = Vec::with_capacity(snapshots.len());
     let mut bytes_written = 0u64;
@@ -82,8 +92,7 @@ async fn upload(
                 .map_err(|e| JobError::Panic(format!("snapshot of {operator}"), e.to_string()))?
                 .map_err(|e| JobError::state(&snap.operator_id, e))?;
             for file in snapshot_files {
-                let (state_file, new_bytes) =
-                    upload_file(storage, shared, &dir, checkpoint, &snap.operator_id, subtask, file, written).await?;
+                let (state_file, new_bytes) = upload_file(target, shared, checkpoint, &snap.operator_id, subtask, file, written).await?;
                 bytes_written += new_bytes;
                 files.push(state_file);
             }
@@ -99,16 +108,16 @@ async fn upload(
 /// Uploads (or references) one file; returns its handle and the bytes written.
 #[allow(clippy::too_many_arguments)]
 async fn upload_file(
-    storage: &CheckpointStorage,
+    target: &Target,
     shared: &Arc<Mutex<SharedFiles>>,
-    dir: &str,
     checkpoint: u64,
     operator: &str,
     subtask: u32,
     file: SnapshotFile,
     written: &mut Vec<String>,
 ) -> Result<(StateFile, u64), JobError> {
-    let incremental = file.shared && lock(shared).enabled;
+    let (storage, dir) = (&target.storage, target.dir.as_str());
+    let incremental = file.shared && !target.self_contained && lock(shared).enabled;
     if !incremental {
         let name = format!("{operator}-{subtask}/{}", file.name);
         let bytes = read(file.content).await?;

@@ -8,5 +8,6 @@ mod bad_input;
 mod common;
 mod crash;
 mod incremental;
+mod savepoint;
 mod tool;
 mod windowed_count;

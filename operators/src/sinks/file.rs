@@ -227,7 +227,7 @@ mod tests {
     }
 
     fn barrier(id: u64) -> Barrier {
-        Barrier { id, timestamp_ms: 0, is_final: false }
+        Barrier::checkpoint(id, 0)
     }
 
     fn committed(dir: &Path) -> Vec<String> {
