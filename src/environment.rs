@@ -93,6 +93,8 @@ impl StreamEnvironment {
             if let Some(restored) = env.restored(&id, false)? {
                 if let Some(position) = restored.inline {
                     source.restore(&position)?;
+                } else if let Some(rescaled) = restored.rescaled {
+                    source.restore_rescaled(rescaled.parallelism, &rescaled.states)?;
                 }
             }
             Ok(BuiltTask::source(&id, source, Metered::records_out(&id, chain), env))

@@ -31,7 +31,7 @@ mod source;
 mod task;
 mod upload;
 
-pub use config::{CheckpointConfig, JobConfig, RestoreFrom};
+pub use config::{CheckpointConfig, JobConfig, OnStart, RestoreFrom};
 pub use control::{AckStats, Control, TaskEvent};
 pub use coordinator::{CheckpointStats, CheckpointSummary};
 pub use counters::{Counter, Counters};
@@ -40,14 +40,14 @@ pub use error::JobError;
 pub use event::{Event, Keyed};
 pub use executor::{execute, JobResult};
 pub use graph::{BuiltTask, EdgeId, EdgeSpec, JobGraph, TaskFactory, VertexSpec, Wiring, CHANNEL_CAPACITY};
-pub use message::{Barrier, Message};
-pub use metered::Metered;
-pub use operator::{BatchFn, Operator, Stateless};
 pub use job_control::{
     CheckpointRecord, CheckpointStatus, JobControl, JobState, JobStatus, OperatorStatus, Reply, SavepointFormat, SnapshotKind,
 };
+pub use message::{Barrier, Message};
+pub use metered::Metered;
+pub use operator::{BatchFn, Operator, Stateless};
 pub use partition::{ForwardOutput, KeyGroupPartitioner};
 pub use restore::FetchStats;
 pub use sink::{Sink, SinkOperator};
-pub use snapshot::{OperatorSnapshot, RestoredState};
+pub use snapshot::{OperatorSnapshot, RescaledInline, RestoredState};
 pub use source::{Source, SourceStatus, SOURCE_BATCH};

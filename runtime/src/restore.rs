@@ -12,7 +12,7 @@ use weir_checkpoint::{checksum, open_checkpoint, CheckpointMetadata, CheckpointS
 use weir_state::{RestoredData, RestoredFile};
 
 use crate::incremental::{local_name, SharedFile};
-use crate::{JobError, RestoredState, SubtaskEnv};
+use crate::{JobError, RescaledInline, RestoredState, SubtaskEnv};
 
 /// A checkpoint read and verified for a restore: its metadata, and every file
 /// it references in a local directory (each checked for size and checksum).
@@ -232,7 +232,7 @@ impl Restore {
     /// The state of `operator_id` for the instance described by `env`.
     pub(crate) fn state_for(&self, operator_id: &str, env: &SubtaskEnv, keyed: bool) -> Result<Option<RestoredState>, JobError> {
         let Some(op) = self.meta.operator(operator_id) else { return Ok(None) };
-        let mut restored = RestoredState { checkpoint_id: self.meta.checkpoint_id, inline: None, files: Vec::new() };
+        let mut restored = RestoredState { checkpoint_id: self.meta.checkpoint_id, ..RestoredState::default() };
         if keyed {
             for st in &op.subtasks {
                 let overlaps = st.key_groups.is_none_or(|r| !r.intersection(&env.key_groups).is_empty());
@@ -258,15 +258,13 @@ impl Restore {
         let has_inline = op.subtasks.iter().any(|s| s.inline.is_some());
         if has_inline {
             if op.parallelism != env.parallelism {
-                return Err(JobError::IncompatibleCheckpoint {
-                    path: self.path.clone(),
-                    reason: format!(
-                        "operator {operator_id} ran with parallelism {} and the job now has {}; changing the parallelism of sources and sinks is not supported yet",
-                        op.parallelism, env.parallelism
-                    ),
+                restored.rescaled = Some(RescaledInline {
+                    parallelism: op.parallelism,
+                    states: op.subtasks.iter().filter_map(|s| s.inline.clone().map(|b| (s.subtask, b))).collect(),
                 });
+            } else {
+                restored.inline = op.subtasks.iter().find(|s| s.subtask == env.subtask).and_then(|s| s.inline.clone());
             }
-            restored.inline = op.subtasks.iter().find(|s| s.subtask == env.subtask).and_then(|s| s.inline.clone());
         }
         Ok(Some(restored))
     }

@@ -31,4 +31,16 @@ pub struct RestoredState {
     pub inline: Option<Vec<u8>>,
     /// Keyed-state files covering this instance's key groups.
     pub files: Vec<RestoredFile>,
+    /// At another parallelism: the inline state of every checkpointed
+    /// instance, for the operator to redistribute.
+    pub rescaled: Option<RescaledInline>,
+}
+
+/// The inline state of every instance of an operator that ran at another parallelism.
+#[derive(Debug, Default, Clone)]
+pub struct RescaledInline {
+    /// The parallelism it ran with.
+    pub parallelism: u32,
+    /// `(instance, state)` of every instance that had inline state.
+    pub states: Vec<(u32, Vec<u8>)>,
 }

@@ -28,6 +28,15 @@ pub trait Source<T>: Send {
     fn snapshot(&mut self) -> Result<Vec<u8>, JobError>;
     /// Resumes from an encoded position.
     fn restore(&mut self, position: &[u8]) -> Result<(), JobError>;
+    /// Resumes at another parallelism: `positions` are those of every
+    /// instance of the run that ran with `parallelism` instances; each new
+    /// instance takes its share of the work they had left.
+    fn restore_rescaled(&mut self, parallelism: u32, positions: &[(u32, Vec<u8>)]) -> Result<(), JobError> {
+        let _ = positions;
+        Err(JobError::Input(format!(
+            "this source ran with parallelism {parallelism} and cannot resume at another parallelism"
+        )))
+    }
 }
 
 /// Batch size of source polls.

@@ -35,9 +35,9 @@ fn run(config: JobConfig, out: &Path, throttle: f64) -> weir::JobResult {
     env.execute().unwrap()
 }
 
-fn config(root: &Path, backend: BackendKind, name: &str) -> JobConfig {
+fn config(root: &Path, backend: BackendKind, name: &str, parallelism: u32) -> JobConfig {
     let mut c = JobConfig::new("savepoint-test")
-        .with_parallelism(2)
+        .with_parallelism(parallelism)
         .with_checkpoints(root.join(format!("chk-{name}")).to_str().unwrap(), Duration::from_secs(3600))
         .with_state_dir(&root.join(format!("state-{name}")));
     c.backend = backend;
@@ -47,7 +47,7 @@ fn config(root: &Path, backend: BackendKind, name: &str) -> JobConfig {
 /// Runs until a stop-with-savepoint in `format` completes mid-stream; returns the savepoint's path.
 fn stop_with_savepoint(root: &Path, backend: BackendKind, format: SavepointFormat, out: &Path) -> String {
     let replies: Arc<Mutex<Vec<Result<CheckpointRecord, String>>>> = Arc::default();
-    let mut c = config(root, backend, "first");
+    let mut c = config(root, backend, "first", 2);
     let sp_dir = root.join("savepoints").to_str().unwrap().to_string();
     let r = replies.clone();
     c.on_start = Some(OnStart(Arc::new(move |control: JobControl| {
@@ -82,8 +82,8 @@ fn stop_with_savepoint(root: &Path, backend: BackendKind, format: SavepointForma
     paths.pop().unwrap_or_default()
 }
 
-fn check_restore(root: &Path, backend: BackendKind, savepoint: &str, out: &Path) {
-    let mut c = config(root, backend, "second");
+fn check_restore(root: &Path, backend: BackendKind, parallelism: u32, savepoint: &str, out: &Path) {
+    let mut c = config(root, backend, "second", parallelism);
     c.restore = Some(RestoreFrom::Path(savepoint.to_string()));
     run(c, out, 1e9);
     assert_eq!(
@@ -95,26 +95,29 @@ fn check_restore(root: &Path, backend: BackendKind, savepoint: &str, out: &Path)
     assert!(Path::new(savepoint).join("_metadata").is_file());
 }
 
+/// Hashmap at parallelism 2 -> RocksDB at 3.
 #[test]
 fn canonical_savepoint_moves_hashmap_state_into_rocksdb() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let sp = stop_with_savepoint(dir.path(), BackendKind::HashMap, SavepointFormat::Canonical, &out);
-    check_restore(dir.path(), BackendKind::RocksDb, &sp, &out);
+    check_restore(dir.path(), BackendKind::RocksDb, 3, &sp, &out);
 }
 
+/// RocksDB at parallelism 2 -> hashmap at 1.
 #[test]
 fn canonical_savepoint_moves_rocksdb_state_into_hashmap() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let sp = stop_with_savepoint(dir.path(), BackendKind::RocksDb, SavepointFormat::Canonical, &out);
-    check_restore(dir.path(), BackendKind::HashMap, &sp, &out);
+    check_restore(dir.path(), BackendKind::HashMap, 1, &sp, &out);
 }
 
+/// RocksDB at parallelism 2 -> RocksDB at 4.
 #[test]
 fn native_rocksdb_savepoint_restores_into_rocksdb() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let sp = stop_with_savepoint(dir.path(), BackendKind::RocksDb, SavepointFormat::Native, &out);
-    check_restore(dir.path(), BackendKind::RocksDb, &sp, &out);
+    check_restore(dir.path(), BackendKind::RocksDb, 4, &sp, &out);
 }

@@ -55,7 +55,26 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 impl<T> FileSink<T> {
     /// The sink instance described by `env`, writing into `dir`.
     pub fn new(id: &str, dir: &Path, env: &SubtaskEnv) -> Result<Self, JobError> {
-        let restored = env.restored(id, false)?.and_then(|r| r.inline);
+        let restored = match env.restored(id, false)? {
+            Some(r) => match (r.inline, r.rescaled) {
+                (Some(state), _) => Some(state),
+                // At another parallelism, old instance s's uncommitted files go to new instance s mod parallelism.
+                (None, Some(rescaled)) => {
+                    let mut pending: Vec<Pending> = Vec::new();
+                    for (s, state) in &rescaled.states {
+                        if s % env.parallelism.max(1) == env.subtask {
+                            pending.extend(codec::decode::<Vec<Pending>>(state).map_err(|e| JobError::Sink {
+                                operator: id.to_string(),
+                                message: format!("the checkpointed state of instance {s} does not decode: {e}"),
+                            })?);
+                        }
+                    }
+                    Some(codec::encode(&pending)?)
+                }
+                (None, None) => None,
+            },
+            None => None,
+        };
         Self::with_state(id, dir, env.subtask, env.checkpointing, env.counters.counter("output_rows"), restored)
     }
 

@@ -3,7 +3,9 @@
 mod collection;
 mod files;
 mod sequence;
+mod stripes;
 
 pub use collection::CollectionSource;
 pub use files::{FileSource, LineParser};
 pub use sequence::SequenceSource;
+pub use stripes::{Stripe, Stripes};

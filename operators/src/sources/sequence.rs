@@ -1,14 +1,17 @@
-//! A deterministic generated stream: event `i` of `0..n`, split over instances by `i mod p`.
+//! A deterministic generated stream: event `i` of `0..n`, split over
+//! instances by `i mod p` at the start ([`Stripes`] after a change of parallelism).
 
 use std::sync::Arc;
 
 use weir_checkpoint::codec;
 use weir_runtime::{Event, JobError, Source, SourceStatus};
 
+use super::{Stripe, Stripes};
 use crate::Throttle;
 
 /// Produces events `i` in `0..count` with `i mod parallelism == subtask`,
-/// each made by `make(i)`. Its position (the next `i`) is checkpointed.
+/// each made by `make(i)`. Its position (the next `i` of each of its
+/// stripes) is checkpointed, and dealt out again at another parallelism.
 /// The watermark is the event time of the last event minus the allowed
 /// out-of-orderness, minus one.
 ///
@@ -22,9 +25,9 @@ use crate::Throttle;
 /// ```
 pub struct SequenceSource<T> {
     count: u64,
-    subtask: u64,
-    parallelism: u64,
-    next: u64,
+    subtask: u32,
+    parallelism: u32,
+    stripes: Stripes,
     out_of_orderness: i64,
     max_ts: Option<i64>,
     throttle: Throttle,
@@ -54,15 +57,15 @@ impl<T> SequenceSource<T> {
         rate: Option<f64>,
         make: Arc<dyn Fn(u64) -> Event<T> + Send + Sync>,
     ) -> Self {
-        let p = u64::from(parallelism.max(1));
+        let p = parallelism.max(1);
         SequenceSource {
             count,
-            subtask: u64::from(subtask),
+            subtask,
             parallelism: p,
-            next: u64::from(subtask),
+            stripes: Stripes::initial(subtask, p),
             out_of_orderness: out_of_orderness_ms,
             max_ts: None,
-            throttle: Throttle::new(rate.map(|r| r / p as f64)),
+            throttle: Throttle::new(rate.map(|r| r / f64::from(p))),
             make,
         }
     }
@@ -72,35 +75,45 @@ impl<T: Send> Source<T> for SequenceSource<T> {
     fn poll(&mut self, out: &mut Vec<Event<T>>, max: usize) -> Result<SourceStatus, JobError> {
         let limit = self.throttle.batch_limit(max);
         let mut n = 0;
-        while n < limit && self.next < self.count {
-            let e = (self.make)(self.next);
+        while n < limit {
+            let Some(i) = self.stripes.next_index(self.count) else { break };
+            let e = (self.make)(i);
             self.max_ts = Some(self.max_ts.map_or(e.ts, |m| m.max(e.ts)));
             out.push(e);
-            self.next += self.parallelism;
             n += 1;
         }
         self.throttle.wait(n as u64);
-        Ok(if self.next >= self.count { SourceStatus::Exhausted } else { SourceStatus::More })
+        Ok(if self.stripes.done(self.count) { SourceStatus::Exhausted } else { SourceStatus::More })
     }
 
     fn watermark(&self) -> Option<i64> {
+        if self.stripes.done(self.count) {
+            // Nothing more comes from this instance (also: no stripes at all).
+            return Some(i64::MAX);
+        }
         self.max_ts.map(|t| t.saturating_sub(self.out_of_orderness).saturating_sub(1))
     }
 
     fn snapshot(&mut self) -> Result<Vec<u8>, JobError> {
-        Ok(codec::encode(&(self.next, self.max_ts))?)
+        Ok(codec::encode(&(self.stripes.as_slice(), self.max_ts))?)
     }
 
     fn restore(&mut self, position: &[u8]) -> Result<(), JobError> {
-        let (next, max_ts): (u64, Option<i64>) = codec::decode(position)?;
-        if next % self.parallelism != self.subtask {
-            return Err(JobError::Input(format!(
-                "generator position {next} does not belong to instance {} of {}",
-                self.subtask, self.parallelism
-            )));
-        }
-        self.next = next;
+        let (stripes, max_ts) = decode_position(position)?;
+        self.stripes = Stripes::rescaled([stripes.as_slice()], 0, 1);
         self.max_ts = max_ts;
         Ok(())
     }
+
+    fn restore_rescaled(&mut self, _parallelism: u32, positions: &[(u32, Vec<u8>)]) -> Result<(), JobError> {
+        let decoded: Vec<(Vec<Stripe>, Option<i64>)> = positions.iter().map(|(_, p)| decode_position(p)).collect::<Result<_, _>>()?;
+        self.stripes = Stripes::rescaled(decoded.iter().map(|(s, _)| s.as_slice()), self.subtask, self.parallelism);
+        // The watermark restarts from the least advanced old instance: never ahead of an event still to come.
+        self.max_ts = decoded.iter().map(|(_, ts)| *ts).min().flatten();
+        Ok(())
+    }
+}
+
+fn decode_position(position: &[u8]) -> Result<(Vec<Stripe>, Option<i64>), JobError> {
+    codec::decode(position).map_err(|e| JobError::Input(format!("a generator position does not decode ({e}): written by another version?")))
 }
