@@ -6,6 +6,7 @@
 //! cargo bench --bench keyed_totals -- checkpoints    # incremental vs full, restores
 //! cargo bench --bench keyed_totals -- large_state    # Flink's large_state job: N = K = 10M
 //! cargo bench --bench keyed_totals -- memory         # resident memory against --state-memory
+//! cargo bench --bench keyed_totals -- savepoints     # full checkpoint vs native and canonical savepoints, restores at 2 and 3
 //! ```
 //!
 //! * `checkpoints`: K = 5M keys of 200 bytes (about 1 GB of values), H = 1 %
@@ -21,6 +22,11 @@
 //!   `WEIR_BENCH_REPEATS` runs (3): the job Flink's peer calls large_state.
 //! * `memory`: the `checkpoints` job (incremental) with `--state-memory
 //!   256MiB`, sampling the process's resident memory every 50 ms.
+//! * `savepoints`: the `checkpoints` job (incremental, a checkpoint every
+//!   2 s); `WEIR_BENCH_FILL_SECS` (35) after the start, with the state
+//!   filled, a full checkpoint, a native savepoint and a canonical savepoint
+//!   one after the other while the job runs, then a stop. Then a restore
+//!   from each at parallelism 2 and 3 (`restore_ms`).
 //!
 //! Environment: `WEIR_BENCH_KEYS` (K of `checkpoints` and `memory`, default
 //! 5M), `WEIR_BENCH_EVENTS` (their N, default 12 K), `WEIR_BENCH_VALUE_BYTES`
@@ -242,12 +248,83 @@ fn dir_size(dir: &Path) -> u64 {
         .sum()
 }
 
+/// Once the state is filled: a full checkpoint, a native and a canonical
+/// savepoint, one after the other while the job runs; then restores from
+/// each at parallelism 2 and 3.
+fn savepoints(base: &Path) {
+    use weir::crates::runtime::{CheckpointRecord, SavepointFormat};
+    let sizes = Sizes { events: 1_000 * env_count("WEIR_BENCH_KEYS", 5_000_000), ..Sizes::from_env() };
+    let dir = base.join("savepoints");
+    let sp_root = dir.join("sp").display().to_string();
+    let fill_wait = Duration::from_secs(env_count("WEIR_BENCH_FILL_SECS", 35));
+    let results: Arc<std::sync::Mutex<Vec<(&'static str, Result<CheckpointRecord, String>)>>> = Arc::default();
+    let args = keyed_totals::Args::parse_from(sizes.job(&dir, "--incremental true --checkpoint-interval 2s").split_whitespace());
+    let r = results.clone();
+    let summary = keyed_totals::run_with(&args, move |control| {
+        let (r, sp_root) = (r.clone(), sp_root.clone());
+        std::thread::spawn(move || {
+            std::thread::sleep(fill_wait);
+            let steps: [(&'static str, Box<dyn Fn() -> weir::crates::runtime::Reply<CheckpointRecord>>); 3] = [
+                ("full_checkpoint", Box::new(|| control.checkpoint(true))),
+                ("native_savepoint", Box::new(|| control.savepoint(&sp_root, SavepointFormat::Native, false))),
+                ("canonical_savepoint", Box::new(|| control.savepoint(&sp_root, SavepointFormat::Canonical, false))),
+            ];
+            for (name, step) in steps {
+                let reply = step().recv().unwrap_or_else(|e| Err(e.to_string()));
+                if let Ok(mut r) = r.lock() {
+                    r.push((name, reply));
+                }
+            }
+            control.stop();
+        });
+    });
+    let Ok(summary) = summary else {
+        eprintln!("bench keyed_totals: savepoints: the job failed");
+        std::process::exit(1);
+    };
+    println!("bench=keyed_totals savepoints job {summary}");
+    let results = results.lock().map(|r| r.clone()).unwrap_or_default();
+    let mut paths = Vec::new();
+    for (name, result) in results {
+        match result {
+            Ok(rec) => {
+                println!(
+                    "bench=keyed_totals {name} duration_ms={} sync_ms={} async_ms={} bytes_written={} full_size={}",
+                    rec.duration_ms, rec.sync_ms, rec.async_ms, rec.bytes_written, rec.full_size
+                );
+                if let Some(p) = rec.path {
+                    paths.push((name, p));
+                }
+            }
+            Err(e) => println!("bench=keyed_totals {name} failed: {e}"),
+        }
+    }
+    // Restores: sources are past --generate 1, so the job ends right after restoring.
+    for (name, path) in &paths {
+        for parallelism in [2, 3] {
+            let state_dir = dir.join(format!("restore-{name}-{parallelism}"));
+            let s = run(&format!(
+                "keyed_totals --generate 1 --keys {} --hot-keys 1 --value-bytes {} --parallelism {parallelism} --state-backend rocksdb \
+                 --state-dir {} --from-checkpoint {path}",
+                sizes.keys,
+                sizes.value_bytes,
+                state_dir.display()
+            ));
+            println!(
+                "bench=keyed_totals restore_from={name} parallelism={parallelism} restore_ms={}",
+                s.restore_time.map(|t| t.as_millis()).unwrap_or(0)
+            );
+            let _ = std::fs::remove_dir_all(&state_dir);
+        }
+    }
+}
+
 fn main() {
     let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let wants = |part: &str| filters.is_empty() || filters.iter().any(|f| part.contains(f.as_str()));
     let base = std::env::var("WEIR_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|_| std::env::temp_dir().join("weir-bench-keyed-totals"));
     type Part = fn(&Path);
-    for (name, part) in [("checkpoints", checkpoints as Part), ("large_state", large_state), ("memory", memory)] {
+    for (name, part) in [("checkpoints", checkpoints as Part), ("large_state", large_state), ("memory", memory), ("savepoints", savepoints)] {
         if wants(name) {
             let _ = std::fs::remove_dir_all(&base);
             part(&base);

@@ -132,10 +132,16 @@ impl std::fmt::Display for Summary {
 
 /// Builds and runs the job.
 pub fn run(args: &Args) -> Result<Summary, weir::Error> {
+    run_with(args, |_| {})
+}
+
+/// Builds and runs the job; `on_start` gets its handle once it runs.
+pub fn run_with(args: &Args, on_start: impl Fn(weir::crates::runtime::JobControl) + Send + Sync + 'static) -> Result<Summary, weir::Error> {
     if args.keys == 0 || args.hot_keys == 0 || args.event_rate == 0 {
         return Err(weir::Error::Args("--keys, --hot-keys and --event-rate must be at least 1".into()));
     }
-    let env = StreamEnvironment::from_args("keyed_totals", &args.job)?;
+    let mut env = StreamEnvironment::from_args("keyed_totals", &args.job)?;
+    env.on_start(on_start);
     let (keys, hot, rate) = (args.keys, args.hot_keys, args.event_rate);
     let padding = (args.value_bytes as usize).saturating_sub(24);
     let updates = env

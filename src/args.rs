@@ -25,6 +25,35 @@ fn parse_bool(s: &str) -> Result<bool, String> {
     }
 }
 
+/// Checks that `addr` reads `HOST:PORT` (an IP address, `[v6]` or a name,
+/// and a port number); whether it can be bound is found out when the job starts.
+///
+/// ```
+/// use weir::check_control_addr;
+/// assert!(check_control_addr("127.0.0.1:0").is_ok());
+/// assert!(check_control_addr("[::1]:9249").is_ok());
+/// assert!(check_control_addr("localhost:9249").is_ok());
+/// assert!(check_control_addr("127.0.0.1").is_err());
+/// assert!(check_control_addr(":9249").is_err());
+/// assert!(check_control_addr("127.0.0.1:http").is_err());
+/// ```
+pub fn check_control_addr(addr: &str) -> Result<(), String> {
+    let bad = || Err(format!("--control-addr '{addr}' is not HOST:PORT (e.g. 127.0.0.1:0 to pick a free port)"));
+    if addr.parse::<std::net::SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    match addr.rsplit_once(':') {
+        Some((host, port))
+            if port.parse::<u16>().is_ok()
+                && !host.is_empty()
+                && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') =>
+        {
+            Ok(())
+        }
+        _ => bad(),
+    }
+}
+
 /// Who owns the files of the checkpoint a job restores from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum RestoreMode {
@@ -93,7 +122,7 @@ pub struct JobArgs {
     #[arg(long, value_name = "PATH|latest")]
     pub from_checkpoint: Option<String>,
 
-    /// Where savepoints go
+    /// Where savepoints go when a request names no directory
     #[arg(long, value_name = "URL")]
     pub savepoint_dir: Option<String>,
 
@@ -113,7 +142,7 @@ pub struct JobArgs {
     #[arg(long)]
     pub allow_non_restored_state: bool,
 
-    /// HTTP control and metrics endpoint, e.g. 127.0.0.1:0
+    /// HTTP control and metrics endpoint [default: off]; 127.0.0.1:0 picks a free port (logged)
     #[arg(long, value_name = "HOST:PORT")]
     pub control_addr: Option<String>,
 }
@@ -139,10 +168,7 @@ impl JobArgs {
             return bad(format!("--checkpoint-interval {:?} is too short (10ms at least)", self.checkpoint_interval));
         }
         if let Some(addr) = &self.control_addr {
-            if addr.parse::<std::net::SocketAddr>().is_err() {
-                return bad(format!("--control-addr '{addr}' is not HOST:PORT (e.g. 127.0.0.1:0)"));
-            }
-            return bad("--control-addr: the control endpoint is not available yet in this version".into());
+            check_control_addr(addr).map_err(Error::Args)?;
         }
         if self.restore_mode == Some(RestoreMode::Claim) {
             return bad(
@@ -184,6 +210,9 @@ impl JobArgs {
             restore,
             allow_non_restored_state: self.allow_non_restored_state,
             handle_signals: true,
+            control_addr: self.control_addr.clone(),
+            savepoint_dir: self.savepoint_dir.clone(),
+            on_start: None,
         })
     }
 }

@@ -78,6 +78,13 @@ impl StreamEnvironment {
         &self.config
     }
 
+    /// Calls `f` with the job's [`JobControl`](weir_runtime::JobControl) once
+    /// it runs: a program that embeds the job can then take checkpoints and
+    /// savepoints, read its status, or stop it.
+    pub fn on_start(&mut self, f: impl Fn(weir_runtime::JobControl) + Send + Sync + 'static) {
+        self.config.on_start = Some(weir_runtime::OnStart(std::sync::Arc::new(f)));
+    }
+
     /// The parallelism of every operator.
     pub fn parallelism(&self) -> u32 {
         self.config.parallelism

@@ -31,6 +31,7 @@
 #![deny(missing_docs)]
 
 mod args;
+pub mod client;
 mod environment;
 mod error;
 mod keyed;
@@ -38,7 +39,7 @@ mod logging;
 mod parse;
 mod stream;
 
-pub use args::{JobArgs, RestoreMode};
+pub use args::{check_control_addr, JobArgs, RestoreMode};
 pub use environment::StreamEnvironment;
 pub use error::Error;
 pub use keyed::{KeyedStream, WindowedStream};

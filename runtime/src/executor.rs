@@ -73,6 +73,34 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
     std::fs::create_dir_all(&config.state_dir)
         .map_err(|e| JobError::io(format!("creating state directory {}", config.state_dir.display()), e))?;
 
+    // The job's handle: status, and requests to the coordinator. The control
+    // endpoint starts before anything else: it installs the metrics recorder
+    // that the operators' counters register with.
+    let (commands_tx, commands_rx) = match &config.checkpoint {
+        Some(_) => {
+            let (tx, rx) = unbounded();
+            (Some(tx), Some(rx))
+        }
+        None => (None, None),
+    };
+    let control = JobControl::new(
+        JobStatus {
+            job_name: config.job_name.clone(),
+            state: JobState::Starting,
+            parallelism: config.parallelism,
+            max_parallelism: config.max_parallelism,
+            operators: graph.vertices.iter().map(|v| OperatorStatus { id: v.name.clone(), parallelism: v.parallelism }).collect(),
+            restored_from: None,
+            checkpoints: Vec::new(),
+        },
+        commands_tx,
+        stop.clone(),
+    );
+    let _endpoint = match &config.control_addr {
+        Some(addr) => Some(crate::http::serve(&runtime, addr, control.clone(), config.savepoint_dir.clone())?),
+        None => None,
+    };
+
     // Checkpoint storage, and the checkpoints already in it.
     let storage = match &config.checkpoint {
         Some(c) => Some(CheckpointStorage::open(&c.location)?),
@@ -134,6 +162,7 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
     let restored_from = restore.as_ref().map(|r| r.meta.checkpoint_id);
     let restore_fetch = restore.as_ref().map(|r| r.fetched);
     let restored_path = restore.as_ref().map(|r| r.path.clone());
+    control.update(|s| s.restored_from = restored_path);
     // Restored from the job's own directory, the next checkpoints may keep
     // referencing its shared files; from anywhere else they never do (no-claim).
     let own_restore = match (&restore, &storage) {
@@ -178,6 +207,7 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
                 storage: storage.clone(),
                 runtime: runtime.handle().clone(),
                 shared: Arc::new(Mutex::new(SharedFiles::new(incremental, base))),
+                savepoints: Arc::default(),
             };
             tasks.push((format!("{}-{}", vertex.name, subtask), task, ctl_tx, built, plumbing));
         }
@@ -196,31 +226,6 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
     // Start the coordinator.
     let controls: Vec<(TaskId, crossbeam_channel::Sender<Control>, bool)> =
         tasks.iter().map(|(_, id, tx, built, _)| (*id, tx.clone(), built.is_source)).collect();
-    // The job's handle: status, and requests to the coordinator.
-    let (commands_tx, commands_rx) = match &config.checkpoint {
-        Some(_) => {
-            let (tx, rx) = unbounded();
-            (Some(tx), Some(rx))
-        }
-        None => (None, None),
-    };
-    let control = JobControl::new(
-        JobStatus {
-            job_name: config.job_name.clone(),
-            state: JobState::Starting,
-            parallelism: config.parallelism,
-            max_parallelism: config.max_parallelism,
-            operators: graph.vertices.iter().map(|v| OperatorStatus { id: v.name.clone(), parallelism: v.parallelism }).collect(),
-            restored_from: restored_path,
-            checkpoints: Vec::new(),
-        },
-        commands_tx,
-        stop.clone(),
-    );
-    let _endpoint = match &config.control_addr {
-        Some(addr) => Some(crate::http::serve(&runtime, addr, control.clone())?),
-        None => None,
-    };
     let coordinator = match (&config.checkpoint, &storage) {
         (Some(c), Some(storage)) => {
             let coordinator = Coordinator {
@@ -284,6 +289,9 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
             s.state = JobState::Running;
         }
     });
+    if let Some(on_start) = &config.on_start {
+        (on_start.0)(control.clone());
+    }
 
     // Wait for every task; the first failure cancels the others.
     let mut first_error: Option<JobError> = None;

@@ -1,4 +1,5 @@
-//! `weir`: the administration tool of weir's checkpoint directories.
+//! `weir`: the administration tool of weir's checkpoint directories and
+//! running jobs.
 //!
 //! ```text
 //! weir checkpoints list DIR [--json]
@@ -6,19 +7,22 @@
 //! weir checkpoints verify PATH [--json]
 //! weir checkpoints gc DIR [--dry-run] [--force-stale] [--json]
 //! weir checkpoints promote PATH DEST [--json]
+//! weir savepoint --job URL [--dir DIR] [--native] [--stop] [--timeout DURATION] [--json]
 //! ```
 //!
 //! `DIR` is a job's checkpoint directory, `PATH` one checkpoint or savepoint
 //! in it (`.../chk-7`), `DEST` where a promoted copy goes; each a path, a
-//! `file://` URL or (with the `s3` feature) an `s3://` URL. Exit codes: 0 on
-//! success, 1 when the command fails (or `verify` finds a problem), 2 for bad
-//! usage.
+//! `file://` URL or (with the `s3` feature) an `s3://` URL. `URL` is a running
+//! job's control endpoint (`--control-addr`), `http://HOST:PORT`. Exit codes:
+//! 0 on success, 1 when the command fails (or `verify` finds a problem), 2 for
+//! bad usage.
 
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use serde::Serialize;
+use weir::client::ControlClient;
 use weir_checkpoint::tools::{self, CheckpointSummary, GcOptions};
 use weir_checkpoint::{open_checkpoint, CheckpointError, CheckpointLocation, CheckpointStorage, JobLock, LockStatus, METADATA_FILE};
 
@@ -35,6 +39,27 @@ enum Command {
     /// List, inspect, verify, garbage-collect and promote checkpoints
     #[command(subcommand)]
     Checkpoints(Checkpoints),
+    /// Take a savepoint of a running job through its control endpoint (--control-addr) and print its path
+    Savepoint {
+        /// The job's control endpoint, http://HOST:PORT
+        #[arg(long, value_name = "URL")]
+        job: String,
+        /// Where the savepoint goes (a new directory under it) [default: the job's --savepoint-dir]
+        #[arg(long, value_name = "DIR")]
+        dir: Option<String>,
+        /// The backend's own format (restores into the same backend) instead of the canonical one
+        #[arg(long)]
+        native: bool,
+        /// Stop the job: the savepoint is its final checkpoint, and the job exits once it is complete
+        #[arg(long)]
+        stop: bool,
+        /// Give up waiting for the savepoint after this long
+        #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = weir::parse_duration)]
+        timeout: std::time::Duration,
+        /// Print the savepoint's whole record as JSON instead of its path
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,7 +125,10 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the I/O runtime: {e}")),
     };
-    let Command::Checkpoints(command) = cli.command;
+    let command = match cli.command {
+        Command::Checkpoints(command) => command,
+        Command::Savepoint { job, dir, native, stop, timeout, json } => return savepoint(&job, dir, native, stop, timeout, json),
+    };
     match runtime.block_on(run(command)) {
         Ok(code) => code,
         Err(message) => fail(&message),
@@ -155,6 +183,57 @@ async fn run(command: Checkpoints) -> Result<ExitCode, Failure> {
             let report = tools::promote(&src, &dir, &dest).await.map_err(|e| e.to_string())?;
             print(&report, json, ToString::to_string)
         }
+    }
+}
+
+/// `weir savepoint`: asks the job at `job` for a savepoint (and with `stop`
+/// to stop with it), waits for it and prints its path.
+fn savepoint(job: &str, dir: Option<String>, native: bool, stop: bool, timeout: std::time::Duration, json: bool) -> ExitCode {
+    let client = match ControlClient::new(job) {
+        Ok(c) => c.with_timeout(timeout),
+        Err(e) => {
+            eprintln!("weir: error: --job {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // A relative directory means one under this directory, not under the job's.
+    let dir = match dir {
+        Some(d) if d.trim().is_empty() => {
+            eprintln!("weir: error: --dir is empty");
+            return ExitCode::from(2);
+        }
+        Some(d) if !d.contains("://") && std::path::Path::new(&d).is_relative() => match std::env::current_dir() {
+            Ok(cwd) => Some(cwd.join(d).to_string_lossy().into_owned()),
+            Err(e) => return fail(&format!("cannot resolve --dir {d}: {e}")),
+        },
+        d => d,
+    };
+    let format = if native { "native" } else { "canonical" };
+    let (path, body) = match (stop, dir) {
+        (false, dir) => ("/savepoints", serde_json::json!({ "dir": dir, "format": format })),
+        (true, Some(dir)) => ("/stop", serde_json::json!({ "savepoint_dir": dir, "format": format })),
+        (true, None) => ("/stop", serde_json::json!({ "savepoint": true, "format": format })),
+    };
+    let answer = match client.post(path, &body.to_string()) {
+        Ok(a) => a,
+        Err(e) => return fail(&e.to_string()),
+    };
+    if !answer.is_success() {
+        return fail(&format!("the savepoint failed: {}", answer.error_message()));
+    }
+    let record = match answer.json() {
+        Ok(r) => r,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let out = match (json, record["path"].as_str()) {
+        (true, _) => format!("{}\n", serde_json::to_string_pretty(&record).unwrap_or_default()),
+        (false, Some(p)) => format!("{p}\n"),
+        (false, None) => return fail(&format!("the job's answer names no savepoint path: {record}")),
+    };
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(out.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => fail(&format!("cannot write to stdout: {e}")),
+        _ => ExitCode::SUCCESS,
     }
 }
 

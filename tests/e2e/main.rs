@@ -6,6 +6,7 @@
 mod api;
 mod bad_input;
 mod common;
+mod control;
 mod crash;
 mod incremental;
 mod savepoint;
