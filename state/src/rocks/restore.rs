@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use rocksdb::{IteratorMode, Options, WriteBatch, DB};
+use rocksdb::{IteratorMode, Options, DB};
 
 use super::{db_err, db_options, stored_key_group, META_CF};
 use crate::{KeyGroupRange, RestoredFile, StateError};
@@ -61,34 +61,44 @@ pub(crate) fn install(dir: &Path, range: KeyGroupRange, staged: Vec<StagedInstan
             return Ok(());
         }
     }
-    // Another parallelism: copy this range's entries out of every source.
+    // Another parallelism: copy this range's entries out of every source that
+    // overlaps it. Keys begin with their key group, so the range is one
+    // contiguous run of each source; the runs of different sources do not
+    // overlap, and each is written as a sorted SST file and ingested.
     let opts = db_options(memory);
     let mut target_cfs: Vec<String> = Vec::new();
     let mut target = DB::open_default(&db_dir).map_err(|e| db_err("creating the restored database", e))?;
+    let first = (range.start as u16).to_be_bytes();
+    let write = rocksdb::WriteOptions::default();
+    let mut files = 0u64;
     for source in &staged {
+        if source.key_groups.is_some_and(|r| r.intersection(&range).is_empty()) {
+            continue;
+        }
         let cfs = DB::list_cf(&Options::default(), &source.dir).map_err(|e| db_err("listing restored states", e))?;
-        let db = DB::open_cf(&opts, &source.dir, &cfs).map_err(|e| db_err("opening restored files", e))?;
+        let db = DB::open_cf_for_read_only(&opts, &source.dir, &cfs, false).map_err(|e| db_err("opening restored files", e))?;
         for name in cfs.iter().filter(|c| c.as_str() != "default") {
             if !target_cfs.contains(name) {
                 target.create_cf(name, &opts).map_err(|e| db_err("creating a restored state", e))?;
                 target_cfs.push(name.clone());
             }
             let (Some(from), Some(to)) = (db.cf_handle(name), target.cf_handle(name)) else { continue };
-            let mut batch = WriteBatch::default();
-            for item in db.iterator_cf(from, IteratorMode::Start) {
+            let meta = name.as_str() == META_CF;
+            let mode = if meta { IteratorMode::Start } else { IteratorMode::From(&first, rocksdb::Direction::Forward) };
+            let mut rows: Vec<(Box<[u8]>, Box<[u8]>)> = Vec::new();
+            for item in db.iterator_cf(from, mode) {
                 let (k, v) = item.map_err(|e| db_err("reading restored state", e))?;
-                let keep = name.as_str() == META_CF || stored_key_group(&k).is_some_and(|kg| range.contains(kg));
-                if keep {
-                    batch.put_cf(to, &k, &v);
+                if !meta && stored_key_group(&k).is_none_or(|kg| kg > range.end) {
+                    break;
                 }
-                if batch.len() >= 10_000 {
-                    target.write(std::mem::take(&mut batch)).map_err(|e| db_err("writing restored state", e))?;
-                }
+                rows.push((k, v));
             }
-            target.write(batch).map_err(|e| db_err("writing restored state", e))?;
+            let entries: Vec<(&[u8], Option<&[u8]>)> = rows.iter().map(|(k, v)| (&k[..], Some(&v[..]))).collect();
+            files += 1;
+            let sst = dir.join("restore").join(format!("cut-{files}.sst"));
+            super::ingest::write_sorted(&target, to, &opts, &write, &sst, &entries)?;
         }
     }
-    target.flush().map_err(|e| db_err("flushing restored state", e))?;
     drop(target);
     for source in staged {
         let _ = std::fs::remove_dir_all(source.dir);
