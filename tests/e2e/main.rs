@@ -9,6 +9,7 @@ mod common;
 mod control;
 mod crash;
 mod incremental;
+mod rescale;
 mod savepoint;
 mod tool;
 mod windowed_count;
