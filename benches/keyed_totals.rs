@@ -257,14 +257,16 @@ fn savepoints(base: &Path) {
     let dir = base.join("savepoints");
     let sp_root = dir.join("sp").display().to_string();
     let fill_wait = Duration::from_secs(env_count("WEIR_BENCH_FILL_SECS", 35));
-    let results: Arc<std::sync::Mutex<Vec<(&'static str, Result<CheckpointRecord, String>)>>> = Arc::default();
+    type Outcomes = Vec<(&'static str, Result<CheckpointRecord, String>)>;
+    type Step<'a> = (&'static str, Box<dyn Fn() -> weir::crates::runtime::Reply<CheckpointRecord> + 'a>);
+    let results: Arc<std::sync::Mutex<Outcomes>> = Arc::default();
     let args = keyed_totals::Args::parse_from(sizes.job(&dir, "--incremental true --checkpoint-interval 2s").split_whitespace());
     let r = results.clone();
     let summary = keyed_totals::run_with(&args, move |control| {
         let (r, sp_root) = (r.clone(), sp_root.clone());
         std::thread::spawn(move || {
             std::thread::sleep(fill_wait);
-            let steps: [(&'static str, Box<dyn Fn() -> weir::crates::runtime::Reply<CheckpointRecord>>); 3] = [
+            let steps: [Step; 3] = [
                 ("full_checkpoint", Box::new(|| control.checkpoint(true))),
                 ("native_savepoint", Box::new(|| control.savepoint(&sp_root, SavepointFormat::Native, false))),
                 ("canonical_savepoint", Box::new(|| control.savepoint(&sp_root, SavepointFormat::Canonical, false))),
@@ -324,7 +326,8 @@ fn main() {
     let wants = |part: &str| filters.is_empty() || filters.iter().any(|f| part.contains(f.as_str()));
     let base = std::env::var("WEIR_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|_| std::env::temp_dir().join("weir-bench-keyed-totals"));
     type Part = fn(&Path);
-    for (name, part) in [("checkpoints", checkpoints as Part), ("large_state", large_state), ("memory", memory), ("savepoints", savepoints)] {
+    for (name, part) in [("checkpoints", checkpoints as Part), ("large_state", large_state), ("memory", memory), ("savepoints", savepoints)]
+    {
         if wants(name) {
             let _ = std::fs::remove_dir_all(&base);
             part(&base);

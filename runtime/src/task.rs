@@ -51,11 +51,7 @@ impl CheckpointPlumbing {
             Control::SavepointTarget { id, storage, dir } => {
                 locked(&self.savepoints).insert(*id, (storage.clone(), dir.clone()));
             }
-            Control::Complete(id) => {
-                if locked(&self.savepoints).remove(id).is_none() {
-                    locked(&self.shared).confirm(*id);
-                }
-            }
+            Control::Complete(id) if locked(&self.savepoints).remove(id).is_none() => locked(&self.shared).confirm(*id),
             Control::Abort(id) => {
                 locked(&self.savepoints).remove(id);
                 locked(&self.shared).abort(*id);

@@ -11,6 +11,9 @@ use rocksdb::{IteratorMode, Options, DB};
 use super::{db_err, db_options, stored_key_group, META_CF};
 use crate::{KeyGroupRange, RestoredFile, StateError};
 
+/// A stored key and its value.
+type KeyValue = (Box<[u8]>, Box<[u8]>);
+
 /// Files of one checkpointed instance, written to a local directory.
 pub(crate) struct StagedInstance {
     dir: PathBuf,
@@ -85,7 +88,7 @@ pub(crate) fn install(dir: &Path, range: KeyGroupRange, staged: Vec<StagedInstan
             let (Some(from), Some(to)) = (db.cf_handle(name), target.cf_handle(name)) else { continue };
             let meta = name.as_str() == META_CF;
             let mode = if meta { IteratorMode::Start } else { IteratorMode::From(&first, rocksdb::Direction::Forward) };
-            let mut rows: Vec<(Box<[u8]>, Box<[u8]>)> = Vec::new();
+            let mut rows: Vec<KeyValue> = Vec::new();
             for item in db.iterator_cf(from, mode) {
                 let (k, v) = item.map_err(|e| db_err("reading restored state", e))?;
                 if !meta && stored_key_group(&k).is_none_or(|kg| kg > range.end) {
