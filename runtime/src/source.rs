@@ -33,9 +33,7 @@ pub trait Source<T>: Send {
     /// instance takes its share of the work they had left.
     fn restore_rescaled(&mut self, parallelism: u32, positions: &[(u32, Vec<u8>)]) -> Result<(), JobError> {
         let _ = positions;
-        Err(JobError::Input(format!(
-            "this source ran with parallelism {parallelism} and cannot resume at another parallelism"
-        )))
+        Err(JobError::Input(format!("this source ran with parallelism {parallelism} and cannot resume at another parallelism")))
     }
 }
 
