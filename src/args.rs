@@ -170,11 +170,9 @@ impl JobArgs {
         if let Some(addr) = &self.control_addr {
             check_control_addr(addr).map_err(Error::Args)?;
         }
-        if self.restore_mode == Some(RestoreMode::Claim) {
-            return bad(
-                "--restore-mode claim is not available yet in this version; the default no-claim never deletes the restored checkpoint"
-                    .into(),
-            );
+        let claim_restored = self.restore_mode == Some(RestoreMode::Claim);
+        if claim_restored && (self.from_checkpoint.is_none() || self.checkpoint_dir.is_none()) {
+            return bad("--restore-mode claim needs --from-checkpoint (what to take over) and --checkpoint-dir (where the job's own checkpoints replace it)".into());
         }
         let restore = match self.from_checkpoint.as_deref() {
             None => None,
@@ -209,6 +207,7 @@ impl JobArgs {
             }),
             restore,
             allow_non_restored_state: self.allow_non_restored_state,
+            claim_restored,
             handle_signals: true,
             control_addr: self.control_addr.clone(),
             savepoint_dir: self.savepoint_dir.clone(),

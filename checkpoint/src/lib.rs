@@ -87,7 +87,8 @@ pub use error::CheckpointError;
 pub use lease::{JobLock, LockInfo, LockStatus, JOB_LOCK_FILE};
 pub use location::CheckpointLocation;
 pub use manifest::{
-    CheckpointMetadata, KeyGroupOffset, KeyGroupRange, OperatorState, StateFile, SubtaskState, FORMAT_VERSION, METADATA_FILE,
+    parse_checkpoint_dir, CheckpointMetadata, KeyGroupOffset, KeyGroupRange, OperatorState, StateFile, SubtaskState, FORMAT_VERSION,
+    METADATA_FILE,
 };
 pub use protocol::{AckOutcome, PendingCheckpoint, TaskId};
 pub use shared_name::SharedFileName;

@@ -60,6 +60,9 @@ pub struct JobConfig {
     pub restore: Option<RestoreFrom>,
     /// Accept checkpointed state of operators the job no longer has.
     pub allow_non_restored_state: bool,
+    /// `--restore-mode claim`: take the restored checkpoint over and delete
+    /// it once the job's own first checkpoint is complete.
+    pub claim_restored: bool,
     /// Stop gracefully on SIGINT and SIGTERM.
     pub handle_signals: bool,
     /// Serve the control endpoint on this `HOST:PORT` (`127.0.0.1:0` picks a port).
@@ -95,6 +98,7 @@ impl JobConfig {
             checkpoint: None,
             restore: None,
             allow_non_restored_state: false,
+            claim_restored: false,
             control_addr: None,
             savepoint_dir: None,
             on_start: None,

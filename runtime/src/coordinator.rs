@@ -12,6 +12,7 @@ use weir_checkpoint::protocol::{self, AckOutcome, PendingCheckpoint};
 use weir_checkpoint::{CheckpointMetadata, CheckpointStorage, TaskId};
 
 use crate::job_control::Command;
+use crate::restore::Claimed;
 use crate::{
     AckStats, Barrier, CheckpointConfig, CheckpointRecord, CheckpointStatus, Control, JobControl, JobError, SavepointFormat, SnapshotKind,
     TaskEvent,
@@ -85,6 +86,8 @@ pub(crate) struct Coordinator {
     pub commands: Option<Receiver<Command>>,
     /// Where the checkpoint history is published.
     pub control: JobControl,
+    /// A restored checkpoint the job took over: deleted once its first own checkpoint completes.
+    pub claimed: Option<Claimed>,
 }
 
 fn now_ms() -> u64 {
@@ -382,6 +385,13 @@ impl Coordinator {
         if p.target.is_none() {
             self.completed.push(meta);
             self.apply_retention(others_in_flight);
+            if let Some(claimed) = self.claimed.take() {
+                let path = claimed.storage.describe(&claimed.dir);
+                match self.runtime.block_on(claimed.delete()) {
+                    Ok(()) => info!(checkpoint = id, claimed = %path, "the claimed checkpoint is subsumed and deleted"),
+                    Err(e) => warn!(claimed = %path, error = %e, "deleting the claimed checkpoint failed; its files stay behind"),
+                }
+            }
         }
         Ok(CheckpointStats {
             id,

@@ -170,6 +170,11 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
         _ => false,
     };
     let incremental = config.checkpoint.as_ref().is_some_and(|c| c.incremental);
+    // Restored from its own directory, a job owns the checkpoint anyway (retention subsumes it).
+    let claimed = match (&restore, config.claim_restored && !own_restore) {
+        (Some(r), true) => Some(r.claim()?),
+        _ => None,
+    };
     let restore = restore.map(Arc::new);
 
     // Build every task.
@@ -241,6 +246,7 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
                 discarded: Vec::new(),
                 commands: commands_rx,
                 control: control.clone(),
+                claimed,
             };
             Some(
                 std::thread::Builder::new()

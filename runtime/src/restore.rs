@@ -22,6 +22,8 @@ pub(crate) struct Restore {
     /// The storage root it was read from, and its directory there.
     root: String,
     dir: String,
+    /// The storage it was read from.
+    storage: CheckpointStorage,
     /// Path in `_metadata` -> the local copy, and the backend's own name of the file.
     files: HashMap<String, (PathBuf, String)>,
     /// Where the local copies are (removed once every operator has its state).
@@ -158,7 +160,16 @@ impl Restore {
             }
         );
         let fetched = FetchStats { downloaded_files: downloaded, downloaded_bytes, local_files: local, local_bytes };
-        Ok(Restore { path: storage.describe(dir), root: storage.describe(""), dir: dir.to_string(), meta, files, local_dir, fetched })
+        Ok(Restore {
+            path: storage.describe(dir),
+            root: storage.describe(""),
+            dir: dir.to_string(),
+            storage: storage.clone(),
+            meta,
+            files,
+            local_dir,
+            fetched,
+        })
     }
 
     /// Opens the checkpoint at `path` (a `chk-N` or savepoint directory).
@@ -170,6 +181,19 @@ impl Restore {
     /// A file of the checkpoint as users find it on disk.
     fn describe_file(&self, path: &str) -> String {
         format!("{}/{path}", self.path)
+    }
+
+    /// The restored checkpoint, for `--restore-mode claim`: the job deletes it
+    /// once its own first checkpoint is complete. Savepoints are never claimed.
+    pub(crate) fn claim(&self) -> Result<Claimed, JobError> {
+        let name = self.dir.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
+        if weir_checkpoint::parse_checkpoint_dir(name).is_none() {
+            return Err(JobError::Config(format!(
+                "--restore-mode claim: {} is not a checkpoint directory (chk-N); weir never deletes a savepoint",
+                self.path
+            )));
+        }
+        Ok(Claimed { storage: self.storage.clone(), dir: self.dir.clone(), meta: self.meta.clone() })
     }
 
     /// Whether the checkpoint lies in `storage` (the job's own checkpoint directory).
@@ -267,5 +291,27 @@ impl Restore {
             }
         }
         Ok(Some(restored))
+    }
+}
+
+/// A restored checkpoint the job took over (`--restore-mode claim`).
+pub(crate) struct Claimed {
+    pub storage: CheckpointStorage,
+    /// Its directory, relative to the storage's root.
+    pub dir: String,
+    pub meta: CheckpointMetadata,
+}
+
+impl Claimed {
+    /// Deletes it: `_metadata` first (it is no longer a complete checkpoint),
+    /// then every file it references, then what is left in its directory.
+    pub(crate) async fn delete(&self) -> Result<(), weir_checkpoint::CheckpointError> {
+        self.storage.delete(&format!("{}/{}", self.dir.trim_end_matches('/'), weir_checkpoint::METADATA_FILE)).await?;
+        for f in self.meta.files() {
+            if let Some(path) = root_relative(&self.dir, &f.path) {
+                self.storage.delete(&path).await?;
+            }
+        }
+        self.storage.delete_prefix(&self.dir).await
     }
 }

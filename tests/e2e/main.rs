@@ -5,6 +5,7 @@
 
 mod api;
 mod bad_input;
+mod claim;
 mod common;
 mod control;
 mod crash;
