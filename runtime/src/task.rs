@@ -8,7 +8,7 @@ use crossbeam_channel::{Receiver, Select, Sender};
 use weir_checkpoint::{CheckpointStorage, TaskId};
 
 use crate::incremental::SharedFiles;
-use crate::upload::{upload_snapshots, Target};
+use crate::upload::{lock as locked, upload_snapshots, Target};
 use crate::{Barrier, Control, JobError, Message, Operator, OperatorSnapshot, SnapshotKind, TaskEvent};
 
 /// How a task ended.
@@ -30,13 +30,6 @@ pub(crate) struct CheckpointPlumbing {
     pub shared: Arc<Mutex<SharedFiles>>,
     /// Where savepoints in flight go: id -> (storage, directory).
     pub savepoints: Arc<Mutex<HashMap<u64, (CheckpointStorage, String)>>>,
-}
-
-fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    }
 }
 
 impl CheckpointPlumbing {

@@ -44,8 +44,9 @@ async fn read(content: SnapshotContent) -> Result<Bytes, JobError> {
     })
 }
 
-fn lock(shared: &Mutex<SharedFiles>) -> std::sync::MutexGuard<'_, SharedFiles> {
-    match shared.lock() {
+/// Locks `m`, also after a panic elsewhere poisoned it.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
         Ok(g) => g,
         Err(p) => p.into_inner(),
     }

@@ -16,10 +16,10 @@ use rocksdb::{Direction, IteratorMode, Options, DB};
 use weir_checkpoint::codec;
 
 use super::keys::{timer_key_from_tail, timer_ts, KG_BYTES};
-use super::{db_err, META_CF, TIMERS_CF};
+use super::{cf_of, db_err, ingest, RocksDbBackend, META_CF, TIMERS_CF};
 use crate::canonical::{Block, CanonicalWriter, EncodedList};
 use crate::snapshot::RemoveOnDrop;
-use crate::{KeyGroupRange, SnapshotFile, StateError, StateSnapshot};
+use crate::{Key, KeyGroupRange, Namespace, RestoredFile, SnapshotFile, StateError, StateSnapshot, StateValue};
 
 /// A RocksDB checkpoint to be written in the canonical format.
 pub(super) struct CanonicalSnapshot {
@@ -90,4 +90,54 @@ pub(super) fn timer_key_of(kg: u32, ts: i64, key_and_namespace: &[u8]) -> Vec<u8
     let mut key = Vec::with_capacity(KG_BYTES + 8 + key_and_namespace.len());
     timer_key_from_tail(&mut key, kg, ts, key_and_namespace);
     key
+}
+
+impl<K: Key> RocksDbBackend<K> {
+    /// Restores canonical files: timers now, state entries when registered.
+    pub(super) fn restore_canonical(&mut self, files: &[RestoredFile]) -> Result<(), StateError> {
+        let mut timer_keys: Vec<Vec<u8>> = Vec::new();
+        let mut pending = std::mem::take(&mut self.pending);
+        crate::canonical::read_blocks(files, self.range, |kg, block| {
+            for (name, type_name, entries) in block.tables {
+                pending.entry(name).or_insert_with(|| PendingState { type_name, blocks: Vec::new() }).blocks.push((kg, entries));
+            }
+            let timers: Vec<(i64, K, i64)> =
+                codec::decode(&block.timers).map_err(|e| StateError::Corrupt(format!("timers of key group {kg}: {e}")))?;
+            for (ts, key, ns) in timers {
+                timer_keys.push(timer_key_of(kg, ts, &codec::encode(&(key, ns))?));
+            }
+            Ok(())
+        })?;
+        self.pending = pending;
+        timer_keys.sort_unstable();
+        timer_keys.dedup();
+        let entries: Vec<(&[u8], Option<&[u8]>)> = timer_keys.iter().map(|k| (k.as_slice(), Some(&[][..]))).collect();
+        self.ingested += 1;
+        let sst = self.config.dir.join("ingest").join(format!("{:08}.sst", self.ingested));
+        ingest::write_sorted(&self.db, cf_of(&self.db, TIMERS_CF)?, &self.cf_options, &self.write, &sst, &entries)?;
+        self.rebuild_timer_index()
+    }
+
+    /// Decodes a registered state's canonical entries with its declared types and writes them.
+    pub(super) fn load_canonical<N: Namespace, V: StateValue>(&mut self, name: &str, pending: PendingState) -> Result<(), StateError> {
+        let mut rows: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        for (kg, bytes) in pending.blocks {
+            let decoded: Vec<((K, N), V)> = codec::decode(&bytes).map_err(|e| StateError::IncompatibleState {
+                name: name.to_string(),
+                requested: std::any::type_name::<(N, V)>(),
+                reason: format!("key group {kg} does not decode: {e}"),
+            })?;
+            for ((key, ns), value) in decoded {
+                let mut k = (kg as u16).to_be_bytes().to_vec();
+                codec::encode_into(&(key, ns), &mut k)?;
+                rows.push((k, codec::encode(&value)?));
+            }
+        }
+        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        rows.dedup_by(|a, b| a.0 == b.0);
+        let entries: Vec<(&[u8], Option<&[u8]>)> = rows.iter().map(|(k, v)| (k.as_slice(), Some(v.as_slice()))).collect();
+        self.ingested += 1;
+        let sst = self.config.dir.join("ingest").join(format!("{:08}.sst", self.ingested));
+        ingest::write_sorted(&self.db, cf_of(&self.db, name)?, &self.cf_options, &self.write, &sst, &entries)
+    }
 }

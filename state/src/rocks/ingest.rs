@@ -6,8 +6,9 @@ use std::path::Path;
 
 use rocksdb::{ColumnFamily, IngestExternalFileOptions, Options, SstFileWriter, WriteBatch, WriteOptions, DB};
 
-use super::db_err;
-use crate::StateError;
+use super::keys::{state_of_cache_key, timer_key_from_tail, KG_BYTES, STATE_BYTES};
+use super::{cf_of, db_err, RocksDbBackend, TIMERS_CF};
+use crate::{Key, StateError};
 
 /// Runs shorter than this go through a write batch.
 pub(crate) const INGEST_MIN_ENTRIES: usize = 4096;
@@ -56,4 +57,45 @@ pub(crate) fn write_sorted<'k>(
         let _ = std::fs::remove_file(sst);
     }
     result
+}
+
+impl<K: Key> RocksDbBackend<K> {
+    /// Writes the cache's changes and cached timers to RocksDB.
+    pub(super) fn write_cache(&mut self) -> Result<(), StateError> {
+        let db = &self.db;
+        let ingest_dir = self.config.dir.join("ingest");
+        let dirty = self.cache.dirty_sorted();
+        for run in dirty.chunk_by(|a, b| state_of_cache_key(a.0) == state_of_cache_key(b.0)) {
+            let state = state_of_cache_key(run[0].0);
+            let name = &self.states.get(state).ok_or(StateError::UnknownState(state))?.0;
+            let entries: Vec<(&[u8], Option<&[u8]>)> = run.iter().map(|(k, v)| (&k[STATE_BYTES..], *v)).collect();
+            self.ingested += 1;
+            let sst = ingest_dir.join(format!("{:08}.sst", self.ingested));
+            write_sorted(db, cf_of(db, name)?, &self.cf_options, &self.write, &sst, &entries)?;
+        }
+        drop(dirty);
+        self.cache.mark_clean();
+        let timers = self.cache.take_timers();
+        if timers.is_empty() {
+            return Ok(());
+        }
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        for ((kg, ts), tails) in timers {
+            if let Ok(i) = crate::key_group::index_in(self.range, u32::from(kg)) {
+                let min = &mut self.db_timer_min[i];
+                *min = Some(min.map_or(ts, |m| m.min(ts)));
+            }
+            let mut tails: Vec<Box<[u8]>> = tails.into_iter().collect();
+            tails.sort_unstable();
+            for tail in tails {
+                let mut key = Vec::with_capacity(KG_BYTES + 8 + tail.len());
+                timer_key_from_tail(&mut key, u32::from(kg), ts, &tail);
+                keys.push(key);
+            }
+        }
+        let entries: Vec<(&[u8], Option<&[u8]>)> = keys.iter().map(|k| (k.as_slice(), Some(&[][..]))).collect();
+        self.ingested += 1;
+        let sst = ingest_dir.join(format!("{:08}.sst", self.ingested));
+        write_sorted(&self.db, cf_of(&self.db, TIMERS_CF)?, &self.cf_options, &self.write, &sst, &entries)
+    }
 }

@@ -18,14 +18,13 @@ mod ingest;
 mod keys;
 mod resources;
 mod restore;
+mod timers;
 
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rocksdb::{
-    BlockBasedOptions, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB,
-};
+use rocksdb::{BlockBasedOptions, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options, WriteOptions, DB};
 use weir_checkpoint::codec;
 
 use crate::snapshot::RemoveOnDrop;
@@ -34,9 +33,7 @@ use crate::{
     StateValue, Timer,
 };
 use cache::{Entry, WriteCache};
-use keys::{
-    cache_key, key_group_of_stored, ordered_ts, state_of_cache_key, timer_key, timer_key_from_tail, timer_ts, KG_BYTES, STATE_BYTES,
-};
+use keys::{cache_key, key_group_of_stored, timer_key, timer_ts, STATE_BYTES};
 
 const TIMERS_CF: &str = "_timers";
 const META_CF: &str = "_weir";
@@ -246,45 +243,6 @@ impl<K: Key> RocksDbBackend<K> {
         self.cache.get_mut(&self.key_buf).ok_or_else(|| StateError::Corrupt("an entry vanished from the write cache".into()))
     }
 
-    /// Writes the cache's changes and cached timers to RocksDB.
-    fn write_cache(&mut self) -> Result<(), StateError> {
-        let db = &self.db;
-        let ingest_dir = self.config.dir.join("ingest");
-        let dirty = self.cache.dirty_sorted();
-        for run in dirty.chunk_by(|a, b| state_of_cache_key(a.0) == state_of_cache_key(b.0)) {
-            let state = state_of_cache_key(run[0].0);
-            let name = &self.states.get(state).ok_or(StateError::UnknownState(state))?.0;
-            let entries: Vec<(&[u8], Option<&[u8]>)> = run.iter().map(|(k, v)| (&k[STATE_BYTES..], *v)).collect();
-            self.ingested += 1;
-            let sst = ingest_dir.join(format!("{:08}.sst", self.ingested));
-            ingest::write_sorted(db, cf_of(db, name)?, &self.cf_options, &self.write, &sst, &entries)?;
-        }
-        drop(dirty);
-        self.cache.mark_clean();
-        let timers = self.cache.take_timers();
-        if timers.is_empty() {
-            return Ok(());
-        }
-        let mut keys: Vec<Vec<u8>> = Vec::new();
-        for ((kg, ts), tails) in timers {
-            if let Ok(i) = crate::key_group::index_in(self.range, u32::from(kg)) {
-                let min = &mut self.db_timer_min[i];
-                *min = Some(min.map_or(ts, |m| m.min(ts)));
-            }
-            let mut tails: Vec<Box<[u8]>> = tails.into_iter().collect();
-            tails.sort_unstable();
-            for tail in tails {
-                let mut key = Vec::with_capacity(KG_BYTES + 8 + tail.len());
-                timer_key_from_tail(&mut key, u32::from(kg), ts, &tail);
-                keys.push(key);
-            }
-        }
-        let entries: Vec<(&[u8], Option<&[u8]>)> = keys.iter().map(|k| (k.as_slice(), Some(&[][..]))).collect();
-        self.ingested += 1;
-        let sst = ingest_dir.join(format!("{:08}.sst", self.ingested));
-        ingest::write_sorted(&self.db, cf_of(&self.db, TIMERS_CF)?, &self.cf_options, &self.write, &sst, &entries)
-    }
-
     /// The synchronous phase of a snapshot: writes the cache's changes and
     /// creates a RocksDB checkpoint (hard links) in a directory of its own.
     fn checkpoint(&mut self) -> Result<PathBuf, StateError> {
@@ -307,54 +265,6 @@ impl<K: Key> RocksDbBackend<K> {
             .and_then(|c| c.create_checkpoint(&dir))
             .map_err(|e| db_err("creating a checkpoint", e))?;
         Ok(dir)
-    }
-
-    /// Restores canonical files: timers now, state entries when registered.
-    fn restore_canonical(&mut self, files: &[RestoredFile]) -> Result<(), StateError> {
-        let mut timer_keys: Vec<Vec<u8>> = Vec::new();
-        let mut pending = std::mem::take(&mut self.pending);
-        crate::canonical::read_blocks(files, self.range, |kg, block| {
-            for (name, type_name, entries) in block.tables {
-                pending.entry(name).or_insert_with(|| canonical::PendingState { type_name, blocks: Vec::new() }).blocks.push((kg, entries));
-            }
-            let timers: Vec<(i64, K, i64)> =
-                codec::decode(&block.timers).map_err(|e| StateError::Corrupt(format!("timers of key group {kg}: {e}")))?;
-            for (ts, key, ns) in timers {
-                timer_keys.push(canonical::timer_key_of(kg, ts, &codec::encode(&(key, ns))?));
-            }
-            Ok(())
-        })?;
-        self.pending = pending;
-        timer_keys.sort_unstable();
-        timer_keys.dedup();
-        let entries: Vec<(&[u8], Option<&[u8]>)> = timer_keys.iter().map(|k| (k.as_slice(), Some(&[][..]))).collect();
-        self.ingested += 1;
-        let sst = self.config.dir.join("ingest").join(format!("{:08}.sst", self.ingested));
-        ingest::write_sorted(&self.db, cf_of(&self.db, TIMERS_CF)?, &self.cf_options, &self.write, &sst, &entries)?;
-        self.rebuild_timer_index()
-    }
-
-    /// Decodes a registered state's canonical entries with its declared types and writes them.
-    fn load_canonical<N: Namespace, V: StateValue>(&mut self, name: &str, pending: canonical::PendingState) -> Result<(), StateError> {
-        let mut rows: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
-        for (kg, bytes) in pending.blocks {
-            let decoded: Vec<((K, N), V)> = codec::decode(&bytes).map_err(|e| StateError::IncompatibleState {
-                name: name.to_string(),
-                requested: std::any::type_name::<(N, V)>(),
-                reason: format!("key group {kg} does not decode: {e}"),
-            })?;
-            for ((key, ns), value) in decoded {
-                let mut k = (kg as u16).to_be_bytes().to_vec();
-                codec::encode_into(&(key, ns), &mut k)?;
-                rows.push((k, codec::encode(&value)?));
-            }
-        }
-        rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        rows.dedup_by(|a, b| a.0 == b.0);
-        let entries: Vec<(&[u8], Option<&[u8]>)> = rows.iter().map(|(k, v)| (k.as_slice(), Some(v.as_slice()))).collect();
-        self.ingested += 1;
-        let sst = self.config.dir.join("ingest").join(format!("{:08}.sst", self.ingested));
-        ingest::write_sorted(&self.db, cf_of(&self.db, name)?, &self.cf_options, &self.write, &sst, &entries)
     }
 
     /// Writes the changes out once there are many, and empties the cache once it holds more than its share of memory.
@@ -522,64 +432,7 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
     }
 
     fn pop_timers(&mut self, watermark: i64, out: &mut Vec<Timer<K>>) -> Result<(), StateError> {
-        let start = out.len();
-        let mut batch = WriteBatch::default();
-        let mut due: Vec<(i64, Box<[u8]>)> = Vec::new();
-        for (i, kg) in self.range.iter().enumerate() {
-            if self.timer_min[i].is_none_or(|m| m > watermark) {
-                continue;
-            }
-            let prefix = (kg as u16).to_be_bytes();
-            due.clear();
-            // Timers in RocksDB: read in order, then removed with one range deletion.
-            let mut next_db = self.db_timer_min[i];
-            if next_db.is_some_and(|m| m <= watermark) {
-                next_db = None;
-                let cf = cf_of(&self.db, TIMERS_CF)?;
-                for item in self.db.iterator_cf(cf, IteratorMode::From(&prefix, Direction::Forward)) {
-                    let (k, _) = item.map_err(|e| db_err("reading timers", e))?;
-                    let Some(ts) = timer_ts(&k).filter(|_| k.starts_with(&prefix)) else { break };
-                    if ts > watermark {
-                        next_db = Some(ts);
-                        break;
-                    }
-                    due.push((ts, k[KG_BYTES + 8..].into()));
-                }
-                match watermark.checked_add(1) {
-                    Some(after) if !due.is_empty() => {
-                        let mut end = prefix.to_vec();
-                        end.extend_from_slice(&ordered_ts(after));
-                        batch.delete_range_cf(cf, &prefix[..], &end[..]);
-                    }
-                    _ => {
-                        for (ts, tail) in &due {
-                            timer_key_from_tail(&mut self.key_buf, kg, *ts, tail);
-                            batch.delete_cf(cf, &self.key_buf);
-                        }
-                    }
-                }
-            }
-            self.db_timer_min[i] = next_db;
-            // Timers registered since the cache was last written.
-            self.cache.take_due(kg as u16, watermark, &mut due);
-            let next_cached = self.cache.next_timer(kg as u16);
-            self.timer_min[i] = match (next_db, next_cached) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            // A timer can be both in RocksDB and cached (registered again): it fires once.
-            due.sort_unstable();
-            due.dedup();
-            for (timestamp, tail) in due.drain(..) {
-                let (key, namespace): (K, i64) = codec::decode(&tail)?;
-                out.push(Timer { timestamp, key, namespace, key_group: kg });
-            }
-        }
-        if !batch.is_empty() {
-            self.db.write_opt(batch, &self.write).map_err(|e| db_err("removing fired timers", e))?;
-        }
-        out[start..].sort_by_key(|t| t.timestamp);
-        Ok(())
+        self.pop_due_timers(watermark, out)
     }
 
     fn snapshot(&mut self) -> Result<Box<dyn StateSnapshot>, StateError> {
@@ -651,49 +504,4 @@ pub(crate) fn stored_key_group(key: &[u8]) -> Option<u32> {
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    fn conformance_with(write_cache: Option<u64>) {
-        let dir = tempfile::tempdir().unwrap();
-        let n = std::sync::atomic::AtomicUsize::new(0);
-        crate::conformance::run_all(|range| {
-            let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let mut config = RocksDbConfig::new(dir.path().join(format!("instance-{i}")), 64 << 20);
-            config.write_cache_bytes = write_cache;
-            crate::Backend::from(RocksDbBackend::<u64>::open(&config, range).unwrap())
-        });
-    }
-
-    #[test]
-    fn conformance() {
-        conformance_with(None);
-    }
-
-    #[test]
-    fn canonical_snapshots_move_between_backends() {
-        let dir = tempfile::tempdir().unwrap();
-        let n = std::sync::atomic::AtomicUsize::new(0);
-        let rocks = |range| {
-            let i = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            crate::Backend::from(
-                RocksDbBackend::<u64>::open(&RocksDbConfig::new(dir.path().join(format!("i-{i}")), 64 << 20), range).unwrap(),
-            )
-        };
-        let hashmap = |range| crate::Backend::from(crate::HashMapBackend::<u64>::new(range));
-        crate::conformance::canonical_across(&hashmap, &rocks);
-        crate::conformance::canonical_across(&rocks, &hashmap);
-    }
-
-    #[test]
-    fn conformance_writing_through() {
-        conformance_with(Some(0));
-    }
-
-    #[test]
-    fn conformance_with_a_small_write_cache() {
-        // A few entries fit: the cache is written out and emptied again and again.
-        conformance_with(Some(2048));
-    }
-}
+mod tests;
