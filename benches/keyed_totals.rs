@@ -26,7 +26,11 @@
 //!   2 s); `WEIR_BENCH_FILL_SECS` (35) after the start, with the state
 //!   filled, a full checkpoint, a native savepoint and a canonical savepoint
 //!   one after the other while the job runs, then a stop. Then a restore
-//!   from each at parallelism 2 and 3 (`restore_ms`).
+//!   from each at parallelism 2 and 3 (`restore_ms`). Then two no-claim
+//!   restores of the full checkpoint into a new checkpoint directory, each
+//!   taking one checkpoint at once: incremental (restored files still in use
+//!   are copied inside the store) and `--incremental false` (everything
+//!   uploaded again).
 //!
 //! Environment: `WEIR_BENCH_KEYS` (K of `checkpoints` and `memory`, default
 //! 5M), `WEIR_BENCH_EVENTS` (their N, default 12 K), `WEIR_BENCH_VALUE_BYTES`
@@ -318,6 +322,57 @@ fn savepoints(base: &Path) {
             );
             let _ = std::fs::remove_dir_all(&state_dir);
         }
+    }
+    if let Some((_, path)) = paths.iter().find(|(name, _)| *name == "full_checkpoint") {
+        first_checkpoint_after_no_claim(&dir, &sizes, path);
+    }
+}
+
+/// Restores `path` into a job with a checkpoint directory of its own
+/// (no-claim) and takes one checkpoint at once: incremental, the restored
+/// files it still holds are copied inside the store (hard links here); with
+/// `--incremental false` everything is uploaded again, as Flink's no-claim
+/// mode does.
+fn first_checkpoint_after_no_claim(dir: &Path, sizes: &Sizes, path: &str) {
+    for (how, incremental) in [("copy", true), ("upload", false)] {
+        let job_dir = dir.join(format!("no-claim-{how}"));
+        let args = keyed_totals::Args::parse_from(
+            format!(
+                "keyed_totals --generate {} --keys {} --hot-keys {} --value-bytes {} --parallelism 2 --state-backend rocksdb \
+                 --checkpoint-dir {} --state-dir {} --checkpoint-interval 1h --incremental {incremental} --from-checkpoint {path}",
+                sizes.events,
+                sizes.keys,
+                (sizes.keys / 100).max(1),
+                sizes.value_bytes,
+                job_dir.join("chk").display(),
+                job_dir.join("state").display()
+            )
+            .split_whitespace(),
+        );
+        let record: Arc<std::sync::Mutex<Option<Result<weir::crates::runtime::CheckpointRecord, String>>>> = Arc::default();
+        let r = record.clone();
+        let summary = keyed_totals::run_with(&args, move |control| {
+            let r = r.clone();
+            std::thread::spawn(move || {
+                let reply = control.checkpoint(false).recv().unwrap_or_else(|e| Err(e.to_string()));
+                if let Ok(mut r) = r.lock() {
+                    *r = Some(reply);
+                }
+                control.stop();
+            });
+        });
+        if summary.is_err() {
+            eprintln!("bench keyed_totals: no-claim {how}: the job failed");
+            std::process::exit(1);
+        }
+        match record.lock().ok().and_then(|mut r| r.take()) {
+            Some(Ok(rec)) => println!(
+                "bench=keyed_totals first_checkpoint_after_no_claim={how} duration_ms={} sync_ms={} async_ms={} bytes_written={} full_size={}",
+                rec.duration_ms, rec.sync_ms, rec.async_ms, rec.bytes_written, rec.full_size
+            ),
+            other => println!("bench=keyed_totals first_checkpoint_after_no_claim={how} failed: {other:?}"),
+        }
+        let _ = std::fs::remove_dir_all(&job_dir);
     }
 }
 

@@ -81,7 +81,7 @@ mod storage;
 pub mod tools;
 mod utc;
 
-pub use checksum::checksum;
+pub use checksum::{checksum, checksum_file};
 pub use codec::CodecError;
 pub use error::CheckpointError;
 pub use lease::{JobLock, LockInfo, LockStatus, JOB_LOCK_FILE};
@@ -92,4 +92,4 @@ pub use manifest::{
 };
 pub use protocol::{AckOutcome, PendingCheckpoint, TaskId};
 pub use shared_name::SharedFileName;
-pub use storage::{open_checkpoint, CheckpointListing, CheckpointStorage};
+pub use storage::{open_checkpoint, CheckpointListing, CheckpointStorage, Expected};

@@ -44,6 +44,8 @@ pub(crate) struct OpenedStore {
     pub(crate) store: Arc<dyn ObjectStore>,
     pub(crate) root: Path,
     pub(crate) base: String,
+    /// The directory, when the store is the local file system rooted there.
+    pub(crate) local_dir: Option<std::path::PathBuf>,
 }
 
 impl CheckpointLocation {
@@ -160,7 +162,7 @@ fn open_local(dir: &FsPath, given: &str, create: bool) -> Result<OpenedStore, Ch
         .map_err(|source| CheckpointError::Store { path: dir.display().to_string(), source })?
         .with_fsync(true)
         .with_automatic_cleanup(true);
-    Ok(OpenedStore { store: Arc::new(store), root: Path::default(), base: dir.display().to_string() })
+    Ok(OpenedStore { store: Arc::new(store), root: Path::default(), base: dir.display().to_string(), local_dir: Some(dir.to_path_buf()) })
 }
 
 #[cfg(feature = "s3")]
@@ -171,7 +173,7 @@ fn open_s3(bucket: &str, prefix: &str, given: &str) -> Result<OpenedStore, Check
         .map_err(|source| CheckpointError::Store { path: given.to_string(), source })?;
     let root = Path::parse(prefix).map_err(|e| CheckpointError::InvalidLocation { location: given.to_string(), reason: e.to_string() })?;
     let base = if prefix.is_empty() { format!("s3://{bucket}") } else { format!("s3://{bucket}/{prefix}") };
-    Ok(OpenedStore { store: Arc::new(store), root, base })
+    Ok(OpenedStore { store: Arc::new(store), root, base, local_dir: None })
 }
 
 #[cfg(not(feature = "s3"))]

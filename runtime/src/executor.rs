@@ -177,6 +177,9 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
     };
     let restore = restore.map(Arc::new);
 
+    // The restored files the first checkpoint may reference or copy instead of uploading them.
+    let candidates = restore.as_ref().map(|r| r.candidates(own_restore));
+
     // Build every task.
     let counters = Counters::default();
     let mut wiring = Wiring::new(&graph.edges);
@@ -198,9 +201,9 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
                 restore: restore.clone(),
             };
             let built = (vertex.build)(&env, &mut wiring)?;
-            let base = match (&restore, own_restore) {
-                (Some(r), true) => r.shared_files_of(subtask),
-                _ => Default::default(),
+            let shared = match (&restore, &candidates) {
+                (Some(r), Some(c)) => SharedFiles::new(incremental).with_restored(c.clone(), r.storage().clone()),
+                _ => SharedFiles::new(incremental),
             };
             let (ctl_tx, ctl_rx) = unbounded::<Control>();
             let task: TaskId = (v as u32, subtask);
@@ -211,7 +214,7 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
                 events: config.checkpoint.as_ref().map(|_| events_tx.clone()),
                 storage: storage.clone(),
                 runtime: runtime.handle().clone(),
-                shared: Arc::new(Mutex::new(SharedFiles::new(incremental, base))),
+                shared: Arc::new(Mutex::new(shared)),
                 savepoints: Arc::default(),
             };
             tasks.push((format!("{}-{}", vertex.name, subtask), task, ctl_tx, built, plumbing));

@@ -11,7 +11,7 @@ use weir_checkpoint::protocol::root_relative;
 use weir_checkpoint::{checksum, open_checkpoint, CheckpointMetadata, CheckpointStorage, StateFile};
 use weir_state::{RestoredData, RestoredFile};
 
-use crate::incremental::{local_name, SharedFile};
+use crate::incremental::{local_name, Candidate, Candidates, SharedFile};
 use crate::{JobError, RescaledInline, RestoredState, SubtaskEnv};
 
 /// A checkpoint read and verified for a restore: its metadata, and every file
@@ -201,25 +201,31 @@ impl Restore {
         self.root == storage.describe("")
     }
 
-    /// The shared files instance `subtask` of each operator held, by the backend's file name.
-    pub(crate) fn shared_files_of(&self, subtask: u32) -> HashMap<String, HashMap<String, SharedFile>> {
-        let mut out: HashMap<String, HashMap<String, SharedFile>> = HashMap::new();
+    /// Every file of the checkpoint, by operator and the backend's own name,
+    /// as candidates for the job's first checkpoint (see
+    /// [`SharedFiles`](crate::incremental::SharedFiles)).
+    /// Restored from the job's own directory (`own`), its `shared/` files are
+    /// referenced; every other file would be copied.
+    pub(crate) fn candidates(&self, own: bool) -> Candidates {
+        let mut out = Candidates::new();
         for op in &self.meta.operators {
-            for st in op.subtasks.iter().filter(|s| s.subtask == subtask) {
+            for st in &op.subtasks {
                 for f in &st.files {
-                    let (Some(root_path), Some(name)) = (root_relative(&self.dir, &f.path), local_name(&op.operator_id, subtask, &f.path))
-                    else {
+                    let (Some(root_path), Some((_, name))) = (root_relative(&self.dir, &f.path), self.files.get(&f.path)) else {
                         continue;
                     };
-                    if root_path.starts_with("shared/") {
-                        out.entry(op.operator_id.clone())
-                            .or_default()
-                            .insert(name.to_string(), SharedFile { root_path, size: f.size, checksum: f.checksum });
-                    }
+                    let copy = !(own && root_path.starts_with("shared/"));
+                    let file = SharedFile { root_path, size: f.size, checksum: f.checksum };
+                    out.entry(op.operator_id.clone()).or_default().entry(name.clone()).or_default().push(Candidate { file, copy });
                 }
             }
         }
         out
+    }
+
+    /// The storage the checkpoint was read from.
+    pub(crate) fn storage(&self) -> &CheckpointStorage {
+        &self.storage
     }
 
     /// Checks that the checkpoint fits a job with these operators and key groups.

@@ -9,10 +9,10 @@
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use weir_checkpoint::{CheckpointStorage, StateFile, SubtaskState, TaskId};
+use weir_checkpoint::{CheckpointError, CheckpointStorage, Expected, StateFile, SubtaskState, TaskId};
 use weir_state::{SnapshotContent, SnapshotFile};
 
-use crate::incremental::{shared_name, SharedFile, SharedFiles};
+use crate::incremental::{shared_name, Reuse, SharedFile, SharedFiles};
 use crate::{JobError, OperatorSnapshot};
 
 /// Where a task's part of a checkpoint or savepoint goes.
@@ -42,6 +42,21 @@ async fn read(content: SnapshotContent) -> Result<Bytes, JobError> {
             Bytes::from(tokio::fs::read(&path).await.map_err(|e| JobError::io(format!("reading {}", path.display()), e))?)
         }
     })
+}
+
+/// CRC-32C of a snapshot file's bytes, read in pieces.
+async fn content_checksum(content: &SnapshotContent) -> Result<u32, JobError> {
+    match content {
+        SnapshotContent::Bytes(b) => Ok(weir_checkpoint::checksum(b)),
+        SnapshotContent::Local { path, .. } => {
+            let path = path.clone();
+            let describe = format!("reading {}", path.display());
+            let crc = tokio::task::spawn_blocking(move || weir_checkpoint::checksum_file(&path))
+                .await
+                .map_err(|e| JobError::Panic(describe.clone(), e.to_string()))?;
+            crc.map_err(|e| JobError::io(describe, e))
+        }
+    }
 }
 
 /// Locks `m`, also after a panic elsewhere poisoned it.
@@ -132,17 +147,40 @@ async fn upload_file(
             tokio::fs::metadata(path).await.map_err(|e| JobError::io(format!("reading {}", path.display()), e))?.len()
         }
     };
-    let reuse = lock(shared).reusable(operator, &file.name, size);
+    let reusable = lock(shared).reusable(operator, &file.name, size);
+    let reuse = match reusable {
+        Some(Reuse::Confirmed(existing)) => Some((existing, None)),
+        Some(Reuse::Restored(candidates, from)) => {
+            let local = content_checksum(&file.content).await?;
+            candidates.into_iter().find(|c| c.file.checksum == local).map(|c| (c.file, c.copy.then_some(from)))
+        }
+        None => None,
+    };
+    let unique = shared_name(operator, subtask, checkpoint, &file.name);
     let (handle, new_bytes) = match reuse {
-        Some(existing) => {
+        Some((existing, None)) => {
             let path = format!("../{}", existing.root_path);
             (StateFile { path, size: existing.size, checksum: existing.checksum, key_group_offsets: file.key_group_offsets }, 0)
         }
+        Some((restored, Some(from))) => {
+            // A restored file from outside the job's directory: copied inside
+            // the store, never uploaded again and never referenced where it is.
+            let to = format!("shared/{unique}");
+            written.push(to.clone());
+            let expected = Expected { size: restored.size, checksum: restored.checksum };
+            from.copy_file(&restored.root_path, storage, &to, expected).await?;
+            let size = storage.size_of(&to).await?;
+            if size != restored.size {
+                return Err(CheckpointError::SizeMismatch { path: storage.describe(&to), expected: restored.size, actual: size }.into());
+            }
+            let path = format!("../{to}");
+            (StateFile { path, size, checksum: restored.checksum, key_group_offsets: file.key_group_offsets }, 0)
+        }
         None => {
-            let name = format!("../shared/{}", shared_name(operator, subtask, checkpoint, &file.name));
+            let name = format!("../shared/{unique}");
             let bytes = read(file.content).await?;
             let len = bytes.len() as u64;
-            written.push(format!("shared/{}", shared_name(operator, subtask, checkpoint, &file.name)));
+            written.push(format!("shared/{unique}"));
             (storage.write_state_file(dir, &name, bytes, file.key_group_offsets).await?, len)
         }
     };

@@ -1,6 +1,8 @@
 //! Restore modes. From outside its own checkpoint directory a job restores
 //! in no-claim mode: the restored checkpoint stays, and the job's own
 //! checkpoints never depend on it, so it can be deleted. With
+//! The files of the restored checkpoint that the job still uses are copied
+//! into its own directory inside the store (hard links here). With
 //! `--restore-mode claim` the job takes it over and deletes it once its own
 //! first checkpoint is complete; savepoints are never claimed.
 
@@ -35,6 +37,12 @@ fn stopped_run(out: &Path, chk: &Path) -> PathBuf {
     chk.join(format!("chk-{id}"))
 }
 
+/// The inodes of the files in `dir`.
+fn inodes(dir: &Path) -> Vec<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().metadata().unwrap().ino()).collect()
+}
+
 #[test]
 fn no_claim_leaves_the_source_which_can_then_be_deleted() {
     let dir = tempfile::tempdir().unwrap();
@@ -44,6 +52,9 @@ fn no_claim_leaves_the_source_which_can_then_be_deleted() {
     let o = Command::new(windowed_count_bin()).args(args(&out, &b, 1_000_000, &from)).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(source.join("_metadata").is_file(), "no-claim never deletes the restored checkpoint");
+    // Restored files still in use were linked into the job's own `shared/`, not uploaded again.
+    let linked: Vec<_> = inodes(&b.join("shared")).into_iter().filter(|i| inodes(&a.join("shared")).contains(i)).collect();
+    assert!(!linked.is_empty(), "the first checkpoint linked the restored files it still needed");
     std::fs::remove_dir_all(&a).unwrap();
     // The job's own checkpoints stand alone: restoring from them works without the source.
     let o = Command::new(windowed_count_bin()).args(args(&out, &b, 1_000_000, "--from-checkpoint latest")).output().unwrap();

@@ -23,7 +23,7 @@ use crate::location::CheckpointLocation;
 
 pub use checkpoints::CheckpointListing;
 pub use restore::open_checkpoint;
-pub(crate) use transfer::Expected;
+pub use transfer::Expected;
 
 /// The job's checkpoint directory: an object store and a root prefix in it.
 ///
@@ -34,6 +34,9 @@ pub struct CheckpointStorage {
     root: Path,
     /// Names the root in messages: a directory path or URL.
     base: String,
+    /// The directory, when the store is the local file system rooted there
+    /// (copies between two such storages are hard links).
+    local_dir: Option<std::path::PathBuf>,
 }
 
 impl CheckpointStorage {
@@ -50,19 +53,19 @@ impl CheckpointStorage {
 
     pub(crate) fn open_location_with(location: &CheckpointLocation, create: bool) -> Result<Self, CheckpointError> {
         let opened = location.open_store(create)?;
-        Ok(CheckpointStorage { store: opened.store, root: opened.root, base: opened.base })
+        Ok(CheckpointStorage { store: opened.store, root: opened.root, base: opened.base, local_dir: opened.local_dir })
     }
 
     /// A fresh, empty storage in memory (for tests).
     pub fn in_memory() -> Self {
-        CheckpointStorage { store: Arc::new(InMemory::new()), root: Path::default(), base: "memory://".to_string() }
+        CheckpointStorage { store: Arc::new(InMemory::new()), root: Path::default(), base: "memory://".to_string(), local_dir: None }
     }
 
     /// Storage rooted at `root` (a `/`-separated prefix, may be empty) inside `store`.
     pub fn from_store(store: Arc<dyn ObjectStore>, root: &str) -> Self {
         let root = Path::from(root);
         let base = if root.as_ref().is_empty() { store.to_string() } else { format!("{store}/{root}") };
-        CheckpointStorage { store, root, base }
+        CheckpointStorage { store, root, base, local_dir: None }
     }
 
     /// Name of the directory of checkpoint `id`, relative to the root: `chk-<id>`.
@@ -109,7 +112,7 @@ impl CheckpointStorage {
     }
 
     /// Size in bytes of the object at `rel_path`, without reading it.
-    pub(crate) async fn size_of(&self, rel_path: &str) -> Result<u64, CheckpointError> {
+    pub async fn size_of(&self, rel_path: &str) -> Result<u64, CheckpointError> {
         let location = self.object_path(rel_path, false)?;
         let options = GetOptions::default().with_head(true);
         let result = self.store.get_opts(&location, options).await.map_err(|e| self.store_error(rel_path, e))?;
@@ -120,6 +123,12 @@ impl CheckpointStorage {
     /// storage, or storages made by [`CheckpointStorage::from_store`] with one store).
     pub(crate) fn same_store(&self, other: &CheckpointStorage) -> bool {
         Arc::ptr_eq(&self.store, &other.store)
+    }
+
+    /// Whether copies from this storage to `other` are hard links: both are
+    /// directories of the local file system.
+    pub(crate) fn links_to(&self, other: &CheckpointStorage) -> bool {
+        self.local_dir.is_some() && other.local_dir.is_some()
     }
 
     /// Reads the whole object at `rel_path`.

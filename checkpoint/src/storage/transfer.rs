@@ -17,9 +17,11 @@ const PARTS_IN_FLIGHT: usize = 4;
 
 /// What a file should be: its size and CRC-32C, as recorded in `_metadata`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Expected {
-    pub(crate) size: u64,
-    pub(crate) checksum: u32,
+pub struct Expected {
+    /// Size in bytes.
+    pub size: u64,
+    /// CRC-32C, see [`checksum`](crate::checksum).
+    pub checksum: u32,
 }
 
 impl CheckpointStorage {
@@ -38,17 +40,29 @@ impl CheckpointStorage {
     /// Copies the object at `from` (relative to this root) to `to` (relative
     /// to `dest`'s root).
     ///
-    /// In one object store this is the store's own copy, and the bytes are not
+    /// In one object store this is the store's own copy, and between two
+    /// directories of the local file system a hard link: the bytes are not
     /// checked (check the size afterwards). Between stores the bytes stream
     /// through this process and are checked against `expected` before the
     /// destination object becomes visible; a mismatch names the source file.
-    pub(crate) async fn copy_file(
-        &self,
-        from: &str,
-        dest: &CheckpointStorage,
-        to: &str,
-        expected: Expected,
-    ) -> Result<(), CheckpointError> {
+    ///
+    /// ```
+    /// use weir_checkpoint::{checksum, CheckpointStorage, Expected};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build()?;
+    /// # rt.block_on(async {
+    /// let (src, dest) = (CheckpointStorage::in_memory(), CheckpointStorage::in_memory());
+    /// src.put("shared/a.sst", "abc".into()).await?;
+    /// let expected = Expected { size: 3, checksum: checksum(b"abc") };
+    /// src.copy_file("shared/a.sst", &dest, "shared/b.sst", expected).await?;
+    /// assert_eq!(dest.get("shared/b.sst").await?, "abc");
+    /// # Ok::<(), weir_checkpoint::CheckpointError>(())
+    /// # })?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn copy_file(&self, from: &str, dest: &CheckpointStorage, to: &str, expected: Expected) -> Result<(), CheckpointError> {
         let from_path = self.object_path(from, false)?;
         let to_path = dest.object_path(to, false)?;
         if self.same_store(dest) {
@@ -56,6 +70,16 @@ impl CheckpointStorage {
                 object_store::Error::NotFound { .. } => CheckpointError::Missing { path: self.describe(from) },
                 source => CheckpointError::Store { path: format!("{} -> {}", self.describe(from), dest.describe(to)), source },
             });
+        }
+        if let (Some(src), Some(dst)) = (self.local_file(&from_path), dest.local_file(&to_path)) {
+            match tokio::task::spawn_blocking(move || hard_link(&src, &dst)).await {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(CheckpointError::Missing { path: self.describe(from) })
+                }
+                // Another file system, or links not supported: stream the bytes.
+                Ok(Err(_)) | Err(_) => {}
+            }
         }
         let result = self.store.get_opts(&from_path, GetOptions::default()).await.map_err(|e| self.store_error(from, e))?;
         let mut stream = result.into_stream();
@@ -91,6 +115,31 @@ impl CheckpointStorage {
             }
         }
     }
+}
+
+impl CheckpointStorage {
+    /// The file behind `location` when this storage is a local directory.
+    fn local_file(&self, location: &object_store::path::Path) -> Option<std::path::PathBuf> {
+        let mut path = self.local_dir.clone()?;
+        for part in location.parts() {
+            path.push(part.as_ref());
+        }
+        Some(path)
+    }
+}
+
+/// Links `to` to the file at `from`, creating `to`'s directory, and makes the
+/// new directory entries durable.
+fn hard_link(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    let parent = to.parent().ok_or_else(|| std::io::Error::other("no parent directory"))?;
+    let created = !parent.exists();
+    std::fs::create_dir_all(parent)?;
+    std::fs::hard_link(from, to)?;
+    std::fs::File::open(parent)?.sync_all()?;
+    if let (true, Some(grandparent)) = (created, parent.parent()) {
+        std::fs::File::open(grandparent)?.sync_all()?;
+    }
+    Ok(())
 }
 
 /// Size and CRC-32C of bytes seen so far.

@@ -35,8 +35,9 @@ pub struct PromoteReport {
     pub files: usize,
     /// Bytes of state files copied.
     pub bytes: u64,
-    /// Whether the store copied the files itself (source and destination in
-    /// one object store) instead of streaming them through this process.
+    /// Whether the files were copied without streaming them through this
+    /// process: the store's own copy (source and destination in one object
+    /// store) or hard links (two directories of the local file system).
     pub store_side_copy: bool,
     /// Every file copied, in the order of `_metadata`.
     pub copied: Vec<PromotedFile>,
@@ -123,7 +124,7 @@ pub async fn promote(src: &CheckpointStorage, chk_dir: &str, dest: &CheckpointSt
         checkpoint_id: meta.checkpoint_id,
         files: copied.len(),
         bytes: copied.iter().map(|c| c.size).sum(),
-        store_side_copy: src.same_store(dest),
+        store_side_copy: src.same_store(dest) || src.links_to(dest),
         copied,
     })
 }

@@ -113,3 +113,23 @@ async fn promote_streams_large_files_and_checks_them_on_the_way() {
     assert!(err.to_string().contains(&tmp.path().join("job/shared/window-0.1.big.sst").display().to_string()), "{err}");
     assert!(dest.list_files("").await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn promote_between_local_directories_links_the_files() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let src = CheckpointStorage::open(tmp.path().join("job").to_str().unwrap()).unwrap();
+    history(&src).await;
+    let dest = CheckpointStorage::open(tmp.path().join("savepoints/promoted").to_str().unwrap()).unwrap();
+    let report = tools::promote(&src, "chk-3", &dest).await.unwrap();
+    assert!(report.store_side_copy, "{report}");
+    for copied in &report.copied {
+        let from = std::fs::metadata(&copied.from).unwrap();
+        let to = std::fs::metadata(tmp.path().join("savepoints/promoted").join(&copied.to)).unwrap();
+        assert_eq!((from.ino(), to.nlink()), (to.ino(), 2), "{} is a hard link of {}", copied.to, copied.from);
+    }
+    assert!(tools::verify(&dest, "").await.unwrap().is_ok());
+    // Deleting the source leaves the promoted checkpoint whole.
+    std::fs::remove_dir_all(tmp.path().join("job")).unwrap();
+    assert!(tools::verify(&dest, "").await.unwrap().is_ok());
+}
