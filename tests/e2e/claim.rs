@@ -103,3 +103,19 @@ fn claim_is_refused_for_a_savepoint_and_without_a_checkpoint_dir() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--restore-mode claim needs"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_moved_checkpoint_directory_restores_and_goes_on_checkpointing_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, a, moved) = (dir.path().join("out"), dir.path().join("a"), dir.path().join("elsewhere/a"));
+    let source = stopped_run(&out, &a);
+    std::fs::create_dir_all(moved.parent().unwrap()).unwrap();
+    std::fs::rename(&a, &moved).unwrap();
+    assert!(!source.exists());
+    // The moved directory is the job's own: it resumes from its newest checkpoint and keeps checkpointing into it.
+    let before = complete_checkpoints(&moved);
+    let o = Command::new(windowed_count_bin()).args(args(&out, &moved, 1_000_000, "--from-checkpoint latest")).output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(complete_checkpoints(&moved).last() > before.last(), "new checkpoints in the moved directory");
+    assert_eq!(committed_lines(&out), generated_reference(N, KEYS, EVENT_RATE, 1000));
+}
