@@ -19,11 +19,22 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rustc_hash::{FxHashMap, FxHashSet};
+use smallvec::SmallVec;
+
+/// A cache key: `[state u16][RocksDB key]`, inline up to 24 bytes (most keys),
+/// so an entry costs no allocation of its own.
+pub(crate) type CacheKey = SmallVec<[u8; 24]>;
+
+/// An encoded value, inline up to 16 bytes (counts, sums, timestamps).
+pub(crate) type Value = SmallVec<[u8; 16]>;
+
+/// A timer's encoded `(key, namespace)`, inline up to 24 bytes.
+pub(crate) type TimerTail = SmallVec<[u8; 24]>;
 
 /// Per-entry memory charged on top of key and value bytes: the hash table's
-/// slot (56 bytes at a load of 7/8) and two heap allocations' headers and
-/// rounding, as measured against the process's resident memory.
-const ENTRY_OVERHEAD: usize = 112;
+/// slot (key, value and flags inline: 72 bytes) at its average load, and
+/// heap headers of the keys and values too long to be inline.
+const ENTRY_OVERHEAD: usize = 96;
 
 /// Changed bytes that trigger a write even when the cache has room: a
 /// snapshot's synchronous phase never writes more than this.
@@ -35,7 +46,7 @@ static OPEN: AtomicUsize = AtomicUsize::new(0);
 /// One cached entry: its encoded value, or `None` when it was removed.
 #[derive(Debug)]
 pub(crate) struct Entry {
-    pub value: Option<Vec<u8>>,
+    pub value: Option<Value>,
     /// Changed since RocksDB last saw it.
     pub dirty: bool,
     /// RocksDB may hold a value for the key (so a removal needs a tombstone).
@@ -44,13 +55,13 @@ pub(crate) struct Entry {
 
 /// The cache of one backend. Keys are `[state index u16][RocksDB key]`.
 pub(crate) struct WriteCache {
-    entries: FxHashMap<Vec<u8>, Entry>,
+    entries: FxHashMap<CacheKey, Entry>,
     bytes: usize,
     /// Bytes of the changed entries: what the next write has to write.
     dirty_bytes: usize,
     /// Timers registered since the last write: by key group and time, the
     /// encoded `(key, namespace)` of each.
-    timers: BTreeMap<(u16, i64), FxHashSet<Box<[u8]>>>,
+    timers: BTreeMap<(u16, i64), FxHashSet<TimerTail>>,
     timer_bytes: usize,
     /// The whole process's budget for write caches.
     budget: usize,
@@ -89,18 +100,18 @@ impl WriteCache {
 
     /// Inserts or replaces the entry for `key`.
     pub(crate) fn insert(&mut self, key: &[u8], entry: Entry) {
-        let size = key.len() + entry.value.as_ref().map_or(0, Vec::len) + ENTRY_OVERHEAD;
+        let size = key.len() + entry.value.as_ref().map_or(0, |v| v.len()) + ENTRY_OVERHEAD;
         if entry.dirty {
             self.dirty_bytes += size;
         }
         self.bytes += size;
-        if let Some(old) = self.entries.insert(key.to_vec(), entry) {
+        if let Some(old) = self.entries.insert(CacheKey::from_slice(key), entry) {
             self.uncount(key.len(), &old);
         }
     }
 
     fn uncount(&mut self, key_len: usize, old: &Entry) {
-        let size = key_len + old.value.as_ref().map_or(0, Vec::len) + ENTRY_OVERHEAD;
+        let size = key_len + old.value.as_ref().map_or(0, |v| v.len()) + ENTRY_OVERHEAD;
         self.bytes -= size;
         if old.dirty {
             self.dirty_bytes -= size;
@@ -129,10 +140,13 @@ impl WriteCache {
     /// Every changed entry, `(key, value)` ordered by key (so by state, then
     /// as RocksDB orders them); `None` is a removal.
     pub(crate) fn dirty_sorted(&self) -> Vec<(&[u8], Option<&[u8]>)> {
-        let mut dirty: Vec<(&[u8], Option<&[u8]>)> =
-            self.entries.iter().filter(|(_, e)| e.dirty).map(|(k, e)| (k.as_slice(), e.value.as_deref())).collect();
-        dirty.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        dirty
+        // Sorted by the first 16 bytes as one integer, then by the whole key:
+        // the same order as comparing the bytes, with far fewer comparisons
+        // of whole keys.
+        let mut dirty: Vec<(u128, &[u8], Option<&[u8]>)> =
+            self.entries.iter().filter(|(_, e)| e.dirty).map(|(k, e)| (prefix(k), k.as_slice(), e.value.as_deref())).collect();
+        dirty.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
+        dirty.into_iter().map(|(_, k, v)| (k, v)).collect()
     }
 
     /// Marks every entry as written.
@@ -157,7 +171,7 @@ impl WriteCache {
         if set.contains(tail) {
             return false;
         }
-        set.insert(tail.into());
+        set.insert(TimerTail::from_slice(tail));
         self.timer_bytes += tail.len() + ENTRY_OVERHEAD;
         true
     }
@@ -175,7 +189,7 @@ impl WriteCache {
     }
 
     /// Moves the timers of key group `kg` due at `watermark` into `out`.
-    pub(crate) fn take_due(&mut self, kg: u16, watermark: i64, out: &mut Vec<(i64, Box<[u8]>)>) {
+    pub(crate) fn take_due(&mut self, kg: u16, watermark: i64, out: &mut Vec<(i64, TimerTail)>) {
         let due: Vec<(u16, i64)> = self.timers.range((kg, i64::MIN)..=(kg, watermark)).map(|(k, _)| *k).collect();
         for k in due {
             if let Some(set) = self.timers.remove(&k) {
@@ -193,10 +207,19 @@ impl WriteCache {
     }
 
     /// Takes every cached timer out (to write them), ordered by key group and time.
-    pub(crate) fn take_timers(&mut self) -> BTreeMap<(u16, i64), FxHashSet<Box<[u8]>>> {
+    pub(crate) fn take_timers(&mut self) -> BTreeMap<(u16, i64), FxHashSet<TimerTail>> {
         self.timer_bytes = 0;
         std::mem::take(&mut self.timers)
     }
+}
+
+/// The first 16 bytes of `key` as a big-endian integer, zero-padded: a key
+/// whose bytes sort before another's never gets a larger prefix.
+fn prefix(key: &[u8]) -> u128 {
+    let mut bytes = [0u8; 16];
+    let n = key.len().min(16);
+    bytes[..n].copy_from_slice(&key[..n]);
+    u128::from_be_bytes(bytes)
 }
 
 impl Drop for WriteCache {
@@ -213,16 +236,16 @@ mod tests {
     #[test]
     fn accounts_bytes_and_lists_only_changes() {
         let mut c = WriteCache::new(1 << 20);
-        c.insert(b"b", Entry { value: Some(vec![1, 2, 3]), dirty: true, in_db: false });
+        c.insert(b"b", Entry { value: Some(Value::from_slice(&[1, 2, 3])), dirty: true, in_db: false });
         c.insert(b"c", Entry { value: None, dirty: false, in_db: false });
         c.insert(b"a", Entry { value: None, dirty: true, in_db: true });
         assert_eq!(c.bytes, 1 + 3 + ENTRY_OVERHEAD + 2 * (1 + ENTRY_OVERHEAD));
-        c.insert(b"b", Entry { value: Some(vec![9]), dirty: true, in_db: false });
+        c.insert(b"b", Entry { value: Some(Value::from_slice(&[9])), dirty: true, in_db: false });
         assert_eq!(c.bytes, 1 + 1 + ENTRY_OVERHEAD + 2 * (1 + ENTRY_OVERHEAD));
         assert_eq!(c.dirty_sorted(), vec![(&b"a"[..], None), (&b"b"[..], Some(&[9u8][..]))]);
         assert_eq!(c.dirty_bytes, 1 + 1 + ENTRY_OVERHEAD + 1 + ENTRY_OVERHEAD);
         let e = c.get_mut(b"c").unwrap(); // "c" changed in place
-        e.value = Some(vec![0; 4]);
+        e.value = Some(Value::from_slice(&[0; 4]));
         e.dirty = true;
         c.changed(1, false, 0, 4);
         assert_eq!(c.dirty_bytes, 1 + 1 + ENTRY_OVERHEAD + 2 * (1 + ENTRY_OVERHEAD) + 4);
@@ -239,6 +262,19 @@ mod tests {
     }
 
     #[test]
+    fn changes_come_out_in_the_order_of_their_bytes() {
+        let mut c = WriteCache::new(1 << 20);
+        let mut keys: Vec<Vec<u8>> = vec![vec![], vec![0], vec![0, 0], vec![1], vec![255; 20], vec![0; 17], vec![0; 16]];
+        keys.extend((0..200u32).map(|i| [&[0u8; 15][..], &i.to_le_bytes(), &[(i % 3) as u8]].concat()));
+        for k in &keys {
+            c.insert(k, Entry { value: None, dirty: true, in_db: true });
+        }
+        keys.sort();
+        let sorted: Vec<Vec<u8>> = c.dirty_sorted().into_iter().map(|(k, _)| k.to_vec()).collect();
+        assert_eq!(sorted, keys);
+    }
+
+    #[test]
     fn timers_are_ordered_and_deduplicated() {
         let mut c = WriteCache::new(1 << 20);
         assert!(c.add_timer(1, 20, b"x"));
@@ -251,7 +287,7 @@ mod tests {
         c.remove_timer(1, 10, b"y");
         let mut due = Vec::new();
         c.take_due(1, 15, &mut due);
-        assert_eq!(due, vec![(10, Box::from(&b"x"[..]))]);
+        assert_eq!(due, vec![(10, TimerTail::from_slice(b"x"))]);
         assert_eq!(c.next_timer(1), Some(20));
         assert_eq!(c.take_timers().len(), 2);
         assert_eq!(c.timer_bytes, 0);

@@ -85,7 +85,7 @@ impl<K: Key> RocksDbBackend<K> {
                 let min = &mut self.db_timer_min[i];
                 *min = Some(min.map_or(ts, |m| m.min(ts)));
             }
-            let mut tails: Vec<Box<[u8]>> = tails.into_iter().collect();
+            let mut tails: Vec<_> = tails.into_iter().collect();
             tails.sort_unstable();
             for tail in tails {
                 let mut key = Vec::with_capacity(KG_BYTES + 8 + tail.len());

@@ -32,7 +32,7 @@ use crate::{
     Key, KeyGroupRange, KeyedStateBackend, Namespace, RestoredFile, SnapshotContent, SnapshotFile, StateError, StateId, StateSnapshot,
     StateValue, Timer,
 };
-use cache::{Entry, WriteCache};
+use cache::{Entry, Value, WriteCache};
 use keys::{cache_key, key_group_of_stored, timer_key, timer_ts, STATE_BYTES};
 
 const TIMERS_CF: &str = "_timers";
@@ -98,6 +98,8 @@ pub struct RocksDbBackend<K: Key> {
     /// SST files built so far (names them).
     ingested: u64,
     key_buf: Vec<u8>,
+    /// Scratch space for encoding a value.
+    value_buf: Vec<u8>,
     /// The earliest timer of each key group, cached or in RocksDB (a lower bound), to skip idle key groups.
     timer_min: Vec<Option<i64>>,
     /// The earliest timer of each key group in RocksDB (a lower bound).
@@ -171,6 +173,7 @@ impl<K: Key> RocksDbBackend<K> {
             cf_options: db_options_with(&shared),
             ingested: 0,
             key_buf: Vec::new(),
+            value_buf: Vec::new(),
             timer_min: vec![None; range.len()],
             db_timer_min: vec![None; range.len()],
             snapshots: 0,
@@ -236,7 +239,8 @@ impl<K: Key> RocksDbBackend<K> {
     fn entry(&mut self, state: usize) -> Result<&mut Entry, StateError> {
         if self.cache.get(&self.key_buf).is_none() {
             let cf = cf_of(&self.db, &self.states[state].0)?;
-            let found = self.db.get_pinned_cf(cf, &self.key_buf[STATE_BYTES..]).map_err(|e| db_err("get", e))?.map(|v| v.to_vec());
+            let found =
+                self.db.get_pinned_cf(cf, &self.key_buf[STATE_BYTES..]).map_err(|e| db_err("get", e))?.map(|v| Value::from_slice(&v));
             let in_db = found.is_some();
             self.cache.insert(&self.key_buf, Entry { value: found, dirty: false, in_db });
         }
@@ -343,10 +347,10 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
 
     fn put<N: Namespace, V: StateValue>(&mut self, id: &StateId<N, V>, kg: u32, key: &K, ns: &N, value: V) -> Result<(), StateError> {
         self.locate(id, kg, key, ns)?;
-        let mut bytes = Vec::new();
-        codec::encode_into(&value, &mut bytes)?;
+        self.value_buf.clear();
+        codec::encode_into(&value, &mut self.value_buf)?;
         let in_db = self.cache.get(&self.key_buf).is_none_or(|e| e.in_db);
-        self.cache.insert(&self.key_buf, Entry { value: Some(bytes), dirty: true, in_db });
+        self.cache.insert(&self.key_buf, Entry { value: Some(Value::from_slice(&self.value_buf)), dirty: true, in_db });
         self.bound_cache()
     }
 
@@ -382,25 +386,31 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
         update: impl FnOnce(&mut V, X),
     ) -> Result<bool, StateError> {
         let state = self.locate(id, kg, key, ns)?;
+        let mut buf = std::mem::take(&mut self.value_buf);
+        buf.clear();
         let entry = self.entry(state)?;
         let was_dirty = std::mem::replace(&mut entry.dirty, true);
-        let (old_len, new_len, created) = match &mut entry.value {
+        let (old_len, created) = match &entry.value {
             Some(bytes) => {
                 let mut value: V = codec::decode(bytes)?;
                 update(&mut value, input);
-                let old_len = bytes.len();
-                bytes.clear();
-                codec::encode_into(&value, bytes)?;
-                (old_len, bytes.len(), false)
+                codec::encode_into(&value, &mut buf)?;
+                (bytes.len(), false)
             }
             None => {
-                let mut bytes = Vec::new();
-                codec::encode_into(&init(input), &mut bytes)?;
-                let len = bytes.len();
-                entry.value = Some(bytes);
-                (0, len, true)
+                codec::encode_into(&init(input), &mut buf)?;
+                (0, true)
             }
         };
+        let new_len = buf.len();
+        match &mut entry.value {
+            Some(bytes) => {
+                bytes.clear();
+                bytes.extend_from_slice(&buf);
+            }
+            None => entry.value = Some(Value::from_slice(&buf)),
+        }
+        self.value_buf = buf;
         self.cache.changed(self.key_buf.len(), was_dirty, old_len, new_len);
         self.bound_cache()?;
         Ok(created)

@@ -5,6 +5,7 @@
 use rocksdb::{Direction, IteratorMode, WriteBatch};
 use weir_checkpoint::codec;
 
+use super::cache::TimerTail;
 use super::keys::{ordered_ts, timer_key_from_tail, timer_ts, KG_BYTES};
 use super::{cf_of, db_err, RocksDbBackend, TIMERS_CF};
 use crate::{Key, StateError, Timer};
@@ -14,7 +15,7 @@ impl<K: Key> RocksDbBackend<K> {
     pub(super) fn pop_due_timers(&mut self, watermark: i64, out: &mut Vec<Timer<K>>) -> Result<(), StateError> {
         let start = out.len();
         let mut batch = WriteBatch::default();
-        let mut due: Vec<(i64, Box<[u8]>)> = Vec::new();
+        let mut due: Vec<(i64, TimerTail)> = Vec::new();
         for (i, kg) in self.range.iter().enumerate() {
             if self.timer_min[i].is_none_or(|m| m > watermark) {
                 continue;
@@ -33,7 +34,7 @@ impl<K: Key> RocksDbBackend<K> {
                         next_db = Some(ts);
                         break;
                     }
-                    due.push((ts, k[KG_BYTES + 8..].into()));
+                    due.push((ts, TimerTail::from_slice(&k[KG_BYTES + 8..])));
                 }
                 match watermark.checked_add(1) {
                     Some(after) if !due.is_empty() => {
