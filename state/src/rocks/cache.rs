@@ -28,6 +28,9 @@ pub(crate) type CacheKey = SmallVec<[u8; 24]>;
 /// An encoded value, inline up to 16 bytes (counts, sums, timestamps).
 pub(crate) type Value = SmallVec<[u8; 16]>;
 
+/// A changed entry: its key and value, `None` for a removal.
+pub(crate) type Change<'a> = (&'a [u8], Option<&'a [u8]>);
+
 /// A timer's encoded `(key, namespace)`, inline up to 24 bytes.
 pub(crate) type TimerTail = SmallVec<[u8; 24]>;
 
@@ -139,14 +142,14 @@ impl WriteCache {
 
     /// Every changed entry, `(key, value)` ordered by key (so by state, then
     /// as RocksDB orders them); `None` is a removal.
-    pub(crate) fn dirty_sorted(&self) -> Vec<(&[u8], Option<&[u8]>)> {
+    pub(crate) fn dirty_sorted(&self) -> Vec<Change<'_>> {
         // Sorted by the first 16 bytes as one integer, then by the whole key:
         // the same order as comparing the bytes, with far fewer comparisons
         // of whole keys.
-        let mut dirty: Vec<(u128, &[u8], Option<&[u8]>)> =
-            self.entries.iter().filter(|(_, e)| e.dirty).map(|(k, e)| (prefix(k), k.as_slice(), e.value.as_deref())).collect();
-        dirty.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)));
-        dirty.into_iter().map(|(_, k, v)| (k, v)).collect()
+        let mut dirty: Vec<(u128, Change<'_>)> =
+            self.entries.iter().filter(|(_, e)| e.dirty).map(|(k, e)| (prefix(k), (k.as_slice(), e.value.as_deref()))).collect();
+        dirty.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1 .0.cmp(b.1 .0)));
+        dirty.into_iter().map(|(_, change)| change).collect()
     }
 
     /// Marks every entry as written.
