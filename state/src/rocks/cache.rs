@@ -141,24 +141,24 @@ impl WriteCache {
     }
 
     /// Every changed entry, `(key, value)` ordered by key (so by state, then
-    /// as RocksDB orders them); `None` is a removal.
-    pub(crate) fn dirty_sorted(&self) -> Vec<Change<'_>> {
+    /// as RocksDB orders them), marked as written (in one pass over the
+    /// entries); `None` is a removal. The caller writes them or fails.
+    pub(crate) fn take_changes(&mut self) -> Vec<Change<'_>> {
+        self.dirty_bytes = 0;
         // Sorted by the first 16 bytes as one integer, then by the whole key:
         // the same order as comparing the bytes, with far fewer comparisons
         // of whole keys.
-        let mut dirty: Vec<(u128, Change<'_>)> =
-            self.entries.iter().filter(|(_, e)| e.dirty).map(|(k, e)| (prefix(k), (k.as_slice(), e.value.as_deref()))).collect();
+        let mut dirty: Vec<(u128, Change<'_>)> = Vec::new();
+        for (k, e) in self.entries.iter_mut() {
+            if e.dirty {
+                e.dirty = false;
+                e.in_db = e.value.is_some();
+                let e: &Entry = e;
+                dirty.push((prefix(k), (k.as_slice(), e.value.as_deref())));
+            }
+        }
         dirty.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1 .0.cmp(b.1 .0)));
         dirty.into_iter().map(|(_, change)| change).collect()
-    }
-
-    /// Marks every entry as written.
-    pub(crate) fn mark_clean(&mut self) {
-        for entry in self.entries.values_mut().filter(|e| e.dirty) {
-            entry.dirty = false;
-            entry.in_db = entry.value.is_some();
-        }
-        self.dirty_bytes = 0;
     }
 
     /// Empties the cache (after its changes were written).
@@ -245,16 +245,15 @@ mod tests {
         assert_eq!(c.bytes, 1 + 3 + ENTRY_OVERHEAD + 2 * (1 + ENTRY_OVERHEAD));
         c.insert(b"b", Entry { value: Some(Value::from_slice(&[9])), dirty: true, in_db: false });
         assert_eq!(c.bytes, 1 + 1 + ENTRY_OVERHEAD + 2 * (1 + ENTRY_OVERHEAD));
-        assert_eq!(c.dirty_sorted(), vec![(&b"a"[..], None), (&b"b"[..], Some(&[9u8][..]))]);
         assert_eq!(c.dirty_bytes, 1 + 1 + ENTRY_OVERHEAD + 1 + ENTRY_OVERHEAD);
         let e = c.get_mut(b"c").unwrap(); // "c" changed in place
         e.value = Some(Value::from_slice(&[0; 4]));
         e.dirty = true;
         c.changed(1, false, 0, 4);
         assert_eq!(c.dirty_bytes, 1 + 1 + ENTRY_OVERHEAD + 2 * (1 + ENTRY_OVERHEAD) + 4);
-        c.mark_clean();
+        assert_eq!(c.take_changes(), vec![(&b"a"[..], None), (&b"b"[..], Some(&[9u8][..])), (&b"c"[..], Some(&[0u8; 4][..]))]);
         assert_eq!(c.dirty_bytes, 0);
-        assert!(c.dirty_sorted().is_empty());
+        assert!(c.take_changes().is_empty());
         let b = c.get(b"b").unwrap();
         assert!(!b.dirty && b.in_db);
         assert!(!c.get(b"a").unwrap().in_db, "a written removal leaves nothing in RocksDB");
@@ -273,7 +272,7 @@ mod tests {
             c.insert(k, Entry { value: None, dirty: true, in_db: true });
         }
         keys.sort();
-        let sorted: Vec<Vec<u8>> = c.dirty_sorted().into_iter().map(|(k, _)| k.to_vec()).collect();
+        let sorted: Vec<Vec<u8>> = c.take_changes().into_iter().map(|(k, _)| k.to_vec()).collect();
         assert_eq!(sorted, keys);
     }
 
