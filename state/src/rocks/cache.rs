@@ -18,7 +18,8 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use hashbrown::hash_map::EntryRef;
+use rustc_hash::{FxBuildHasher, FxHashSet};
 use smallvec::SmallVec;
 
 /// A cache key: `[state u16][RocksDB key]`, inline up to 24 bytes (most keys),
@@ -58,7 +59,7 @@ pub(crate) struct Entry {
 
 /// The cache of one backend. Keys are `[state index u16][RocksDB key]`.
 pub(crate) struct WriteCache {
-    entries: FxHashMap<CacheKey, Entry>,
+    entries: hashbrown::HashMap<CacheKey, Entry, FxBuildHasher>,
     bytes: usize,
     /// Bytes of the changed entries: what the next write has to write.
     dirty_bytes: usize,
@@ -73,7 +74,7 @@ pub(crate) struct WriteCache {
 impl WriteCache {
     pub(crate) fn new(budget: usize) -> Self {
         OPEN.fetch_add(1, Ordering::Relaxed);
-        WriteCache { entries: FxHashMap::default(), bytes: 0, dirty_bytes: 0, timers: BTreeMap::new(), timer_bytes: 0, budget }
+        WriteCache { entries: hashbrown::HashMap::default(), bytes: 0, dirty_bytes: 0, timers: BTreeMap::new(), timer_bytes: 0, budget }
     }
 
     /// This backend's share of the budget.
@@ -97,8 +98,20 @@ impl WriteCache {
         self.entries.get(key)
     }
 
-    pub(crate) fn get_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
-        self.entries.get_mut(key)
+    /// The entry for `key`, made by `load` (and counted) when it is not cached.
+    pub(crate) fn get_or_load<E>(&mut self, key: &[u8], load: impl FnOnce() -> Result<Entry, E>) -> Result<&mut Entry, E> {
+        match self.entries.entry_ref(key) {
+            EntryRef::Occupied(o) => Ok(o.into_mut()),
+            EntryRef::Vacant(v) => {
+                let entry = load()?;
+                let size = key.len() + entry.value.as_ref().map_or(0, |v| v.len()) + ENTRY_OVERHEAD;
+                self.bytes += size;
+                if entry.dirty {
+                    self.dirty_bytes += size;
+                }
+                Ok(v.insert(entry))
+            }
+        }
     }
 
     /// Inserts or replaces the entry for `key`.
@@ -121,7 +134,7 @@ impl WriteCache {
         }
     }
 
-    /// Accounts for an entry changed in place through [`WriteCache::get_mut`]
+    /// Accounts for an entry changed in place through [`WriteCache::get_or_load`]
     /// and now marked dirty: its value was `old_len` bytes, and it was dirty
     /// before or not.
     pub(crate) fn changed(&mut self, key_len: usize, was_dirty: bool, old_len: usize, new_len: usize) {
@@ -163,7 +176,7 @@ impl WriteCache {
 
     /// Empties the cache (after its changes were written).
     pub(crate) fn clear(&mut self) {
-        self.entries = FxHashMap::default();
+        self.entries = hashbrown::HashMap::default();
         self.bytes = 0;
         self.dirty_bytes = 0;
     }
@@ -246,7 +259,7 @@ mod tests {
         c.insert(b"b", Entry { value: Some(Value::from_slice(&[9])), dirty: true, in_db: false });
         assert_eq!(c.bytes, 1 + 1 + ENTRY_OVERHEAD + 2 * (1 + ENTRY_OVERHEAD));
         assert_eq!(c.dirty_bytes, 1 + 1 + ENTRY_OVERHEAD + 1 + ENTRY_OVERHEAD);
-        let e = c.get_mut(b"c").unwrap(); // "c" changed in place
+        let e = c.get_or_load(b"c", || Err(())).unwrap(); // "c" changed in place
         e.value = Some(Value::from_slice(&[0; 4]));
         e.dirty = true;
         c.changed(1, false, 0, 4);

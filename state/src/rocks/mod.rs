@@ -237,14 +237,12 @@ impl<K: Key> RocksDbBackend<K> {
 
     /// The cached entry for `key_buf`, read from RocksDB first when it is not cached.
     fn entry(&mut self, state: usize) -> Result<&mut Entry, StateError> {
-        if self.cache.get(&self.key_buf).is_none() {
-            let cf = cf_of(&self.db, &self.states[state].0)?;
-            let found =
-                self.db.get_pinned_cf(cf, &self.key_buf[STATE_BYTES..]).map_err(|e| db_err("get", e))?.map(|v| Value::from_slice(&v));
-            let in_db = found.is_some();
-            self.cache.insert(&self.key_buf, Entry { value: found, dirty: false, in_db });
-        }
-        self.cache.get_mut(&self.key_buf).ok_or_else(|| StateError::Corrupt("an entry vanished from the write cache".into()))
+        let (db, key, states) = (&self.db, &self.key_buf, &self.states);
+        self.cache.get_or_load(key, || {
+            let cf = cf_of(db, &states[state].0)?;
+            let found = db.get_pinned_cf(cf, &key[STATE_BYTES..]).map_err(|e| db_err("get", e))?.map(|v| Value::from_slice(&v));
+            Ok(Entry { in_db: found.is_some(), value: found, dirty: false })
+        })
     }
 
     /// The synchronous phase of a snapshot: writes the cache's changes and
