@@ -67,6 +67,8 @@ pub(crate) struct WriteCache {
     /// encoded `(key, namespace)` of each.
     timers: BTreeMap<(u16, i64), FxHashSet<TimerTail>>,
     timer_bytes: usize,
+    /// Memory the backend holds against the cache's share besides the entries (its key filter).
+    reserved: usize,
     /// The whole process's budget for write caches.
     budget: usize,
 }
@@ -74,12 +76,30 @@ pub(crate) struct WriteCache {
 impl WriteCache {
     pub(crate) fn new(budget: usize) -> Self {
         OPEN.fetch_add(1, Ordering::Relaxed);
-        WriteCache { entries: hashbrown::HashMap::default(), bytes: 0, dirty_bytes: 0, timers: BTreeMap::new(), timer_bytes: 0, budget }
+        WriteCache {
+            entries: hashbrown::HashMap::default(),
+            bytes: 0,
+            dirty_bytes: 0,
+            timers: BTreeMap::new(),
+            timer_bytes: 0,
+            reserved: 0,
+            budget,
+        }
     }
 
     /// This backend's share of the budget.
-    fn limit(&self) -> usize {
+    pub(crate) fn share(&self) -> usize {
         self.budget / OPEN.load(Ordering::Relaxed).max(1)
+    }
+
+    /// Sets the memory the backend holds against its share besides the entries.
+    pub(crate) fn reserve(&mut self, bytes: usize) {
+        self.reserved = bytes;
+    }
+
+    /// The share left for entries and timers.
+    fn limit(&self) -> usize {
+        self.share().saturating_sub(self.reserved)
     }
 
     /// Whether the changes should be written now: the cache holds more than

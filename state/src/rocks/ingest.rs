@@ -64,7 +64,14 @@ impl<K: Key> RocksDbBackend<K> {
     pub(super) fn write_cache(&mut self) -> Result<(), StateError> {
         let db = &self.db;
         let ingest_dir = self.config.dir.join("ingest");
+        // The filter of written keys may take up to half of the cache's share.
+        let filter_limit = self.cache.share() / 2;
         let dirty = self.cache.take_changes();
+        for (key, value) in &dirty {
+            if value.is_some() {
+                self.filter.insert(key, filter_limit);
+            }
+        }
         for run in dirty.chunk_by(|a, b| state_of_cache_key(a.0) == state_of_cache_key(b.0)) {
             let state = state_of_cache_key(run[0].0);
             let name = &self.states.get(state).ok_or(StateError::UnknownState(state))?.0;
@@ -74,6 +81,7 @@ impl<K: Key> RocksDbBackend<K> {
             write_sorted(db, cf_of(db, name)?, &self.cf_options, &self.write, &sst, &entries)?;
         }
         drop(dirty);
+        self.cache.reserve(self.filter.bytes());
         let timers = self.cache.take_timers();
         if timers.is_empty() {
             return Ok(());

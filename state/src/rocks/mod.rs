@@ -15,6 +15,7 @@
 mod cache;
 mod canonical;
 mod ingest;
+mod key_filter;
 mod keys;
 mod resources;
 mod restore;
@@ -33,6 +34,7 @@ use crate::{
     StateValue, Timer,
 };
 use cache::{Entry, Value, WriteCache};
+use key_filter::KeyFilter;
 use keys::{cache_key, key_group_of_stored, timer_key, timer_ts, STATE_BYTES};
 
 const TIMERS_CF: &str = "_timers";
@@ -93,6 +95,8 @@ pub struct RocksDbBackend<K: Key> {
     write: WriteOptions,
     /// Recent entries and unwritten changes.
     cache: WriteCache,
+    /// The keys written to RocksDB, while it knows all of them.
+    filter: KeyFilter,
     /// Options of the column families (for writing SST files to ingest).
     cf_options: Options,
     /// SST files built so far (names them).
@@ -144,7 +148,9 @@ impl<K: Key> RocksDbBackend<K> {
         if db_dir.exists() {
             std::fs::remove_dir_all(&db_dir)?;
         }
-        Self::open_existing(config, range)
+        let mut b = Self::open_existing(config, range)?;
+        b.filter = KeyFilter::for_empty_database();
+        Ok(b)
     }
 
     /// Opens the database already in `config.dir/db` (restored files), or a new one.
@@ -170,6 +176,7 @@ impl<K: Key> RocksDbBackend<K> {
             states: Vec::new(),
             write,
             cache: WriteCache::new(config.write_cache_bytes.map_or(shared.write_cache, |b| b as usize)),
+            filter: KeyFilter::unknown(),
             cf_options: db_options_with(&shared),
             ingested: 0,
             key_buf: Vec::new(),
@@ -237,8 +244,11 @@ impl<K: Key> RocksDbBackend<K> {
 
     /// The cached entry for `key_buf`, read from RocksDB first when it is not cached.
     fn entry(&mut self, state: usize) -> Result<&mut Entry, StateError> {
-        let (db, key, states) = (&self.db, &self.key_buf, &self.states);
+        let (db, key, states, filter) = (&self.db, &self.key_buf, &self.states, &self.filter);
         self.cache.get_or_load(key, || {
+            if !filter.may_contain(key) {
+                return Ok(Entry { value: None, dirty: false, in_db: false });
+            }
             let cf = cf_of(db, &states[state].0)?;
             let found = db.get_pinned_cf(cf, &key[STATE_BYTES..]).map_err(|e| db_err("get", e))?.map(|v| Value::from_slice(&v));
             Ok(Entry { in_db: found.is_some(), value: found, dirty: false })
@@ -452,6 +462,7 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
     }
 
     fn restore(&mut self, files: Vec<RestoredFile>) -> Result<(), StateError> {
+        self.filter.forget_all();
         if crate::canonical::is_canonical(&files) {
             return self.restore_canonical(&files);
         }

@@ -40,3 +40,32 @@ fn conformance_with_a_small_write_cache() {
     // A few entries fit: the cache is written out and emptied again and again.
     conformance_with(Some(2048));
 }
+
+#[test]
+fn the_key_filter_skips_reads_of_keys_never_written_and_evicted_keys_are_read_back() {
+    use crate::{KeyGroupRange, KeyedStateBackend, StateId};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = RocksDbConfig::new(dir.path().join("i"), 64 << 20);
+    // 100k entries of about 170 bytes in an 8 MiB cache: written out and evicted again and again.
+    config.write_cache_bytes = Some(8 << 20);
+    let mut b = RocksDbBackend::<u64>::open(&config, KeyGroupRange::new(0, 127)).unwrap();
+    let v: StateId<(), Vec<u8>> = b.register("v").unwrap();
+    let kg = |k: u64| crate::key_group_of(&k, 128);
+    let n = 100_000u64;
+    for k in 0..n {
+        assert_eq!(b.get(&v, kg(k), &k, &()).unwrap(), None);
+        b.put(&v, kg(k), &k, &(), vec![k as u8; 64]).unwrap();
+    }
+    assert!(b.filter.bytes() > 0, "a new database's backend keeps the filter");
+    for k in (0..n).step_by(7) {
+        assert_eq!(b.get(&v, kg(k), &k, &()).unwrap(), Some(vec![k as u8; 64]), "key {k}");
+        if k % 2 == 0 {
+            b.remove(&v, kg(k), &k, &()).unwrap();
+        }
+    }
+    for k in (0..n).step_by(7) {
+        let expected = (k % 2 == 1).then(|| vec![k as u8; 64]);
+        assert_eq!(b.get(&v, kg(k), &k, &()).unwrap(), expected, "key {k}");
+        assert_eq!(b.get(&v, kg(k + n), &(k + n), &()).unwrap(), None, "key {} was never written", k + n);
+    }
+}
