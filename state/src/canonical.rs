@@ -374,7 +374,8 @@ pub(crate) struct Chunks<'a> {
 }
 
 impl<'a> Chunks<'a> {
-    /// Calls `f` with each chunk's raw bytes in turn (decompressed into `buf`).
+    /// Calls `f` with each chunk's raw bytes in turn (decompressed into `buf`,
+    /// which is only ever grown, or the stored bytes when they are raw).
     pub(crate) fn for_each(
         &self,
         at: At<'_>,
@@ -383,9 +384,17 @@ impl<'a> Chunks<'a> {
     ) -> Result<(), StateError> {
         let mut rest = self.bytes;
         while !rest.is_empty() {
-            buf.clear();
-            rest = decompress_chunk(at, rest, buf)?;
-            f(buf)?;
+            let (raw_len, stored, after) = split_chunk(at, rest)?;
+            rest = after;
+            if stored.len() == raw_len {
+                f(stored)?;
+                continue;
+            }
+            if buf.len() < raw_len {
+                buf.resize(raw_len, 0);
+            }
+            decompress(at, stored, &mut buf[..raw_len])?;
+            f(&buf[..raw_len])?;
         }
         Ok(())
     }
@@ -394,14 +403,22 @@ impl<'a> Chunks<'a> {
     pub(crate) fn decompress_all(&self, at: At<'_>, out: &mut Vec<u8>) -> Result<(), StateError> {
         let mut rest = self.bytes;
         while !rest.is_empty() {
-            rest = decompress_chunk(at, rest, out)?;
+            let (raw_len, stored, after) = split_chunk(at, rest)?;
+            rest = after;
+            if stored.len() == raw_len {
+                out.extend_from_slice(stored);
+            } else {
+                let start = out.len();
+                out.resize(start + raw_len, 0);
+                decompress(at, stored, &mut out[start..])?;
+            }
         }
         Ok(())
     }
 }
 
-/// Appends the raw bytes of the chunk at the start of `bytes` to `out`; returns what follows it.
-fn decompress_chunk<'a>(at: At<'_>, bytes: &'a [u8], out: &mut Vec<u8>) -> Result<&'a [u8], StateError> {
+/// The chunk at the start of `bytes`, checked: its raw length, its stored bytes, and what follows it.
+fn split_chunk<'a>(at: At<'_>, bytes: &'a [u8]) -> Result<(usize, &'a [u8], &'a [u8]), StateError> {
     let (Some(raw_len), Some(stored_len), Some(crc)) = (u32_at(bytes, 0), u32_at(bytes, 4), u32_at(bytes, 8)) else {
         return Err(at.corrupt("a chunk header is cut short"));
     };
@@ -414,18 +431,16 @@ fn decompress_chunk<'a>(at: At<'_>, bytes: &'a [u8], out: &mut Vec<u8>) -> Resul
     if stored_len > raw_len || raw_len > stored_len.saturating_mul(255).saturating_add(16) {
         return Err(at.corrupt(format!("a chunk claims {raw_len} raw bytes stored in {stored_len}")));
     }
-    if stored_len == raw_len {
-        out.extend_from_slice(stored);
-    } else {
-        let start = out.len();
-        out.resize(start + raw_len, 0);
-        match lz4_flex::block::decompress_into(stored, &mut out[start..]) {
-            Ok(n) if n == raw_len => {}
-            Ok(n) => return Err(at.corrupt(format!("a chunk decompresses to {n} bytes, not the {raw_len} it claims"))),
-            Err(e) => return Err(at.corrupt(format!("a chunk does not decompress: {e}"))),
-        }
+    Ok((raw_len, stored, &bytes[CHUNK_HEADER + stored_len..]))
+}
+
+/// Decompresses `stored` into exactly `out`.
+fn decompress(at: At<'_>, stored: &[u8], out: &mut [u8]) -> Result<(), StateError> {
+    match lz4_flex::block::decompress_into(stored, out) {
+        Ok(n) if n == out.len() => Ok(()),
+        Ok(n) => Err(at.corrupt(format!("a chunk decompresses to {n} bytes, not the {} it claims", out.len()))),
+        Err(e) => Err(at.corrupt(format!("a chunk does not decompress: {e}"))),
     }
-    Ok(&bytes[CHUNK_HEADER + stored_len..])
 }
 
 /// The entries in raw chunk bytes: `(codec((key, namespace)), codec(value))`.
