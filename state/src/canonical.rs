@@ -134,6 +134,24 @@ fn take_framed(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     Some(rest.split_at(len))
 }
 
+/// Appends `varint(len) codec(value)`, encoding in place (the length is
+/// patched in front; it takes one byte below 128 bytes of encoding).
+#[inline]
+fn encode_framed<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), StateError> {
+    let at = out.len();
+    out.push(0);
+    codec::encode_into(value, out)?;
+    let len = out.len() - at - 1;
+    if len < 0x80 {
+        out[at] = len as u8;
+    } else {
+        let mut prefix = Vec::with_capacity(10);
+        put_varint(&mut prefix, len as u64);
+        out.splice(at..at + 1, prefix);
+    }
+    Ok(())
+}
+
 fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
     let b = bytes.get(at..at + 4)?;
     Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -199,6 +217,22 @@ impl CanonicalWriter {
         self.raw.extend_from_slice(key);
         put_varint(&mut self.raw, value.len() as u64);
         self.raw.extend_from_slice(value);
+        if self.raw.len() >= CHUNK_BYTES {
+            self.flush_chunk()?;
+        }
+        Ok(())
+    }
+
+    /// Adds an entry, encoding `key` (a `(key, namespace)`) and `value` in place.
+    #[inline]
+    pub(crate) fn push_encoded<A: Serialize + ?Sized, B: Serialize + ?Sized>(&mut self, key: &A, value: &B) -> Result<(), StateError> {
+        self.open_section();
+        let start = self.raw.len();
+        let result = encode_framed(&mut self.raw, key).and_then(|_| encode_framed(&mut self.raw, value));
+        if result.is_err() {
+            self.raw.truncate(start);
+        }
+        result?;
         if self.raw.len() >= CHUNK_BYTES {
             self.flush_chunk()?;
         }

@@ -43,7 +43,7 @@ trait ErasedTable<K: Key>: Send {
 
 trait FrozenTable: Send {
     /// Writes the entries of key group index `idx` into the open section of `out`.
-    fn write_key_group(&self, idx: usize, out: &mut CanonicalWriter, scratch: &mut (Vec<u8>, Vec<u8>)) -> Result<(), StateError>;
+    fn write_key_group(&self, idx: usize, out: &mut CanonicalWriter) -> Result<(), StateError>;
 }
 
 impl<K: Key, N: Namespace, V: StateValue> ErasedTable<K> for Table<K, N, V> {
@@ -58,14 +58,10 @@ impl<K: Key, N: Namespace, V: StateValue> ErasedTable<K> for Table<K, N, V> {
 struct FrozenMaps<K, N, V>(Vec<Arc<Map<K, N, V>>>);
 
 impl<K: Key, N: Namespace, V: StateValue> FrozenTable for FrozenMaps<K, N, V> {
-    fn write_key_group(&self, idx: usize, out: &mut CanonicalWriter, (key, value): &mut (Vec<u8>, Vec<u8>)) -> Result<(), StateError> {
+    fn write_key_group(&self, idx: usize, out: &mut CanonicalWriter) -> Result<(), StateError> {
         let Some(map) = self.0.get(idx) else { return Ok(()) };
         for (k, v) in map.iter() {
-            key.clear();
-            value.clear();
-            codec::encode_into(k, key)?;
-            codec::encode_into(v, value)?;
-            out.push_entry(key, value)?;
+            out.push_encoded(k, v)?;
         }
         Ok(())
     }
@@ -348,18 +344,18 @@ struct HashMapSnapshot<K: Key> {
 impl<K: Key> StateSnapshot for HashMapSnapshot<K> {
     fn write(self: Box<Self>) -> Result<Vec<SnapshotFile>, StateError> {
         let mut file = CanonicalWriter::default();
-        let mut scratch = (Vec::new(), Vec::new());
+        let mut scratch = Vec::new();
         for (i, kg) in self.range.iter().enumerate() {
             file.begin_block(kg)?;
             for (name, type_name, table) in &self.tables {
                 file.begin_state(name, type_name, false)?;
-                table.write_key_group(i, &mut file, &mut scratch)?;
+                table.write_key_group(i, &mut file)?;
             }
             file.begin_timers()?;
             for (ts, key, ns) in self.timers.get(i).filter(|t| !t.is_empty()).map(|t| t.entries()).unwrap_or_default() {
-                scratch.0.clear();
-                codec::encode_into(&(key, ns), &mut scratch.0)?;
-                file.push_timer(canonical::ts_bytes(ts), &scratch.0)?;
+                scratch.clear();
+                codec::encode_into(&(key, ns), &mut scratch)?;
+                file.push_timer(canonical::ts_bytes(ts), &scratch)?;
             }
         }
         file.finish()
