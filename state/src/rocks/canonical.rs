@@ -273,7 +273,12 @@ impl<K: Key> RocksDbBackend<K> {
                     s.spawn(move || build_part::<K>(loaded, r, options, dir, &format!("{restore_no:08}-canonical-{i}")))
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(StateError::Io(std::io::Error::other("a thread restoring canonical state panicked"))))).collect()
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| Err(StateError::Io(std::io::Error::other("a thread restoring canonical state panicked"))))
+                })
+                .collect()
         });
         let mut timer_keys: Vec<Vec<u8>> = Vec::new();
         let mut pending = std::mem::take(&mut self.pending);
