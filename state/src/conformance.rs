@@ -48,6 +48,10 @@ pub fn run_all(make: impl Fn(KeyGroupRange) -> Backend<u64>) {
     timers(&make);
     snapshot_round_trip_and_split(&make);
     canonical_round_trip_and_split(&make);
+    canonical_snapshots_are_version_2(&make);
+    canonical_fixtures_restore(&make);
+    corrupt_canonical_block_is_named(&make);
+    canonical_incompatible_restore_is_refused(&make);
     snapshot_isolated_from_later_writes(&make);
     incompatible_restore_is_refused(&make);
     state_handles(&make);
@@ -305,4 +309,94 @@ pub fn changes_between_snapshots(make: &impl Fn(KeyGroupRange) -> Backend<u64>) 
     out.clear();
     r.pop_timers(500, &mut out).unwrap();
     assert_eq!(out.len() as u64, KEYS, "every timer restored once");
+}
+
+/// The canonical files checked in under `state/tests/fixtures/<name>/`:
+/// `keyed.state` and its key-group offsets (`key_group offset len` a line).
+///
+/// Each is what [`fill`] wrote in one canonical snapshot, by the backend and
+/// in the format version its name says. They are what older weirs wrote and
+/// newer ones must read: never regenerate one to make a test pass. A new
+/// format version gets a fixture of its own next to them.
+fn fixture(name: &str) -> Vec<RestoredFile> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let bytes = std::fs::read(dir.join(crate::canonical::KEYED_STATE_FILE)).unwrap();
+    let offsets = std::fs::read_to_string(dir.join("keyed.state.offsets")).unwrap();
+    let key_group_offsets = offsets
+        .lines()
+        .map(|line| {
+            let v: Vec<u64> = line.split_whitespace().map(|n| n.parse().unwrap()).collect();
+            crate::KeyGroupOffset { key_group: v[0] as u32, offset: v[1], len: v[2] }
+        })
+        .collect();
+    let file = SnapshotFile {
+        name: crate::canonical::KEYED_STATE_FILE.into(),
+        content: SnapshotContent::Bytes(bytes),
+        key_group_offsets,
+        shared: false,
+    };
+    to_restored(vec![file])
+}
+
+/// Restores every checked-in canonical fixture (format versions 1 and 2, as
+/// each backend wrote them) at parallelism 1 and 3.
+pub fn canonical_fixtures_restore(make: &impl Fn(KeyGroupRange) -> Backend<u64>) {
+    for name in ["canonical-v1", "canonical-v2-hashmap", "canonical-v2-rocksdb"] {
+        let files = fixture(name);
+        let version = files[0].block(&files[0].bytes().unwrap(), files[0].key_group_offsets[0].key_group).unwrap().unwrap()[..2].to_vec();
+        assert_eq!(version == [0xff, 2], name.starts_with("canonical-v2"), "{name} is in the version its name says");
+        restores_everywhere(make, files);
+    }
+}
+
+/// Canonical snapshots are written in the current version: every block starts with `0xFF 0x02`.
+pub fn canonical_snapshots_are_version_2(make: &impl Fn(KeyGroupRange) -> Backend<u64>) {
+    let mut b = make(full());
+    fill(&mut b);
+    let files = to_restored(b.snapshot_canonical().unwrap().write().unwrap());
+    for f in &files {
+        let bytes = f.bytes().unwrap();
+        assert!(!f.key_group_offsets.is_empty());
+        for o in &f.key_group_offsets {
+            let block = f.block(&bytes, o.key_group).unwrap().unwrap();
+            assert_eq!(block[..2], [0xff, crate::canonical::FORMAT_VERSION]);
+        }
+    }
+}
+
+/// A damaged block of a canonical snapshot fails the restore with an error
+/// naming the file and the key group, at any parallelism that reads it.
+pub fn corrupt_canonical_block_is_named(make: &impl Fn(KeyGroupRange) -> Backend<u64>) {
+    let mut b = make(full());
+    fill(&mut b);
+    let mut files = to_restored(b.snapshot_canonical().unwrap().write().unwrap());
+    let file = &mut files[0];
+    let o = file.key_group_offsets[file.key_group_offsets.len() / 2];
+    let mut bytes = file.bytes().unwrap().to_vec();
+    bytes[(o.offset + o.len - 3) as usize] ^= 0x10;
+    file.data = crate::RestoredData::Bytes(Bytes::from(bytes));
+    for parallelism in [1u32, 3] {
+        let subtask = (0..parallelism).find(|&s| key_group_range_for_subtask(MAX, parallelism, s).contains(o.key_group)).unwrap();
+        let mut r = make(key_group_range_for_subtask(MAX, parallelism, subtask));
+        let err = r.restore(files.clone()).expect_err("a damaged block must fail the restore");
+        let msg = err.to_string();
+        assert!(matches!(err, StateError::Corrupt(_)), "{msg}");
+        assert!(msg.contains("instance/keyed.state") && msg.contains(&format!("key group {}", o.key_group)), "{msg}");
+    }
+}
+
+/// A canonical restore refuses a state declared with other types than it
+/// was written with, naming the state and both types, and leaves it unclaimed.
+pub fn canonical_incompatible_restore_is_refused(make: &impl Fn(KeyGroupRange) -> Backend<u64>) {
+    let mut b = make(full());
+    fill(&mut b);
+    let files = to_restored(b.snapshot_canonical().unwrap().write().unwrap());
+    let mut r = make(full());
+    r.restore(files).unwrap();
+    let err = r.register::<i64, Vec<u64>>("v").expect_err("restoring strings as a list of integers must fail");
+    let msg = err.to_string();
+    assert!(msg.contains("'v'") && msg.contains("String") && msg.contains("Vec<u64>"), "the error names the state and the types: {msg}");
+    assert_eq!(r.unclaimed_restored_states(), vec!["v".to_string()], "a refused state stays unclaimed");
+    let v: StateId<i64, String> = r.register("v").unwrap();
+    assert_eq!(r.get(&v, key_group_of(&5u64, MAX), &5, &2).unwrap(), Some("value-5".into()), "the right types still restore it");
 }

@@ -4,7 +4,8 @@
 //! synchronous phase of a snapshot clones the `Arc`s (a few pointers per key
 //! group); the first write to a key group after that copies that key group's
 //! map once, so processing never waits for the state to be serialized.
-//! Snapshots are in the canonical format ([`crate::canonical`]).
+//! Snapshots are in the canonical format ([`crate::canonical`]), entries in
+//! hash order (not sorted).
 
 use std::any::Any;
 use std::collections::HashMap as StdHashMap;
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use hashbrown::{Equivalent, HashMap};
 use weir_checkpoint::codec;
 
-use crate::canonical::{self, Block, CanonicalWriter};
+use crate::canonical::{self, CanonicalWriter, Parsed, RestoredEntries, Section};
 use crate::timers::TimerMap;
 use crate::{
     Key, KeyGroupRange, KeyedStateBackend, Namespace, RestoredFile, SnapshotFile, StateError, StateId, StateSnapshot, StateValue, Timer,
@@ -41,8 +42,8 @@ trait ErasedTable<K: Key>: Send {
 }
 
 trait FrozenTable: Send {
-    /// Appends the entries of key group index `idx`; false when it has none.
-    fn write_key_group(&self, idx: usize, out: &mut Vec<u8>) -> Result<bool, StateError>;
+    /// Writes the entries of key group index `idx` into the open section of `out`.
+    fn write_key_group(&self, idx: usize, out: &mut CanonicalWriter) -> Result<(), StateError>;
 }
 
 impl<K: Key, N: Namespace, V: StateValue> ErasedTable<K> for Table<K, N, V> {
@@ -57,14 +58,12 @@ impl<K: Key, N: Namespace, V: StateValue> ErasedTable<K> for Table<K, N, V> {
 struct FrozenMaps<K, N, V>(Vec<Arc<Map<K, N, V>>>);
 
 impl<K: Key, N: Namespace, V: StateValue> FrozenTable for FrozenMaps<K, N, V> {
-    fn write_key_group(&self, idx: usize, out: &mut Vec<u8>) -> Result<bool, StateError> {
-        let Some(map) = self.0.get(idx) else { return Ok(false) };
-        if map.is_empty() {
-            return Ok(false);
+    fn write_key_group(&self, idx: usize, out: &mut CanonicalWriter) -> Result<(), StateError> {
+        let Some(map) = self.0.get(idx) else { return Ok(()) };
+        for (k, v) in map.iter() {
+            out.push_encoded(k, v)?;
         }
-        let entries: Vec<(&(K, N), &V)> = map.iter().collect();
-        codec::encode_into(&entries, out)?;
-        Ok(true)
+        Ok(())
     }
 }
 
@@ -74,8 +73,8 @@ struct Slot<K: Key> {
     table: Box<dyn ErasedTable<K>>,
 }
 
-/// A state's restored blocks: the type it was written as, and `(key group, encoded entries)`.
-type RestoredBlocks = (String, Vec<(u32, Vec<u8>)>);
+/// A state's restored blocks: the type it was written as, and `(file, key group, entries)`.
+type RestoredBlocks = (String, Vec<(String, u32, RestoredEntries)>);
 
 /// The hashmap keyed-state backend.
 ///
@@ -163,14 +162,26 @@ impl<K: Key> KeyedStateBackend<K> for HashMapBackend<K> {
             }
         }
         if let Some((written_as, blocks)) = self.restored.remove(name) {
-            for (kg, bytes) in blocks {
-                let idx = self.index(kg)?;
-                let entries: Vec<((K, N), V)> = codec::decode(&bytes).map_err(|e| StateError::IncompatibleState {
-                    name: name.to_string(),
-                    requested,
-                    reason: format!("written as {written_as}: {e}"),
-                })?;
-                maps[idx].extend(entries);
+            let incompatible = |e: weir_checkpoint::CodecError| StateError::IncompatibleState {
+                name: name.to_string(),
+                requested,
+                reason: format!("written as {written_as}: {e}"),
+            };
+            for (file, kg, entries) in blocks {
+                let map = &mut maps[self.index(kg)?];
+                match entries {
+                    RestoredEntries::V1(bytes) => {
+                        let entries: Vec<((K, N), V)> = codec::decode(&bytes).map_err(incompatible)?;
+                        map.extend(entries);
+                    }
+                    RestoredEntries::V2(raw) => {
+                        let at = canonical::At { file: &file, key_group: kg };
+                        for entry in canonical::entries(&raw) {
+                            let (k, v) = entry.map_err(|e| at.corrupt(format!("state '{name}': {e}")))?;
+                            map.insert(codec::decode(k).map_err(incompatible)?, codec::decode(v).map_err(incompatible)?);
+                        }
+                    }
+                }
             }
         }
         self.slots.push(Slot {
@@ -272,14 +283,47 @@ impl<K: Key> KeyedStateBackend<K> for HashMapBackend<K> {
     }
 
     fn restore(&mut self, files: Vec<RestoredFile>) -> Result<(), StateError> {
-        canonical::read_blocks(&files, self.range, |kg, block| {
-            for (name, type_name, entries) in block.tables {
-                let slot = self.restored.entry(name).or_insert_with(|| (type_name, Vec::new()));
-                slot.1.push((kg, entries));
-            }
-            let timers: Vec<(i64, K, i64)> =
-                codec::decode(&block.timers).map_err(|e| StateError::Corrupt(format!("timers of key group {kg}: {e}")))?;
+        let loaded = canonical::load(&files, self.range)?;
+        let mut buf = Vec::new();
+        loaded.blocks(self.range, |at, bytes| {
+            let kg = at.key_group;
             let idx = self.index(kg)?;
+            let mut add = |name: &str, type_name: &str, entries: RestoredEntries| -> Result<(), StateError> {
+                let slot = self.restored.entry(name.to_string()).or_insert_with(|| (type_name.to_string(), Vec::new()));
+                if slot.0 != type_name {
+                    return Err(at.corrupt(format!("state '{name}' is written as {type_name} here and as {} before", slot.0)));
+                }
+                slot.1.push((at.file.to_string(), kg, entries));
+                Ok(())
+            };
+            let mut timers: Vec<(i64, K, i64)> = Vec::new();
+            match canonical::parse_block(at, bytes)? {
+                Parsed::V1(block) => {
+                    for (name, type_name, entries) in block.tables {
+                        add(&name, &type_name, RestoredEntries::V1(entries))?;
+                    }
+                    timers = codec::decode(&block.timers).map_err(|e| at.corrupt(format!("timers: {e}")))?;
+                }
+                Parsed::V2(sections) => {
+                    for section in sections {
+                        match section {
+                            Section::State { name, type_name, chunks, .. } => {
+                                let mut raw = Vec::new();
+                                chunks.decompress_all(at, &mut raw)?;
+                                add(name, type_name, RestoredEntries::V2(raw))?;
+                            }
+                            Section::Timers(chunks) => chunks.for_each(at, &mut buf, |raw| {
+                                for timer in canonical::timers(raw) {
+                                    let (ts, tail) = timer.map_err(|e| at.corrupt(format!("timers: {e}")))?;
+                                    let (key, ns): (K, i64) = codec::decode(tail).map_err(|e| at.corrupt(format!("timers: {e}")))?;
+                                    timers.push((canonical::ts_from_bytes(ts), key, ns));
+                                }
+                                Ok(())
+                            })?,
+                        }
+                    }
+                }
+            }
             if let Some(map) = self.timers.get_mut(idx) {
                 let map = Arc::make_mut(map);
                 for (ts, key, ns) in timers {
@@ -302,22 +346,19 @@ impl<K: Key> StateSnapshot for HashMapSnapshot<K> {
         let mut file = CanonicalWriter::default();
         let mut scratch = Vec::new();
         for (i, kg) in self.range.iter().enumerate() {
-            let mut block = Block { tables: Vec::new(), timers: Vec::new() };
+            file.begin_block(kg)?;
             for (name, type_name, table) in &self.tables {
+                file.begin_state(name, type_name, false)?;
+                table.write_key_group(i, &mut file)?;
+            }
+            file.begin_timers()?;
+            for (ts, key, ns) in self.timers.get(i).filter(|t| !t.is_empty()).map(|t| t.entries()).unwrap_or_default() {
                 scratch.clear();
-                if table.write_key_group(i, &mut scratch)? {
-                    block.tables.push((name.clone(), (*type_name).to_string(), scratch.clone()));
-                }
+                codec::encode_into(&(key, ns), &mut scratch)?;
+                file.push_timer(canonical::ts_bytes(ts), &scratch)?;
             }
-            let timers = self.timers.get(i).filter(|t| !t.is_empty());
-            if block.tables.is_empty() && timers.is_none() {
-                continue;
-            }
-            let entries = timers.map(|t| t.entries()).unwrap_or_default();
-            block.timers = codec::encode(&entries)?;
-            file.push(kg, &block)?;
         }
-        Ok(file.finish())
+        file.finish()
     }
 }
 

@@ -2,22 +2,30 @@
 //!
 //! Writing: the synchronous phase is the same as for a native snapshot (a
 //! RocksDB checkpoint of the live files); the asynchronous phase opens that
-//! checkpoint read-only and writes every key group's entries as they are
-//! stored (already encoded, key group first), without decoding them.
+//! checkpoint read-only and streams every key group's entries, as they are
+//! stored (already encoded, key group first, sorted), into the canonical
+//! file's compressed chunks, without decoding them.
 //!
-//! Reading: timers are written at once; a state's entries are kept until the
-//! job registers the state, when they are decoded with its declared types
-//! (which checks them) and written as one sorted SST file per state.
+//! Reading (version 2): the blocks of the instance's key groups are split
+//! into contiguous key-group ranges, one per thread; each thread streams its
+//! entries into one SST file per state (the key group's two bytes ++ the
+//! entry's key bytes, the value bytes), sorting a section first when its
+//! writer did not sort it. Timers are written at once. A state's SST files
+//! wait until the job registers the state with the types they were written
+//! as, and are then ingested as they are. Version-1 blocks (older hashmap
+//! checkpoints) are not framed: their entries are kept until registration,
+//! decoded with the declared types, encoded again and written sorted.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rocksdb::{Direction, IteratorMode, Options, DB};
+use rocksdb::{DBRawIteratorWithThreadMode, IngestExternalFileOptions, Options, ReadOptions, SstFileWriter, DB};
 use weir_checkpoint::codec;
 
-use super::keys::{timer_key_from_tail, timer_ts, KG_BYTES};
+use super::keys::{timer_key_from_tail, KG_BYTES};
 use super::{cf_of, db_err, ingest, RocksDbBackend, META_CF, TIMERS_CF};
-use crate::canonical::{Block, CanonicalWriter, EncodedList};
+use crate::canonical::{self, At, CanonicalWriter, Loaded, Parsed, Section};
 use crate::snapshot::RemoveOnDrop;
 use crate::{Key, KeyGroupRange, Namespace, RestoredFile, SnapshotFile, StateError, StateSnapshot, StateValue};
 
@@ -27,62 +35,87 @@ pub(super) struct CanonicalSnapshot {
     pub range: KeyGroupRange,
 }
 
+/// Options for reading a snapshot once from start to end.
+fn scan_options() -> ReadOptions {
+    let mut read = ReadOptions::default();
+    read.fill_cache(false);
+    // Large reads instead of a system call per 4 KiB block.
+    read.set_readahead_size(SCAN_READAHEAD);
+    read
+}
+
+/// Bytes read ahead while scanning a snapshot's files.
+const SCAN_READAHEAD: usize = 4 << 20;
+
+type RawIter<'a> = DBRawIteratorWithThreadMode<'a, DB>;
+
+/// Seeks `it` to `prefix` and calls `f` with every entry whose key starts with it.
+fn scan_prefix(it: &mut RawIter<'_>, prefix: &[u8], mut f: impl FnMut(&[u8], &[u8]) -> Result<(), StateError>) -> Result<(), StateError> {
+    it.seek(prefix);
+    while let (Some(k), Some(v)) = (it.key(), it.value()) {
+        if !k.starts_with(prefix) {
+            break;
+        }
+        f(k, v)?;
+        it.next();
+    }
+    it.status().map_err(|e| db_err("reading the snapshot", e))
+}
+
 impl StateSnapshot for CanonicalSnapshot {
     fn write(self: Box<Self>) -> Result<Vec<SnapshotFile>, StateError> {
         let _remove = Arc::new(RemoveOnDrop(self.dir.clone()));
         let opts = Options::default();
         let cfs = DB::list_cf(&opts, &self.dir).map_err(|e| db_err("listing the snapshot's states", e))?;
         let db = DB::open_cf_for_read_only(&opts, &self.dir, &cfs, false).map_err(|e| db_err("opening the snapshot", e))?;
-        let mut states: Vec<(String, String)> = Vec::new();
+        let mut states: Vec<(String, String, RawIter<'_>)> = Vec::new();
         if let Some(meta) = db.cf_handle(META_CF) {
             for name in cfs.iter().filter(|c| !matches!(c.as_str(), "default" | TIMERS_CF | META_CF)) {
                 let type_name = db.get_cf(meta, format!("type:{name}").as_bytes()).map_err(|e| db_err("reading state types", e))?;
-                if let Some(t) = type_name {
-                    states.push((name.clone(), String::from_utf8_lossy(&t).into_owned()));
+                if let (Some(t), Some(cf)) = (type_name, db.cf_handle(name)) {
+                    states.push((name.clone(), String::from_utf8_lossy(&t).into_owned(), db.raw_iterator_cf_opt(cf, scan_options())));
                 }
             }
         }
+        let mut timers = db.cf_handle(TIMERS_CF).map(|cf| db.raw_iterator_cf_opt(cf, scan_options()));
         let mut file = CanonicalWriter::default();
         for kg in self.range.iter() {
             let prefix = (kg as u16).to_be_bytes();
-            let mut block = Block { tables: Vec::new(), timers: Vec::new() };
-            for (name, type_name) in &states {
-                let Some(cf) = db.cf_handle(name) else { continue };
-                let mut entries = EncodedList::default();
-                for item in db.iterator_cf(cf, IteratorMode::From(&prefix, Direction::Forward)) {
-                    let (k, v) = item.map_err(|e| db_err("reading the snapshot", e))?;
-                    if !k.starts_with(&prefix) {
-                        break;
-                    }
-                    entries.push(&[&k[KG_BYTES..], &v]);
-                }
-                if !entries.is_empty() {
-                    block.tables.push((name.clone(), type_name.clone(), entries.finish()?));
-                }
+            file.begin_block(kg)?;
+            for (name, type_name, it) in &mut states {
+                file.begin_state(name, type_name, true)?;
+                scan_prefix(it, &prefix, |k, v| file.push_entry(&k[KG_BYTES..], v))?;
             }
-            let mut timers = EncodedList::default();
-            if let Some(cf) = db.cf_handle(TIMERS_CF) {
-                for item in db.iterator_cf(cf, IteratorMode::From(&prefix, Direction::Forward)) {
-                    let (k, _) = item.map_err(|e| db_err("reading the snapshot's timers", e))?;
-                    let Some(ts) = timer_ts(&k).filter(|_| k.starts_with(&prefix)) else { break };
-                    timers.push(&[&codec::encode(&ts)?, &k[KG_BYTES + 8..]]);
-                }
+            if let Some(it) = &mut timers {
+                file.begin_timers()?;
+                scan_prefix(it, &prefix, |k, _| {
+                    let Some((ts, tail)) = k[KG_BYTES..].split_first_chunk::<8>() else {
+                        return Err(StateError::Corrupt(format!("a timer key of key group {kg} is {} bytes long", k.len())));
+                    };
+                    file.push_timer(*ts, tail)
+                })?;
             }
-            if block.tables.is_empty() && timers.is_empty() {
-                continue;
-            }
-            block.timers = timers.finish()?;
-            file.push(kg, &block)?;
         }
-        Ok(file.finish())
+        file.finish()
     }
 }
 
 /// Canonical entries of one state, kept until the job registers it.
 pub(super) struct PendingState {
     pub type_name: String,
-    /// `(key group, encoded entries)`.
+    /// Version-1 blocks: `(key group, codec(Vec<((K, N), V)>))`.
     pub blocks: Vec<(u32, Vec<u8>)>,
+    /// Version 2: sorted SST files with disjoint key ranges, ready to ingest.
+    pub ssts: Vec<SstFile>,
+}
+
+/// An SST file built for a restore, removed unless RocksDB took it over.
+pub(super) struct SstFile(PathBuf);
+
+impl Drop for SstFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// The stored timer key of a canonical timer entry.
@@ -92,34 +125,224 @@ pub(super) fn timer_key_of(kg: u32, ts: i64, key_and_namespace: &[u8]) -> Vec<u8
     key
 }
 
+/// One state's SST file being written by one restore thread.
+struct StateSst<'o> {
+    type_name: String,
+    writer: SstFileWriter<'o>,
+    path: PathBuf,
+    /// The last key written (keys must grow strictly).
+    last: Vec<u8>,
+}
+
+/// What one restore thread made of its key-group range.
+#[derive(Default)]
+struct Part {
+    /// `(state, types, SST file)`.
+    ssts: Vec<(String, String, SstFile)>,
+    /// Stored timer keys, unsorted.
+    timer_keys: Vec<Vec<u8>>,
+    /// Version-1 entries: `(state, types, key group, entries)`.
+    v1: Vec<(String, String, u32, Vec<u8>)>,
+}
+
+impl StateSst<'_> {
+    /// Writes `kg ++ key -> value`, checking that keys grow.
+    #[inline]
+    fn put(&mut self, at: At<'_>, name: &str, key: &mut Vec<u8>, kg: [u8; 2], k: &[u8], v: &[u8]) -> Result<(), StateError> {
+        key.clear();
+        key.extend_from_slice(&kg);
+        key.extend_from_slice(k);
+        if !self.last.is_empty() && key.as_slice() <= self.last.as_slice() {
+            return Err(at.corrupt(format!("state '{name}': its entries are not in increasing key order, or a key appears twice")));
+        }
+        self.writer.put(&*key, v).map_err(|e| db_err(&format!("writing {}", self.path.display()), e))?;
+        std::mem::swap(key, &mut self.last);
+        Ok(())
+    }
+}
+
+/// Streams the blocks of `range` into SST files under `dir` named `<prefix>-<n>.sst`.
+fn build_part<K: Key>(loaded: &Loaded<'_>, range: KeyGroupRange, options: &Options, dir: &Path, prefix: &str) -> Result<Part, StateError> {
+    let mut part = Part::default();
+    let mut states: HashMap<String, StateSst<'_>> = HashMap::new();
+    let (mut buf, mut key) = (Vec::new(), Vec::new());
+    let result = loaded.blocks(range, |at, bytes| {
+        let kg = at.key_group;
+        let kg_bytes = (kg as u16).to_be_bytes();
+        match canonical::parse_block(at, bytes)? {
+            Parsed::V1(block) => {
+                for (name, type_name, entries) in block.tables {
+                    part.v1.push((name, type_name, kg, entries));
+                }
+                let timers: Vec<(i64, K, i64)> = codec::decode(&block.timers).map_err(|e| at.corrupt(format!("timers: {e}")))?;
+                for (ts, key, ns) in timers {
+                    part.timer_keys.push(timer_key_of(kg, ts, &codec::encode(&(key, ns))?));
+                }
+            }
+            Parsed::V2(sections) => {
+                for section in sections {
+                    match section {
+                        Section::State { name, type_name, sorted, chunks } => {
+                            if !states.contains_key(name) {
+                                let path = dir.join(format!("{prefix}-{}.sst", states.len()));
+                                let writer = SstFileWriter::create(options);
+                                writer.open(&path).map_err(|e| db_err(&format!("creating {}", path.display()), e))?;
+                                states.insert(
+                                    name.to_string(),
+                                    StateSst { type_name: type_name.to_string(), writer, path, last: Vec::new() },
+                                );
+                            }
+                            let Some(sst) = states.get_mut(name) else { continue };
+                            if sst.type_name != type_name {
+                                return Err(
+                                    at.corrupt(format!("state '{name}' is written as {type_name} here and as {} before", sst.type_name))
+                                );
+                            }
+                            if sorted {
+                                chunks.for_each(at, &mut buf, |raw| {
+                                    for entry in canonical::entries(raw) {
+                                        let (k, v) = entry.map_err(|e| at.corrupt(format!("state '{name}': {e}")))?;
+                                        sst.put(at, name, &mut key, kg_bytes, k, v)?;
+                                    }
+                                    Ok(())
+                                })?;
+                            } else {
+                                buf.clear();
+                                chunks.decompress_all(at, &mut buf)?;
+                                let mut rows: Vec<(&[u8], &[u8])> = Vec::new();
+                                for entry in canonical::entries(&buf) {
+                                    rows.push(entry.map_err(|e| at.corrupt(format!("state '{name}': {e}")))?);
+                                }
+                                rows.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                                for (k, v) in rows.drain(..) {
+                                    sst.put(at, name, &mut key, kg_bytes, k, v)?;
+                                }
+                            }
+                        }
+                        Section::Timers(chunks) => chunks.for_each(at, &mut buf, |raw| {
+                            for timer in canonical::timers(raw) {
+                                let (ts, tail) = timer.map_err(|e| at.corrupt(format!("timers: {e}")))?;
+                                part.timer_keys.push(timer_key_of(kg, canonical::ts_from_bytes(ts), tail));
+                            }
+                            Ok(())
+                        })?,
+                    }
+                }
+            }
+        }
+        Ok(())
+    });
+    // Every file written so far is removed if anything failed.
+    let mut names: Vec<String> = states.keys().cloned().collect();
+    names.sort();
+    for name in names {
+        let Some(mut sst) = states.remove(&name) else { continue };
+        let file = SstFile(sst.path.clone());
+        if result.is_ok() {
+            sst.writer.finish().map_err(|e| db_err(&format!("finishing {}", sst.path.display()), e))?;
+        }
+        part.ssts.push((name, sst.type_name, file));
+    }
+    result.map(|_| part)
+}
+
+/// Splits `range` into at most `n` contiguous ranges of about equal size.
+fn split(range: KeyGroupRange, n: usize) -> Vec<KeyGroupRange> {
+    let len = range.len() as u32;
+    let n = (n as u32).clamp(1, len.max(1));
+    (0..n).map(|i| KeyGroupRange::new(range.start + len * i / n, range.start + len * (i + 1) / n - 1)).filter(|r| !r.is_empty()).collect()
+}
+
 impl<K: Key> RocksDbBackend<K> {
     /// Restores canonical files: timers now, state entries when registered.
     pub(super) fn restore_canonical(&mut self, files: &[RestoredFile]) -> Result<(), StateError> {
+        let loaded = canonical::load(files, self.range)?;
+        let dir = self.config.dir.join("ingest");
+        std::fs::create_dir_all(&dir)?;
+        self.ingested += 1;
+        let restore_no = self.ingested;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(RESTORE_THREADS);
+        let ranges = split(self.range, threads);
+        let options = &self.cf_options;
+        let parts: Vec<Result<Part, StateError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = ranges
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let (loaded, dir, r) = (&loaded, &dir, *r);
+                    s.spawn(move || build_part::<K>(loaded, r, options, dir, &format!("{restore_no:08}-canonical-{i}")))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| Err(StateError::Io(std::io::Error::other("a thread restoring canonical state panicked"))))
+                })
+                .collect()
+        });
         let mut timer_keys: Vec<Vec<u8>> = Vec::new();
         let mut pending = std::mem::take(&mut self.pending);
-        crate::canonical::read_blocks(files, self.range, |kg, block| {
-            for (name, type_name, entries) in block.tables {
-                pending.entry(name).or_insert_with(|| PendingState { type_name, blocks: Vec::new() }).blocks.push((kg, entries));
+        let mut result = Ok(());
+        for part in parts {
+            let part = match part {
+                Ok(p) => p,
+                Err(e) => {
+                    result = result.and(Err(e));
+                    continue;
+                }
+            };
+            timer_keys.extend(part.timer_keys);
+            for (name, type_name, sst) in part.ssts {
+                let p = pending.entry(name.clone()).or_insert_with(|| PendingState {
+                    type_name: type_name.clone(),
+                    blocks: vec![],
+                    ssts: vec![],
+                });
+                if p.type_name != type_name {
+                    result =
+                        result.and(Err(StateError::Corrupt(format!("state '{name}' is written as {type_name} and as {}", p.type_name))));
+                }
+                p.ssts.push(sst);
             }
-            let timers: Vec<(i64, K, i64)> =
-                codec::decode(&block.timers).map_err(|e| StateError::Corrupt(format!("timers of key group {kg}: {e}")))?;
-            for (ts, key, ns) in timers {
-                timer_keys.push(timer_key_of(kg, ts, &codec::encode(&(key, ns))?));
+            for (name, type_name, kg, entries) in part.v1 {
+                let p = pending.entry(name.clone()).or_insert_with(|| PendingState {
+                    type_name: type_name.clone(),
+                    blocks: vec![],
+                    ssts: vec![],
+                });
+                if p.type_name != type_name {
+                    result =
+                        result.and(Err(StateError::Corrupt(format!("state '{name}' is written as {type_name} and as {}", p.type_name))));
+                }
+                p.blocks.push((kg, entries));
             }
-            Ok(())
-        })?;
+        }
         self.pending = pending;
+        result?;
         timer_keys.sort_unstable();
         timer_keys.dedup();
         let entries: Vec<(&[u8], Option<&[u8]>)> = timer_keys.iter().map(|k| (k.as_slice(), Some(&[][..]))).collect();
         self.ingested += 1;
-        let sst = self.config.dir.join("ingest").join(format!("{:08}.sst", self.ingested));
+        let sst = dir.join(format!("{:08}.sst", self.ingested));
         ingest::write_sorted(&self.db, cf_of(&self.db, TIMERS_CF)?, &self.cf_options, &self.write, &sst, &entries)?;
         self.rebuild_timer_index()
     }
 
-    /// Decodes a registered state's canonical entries with its declared types and writes them.
+    /// Writes a registered state's restored entries: ingests its SST files, and
+    /// decodes version-1 entries with its declared types and writes them.
     pub(super) fn load_canonical<N: Namespace, V: StateValue>(&mut self, name: &str, pending: PendingState) -> Result<(), StateError> {
+        let cf = cf_of(&self.db, name)?;
+        if !pending.ssts.is_empty() {
+            let mut ingest = IngestExternalFileOptions::default();
+            ingest.set_move_files(true);
+            let paths: Vec<&Path> = pending.ssts.iter().map(|f| f.0.as_path()).collect();
+            self.db
+                .ingest_external_file_cf_opts(cf, &ingest, paths)
+                .map_err(|e| db_err(&format!("ingesting the restored entries of state '{name}'"), e))?;
+        }
+        if pending.blocks.is_empty() {
+            return Ok(());
+        }
         let mut rows: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         for (kg, bytes) in pending.blocks {
             let decoded: Vec<((K, N), V)> = codec::decode(&bytes).map_err(|e| StateError::IncompatibleState {
@@ -138,6 +361,25 @@ impl<K: Key> RocksDbBackend<K> {
         let entries: Vec<(&[u8], Option<&[u8]>)> = rows.iter().map(|(k, v)| (k.as_slice(), Some(v.as_slice()))).collect();
         self.ingested += 1;
         let sst = self.config.dir.join("ingest").join(format!("{:08}.sst", self.ingested));
-        ingest::write_sorted(&self.db, cf_of(&self.db, name)?, &self.cf_options, &self.write, &sst, &entries)
+        ingest::write_sorted(&self.db, cf, &self.cf_options, &self.write, &sst, &entries)
+    }
+}
+
+/// Threads a restore writes SST files with (at most; no more than the machine's cores).
+const RESTORE_THREADS: usize = 4;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_split_evenly_and_cover() {
+        let r = KeyGroupRange::new(10, 73);
+        let parts = split(r, 3);
+        assert_eq!(parts.len(), 3);
+        assert_eq!(parts[0].start, 10);
+        assert_eq!(parts[2].end, 73);
+        assert!(parts.windows(2).all(|w| w[0].end + 1 == w[1].start));
+        assert_eq!(split(KeyGroupRange::new(5, 5), 4).len(), 1);
     }
 }
