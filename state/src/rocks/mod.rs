@@ -14,11 +14,16 @@
 
 mod cache;
 mod canonical;
+mod cut;
 mod ingest;
 mod keys;
+mod prepare;
 mod resources;
 mod restore;
 mod timers;
+
+pub use prepare::prepare_rocksdb_restore;
+pub use restore::{kept_instance, RestoreOutcome};
 
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
@@ -33,7 +38,7 @@ use crate::{
     StateValue, Timer,
 };
 use cache::{Entry, WriteCache};
-use keys::{cache_key, key_group_of_stored, timer_key, timer_ts, STATE_BYTES};
+use keys::{cache_key, timer_key, timer_ts, STATE_BYTES};
 
 const TIMERS_CF: &str = "_timers";
 const META_CF: &str = "_weir";
@@ -447,12 +452,18 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
         if crate::canonical::is_canonical(&files) {
             return self.restore_canonical(&files);
         }
-        let staged = restore::stage(&self.config.dir, &files)?;
+        let started = std::time::Instant::now();
         // Close the current database before its files are replaced.
         let empty = tempfile_dir(&self.config.dir)?;
         let placeholder = DB::open_default(&empty).map_err(|e| db_err("opening a placeholder", e))?;
         drop(std::mem::replace(&mut self.db, placeholder));
-        restore::install(&self.config.dir, self.range, staged, self.config.memory_bytes)?;
+        if prepare::adopt(&self.config.dir, self.range, &files)? {
+            tracing::debug!(instance = %self.config.dir.display(), "RocksDB restore: took the prepared database over");
+        } else {
+            let staged = restore::stage(&self.config.dir, &files)?;
+            let outcome = restore::install(&self.config.dir, self.range, staged, self.config.memory_bytes)?;
+            prepare::log_outcome(&self.config.dir, self.range, &outcome, started, "done");
+        }
         *self = Self::open_existing(&self.config.clone(), self.range)?;
         let _ = std::fs::remove_dir_all(&empty);
         Ok(())
@@ -498,10 +509,8 @@ impl StateSnapshot for RocksDbSnapshot {
     }
 }
 
-/// The key group of a key stored by this backend (for cutting ranges out).
-pub(crate) fn stored_key_group(key: &[u8]) -> Option<u32> {
-    key_group_of_stored(key)
-}
-
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod rescale_tests;
