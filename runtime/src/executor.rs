@@ -176,6 +176,9 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
         _ => None,
     };
     let restore = restore.map(Arc::new);
+    if let Some(r) = &restore {
+        crate::prepare::prepare_restores(r, &graph.keyed_operators, config)?;
+    }
 
     // Build every task.
     let counters = Counters::default();
@@ -199,7 +202,7 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
             };
             let built = (vertex.build)(&env, &mut wiring)?;
             let base = match (&restore, own_restore) {
-                (Some(r), true) => r.shared_files_of(subtask),
+                (Some(r), true) => r.shared_files_for(env.key_groups),
                 _ => Default::default(),
             };
             let (ctl_tx, ctl_rx) = unbounded::<Control>();

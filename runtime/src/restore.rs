@@ -8,7 +8,7 @@ use std::time::Instant;
 use futures::StreamExt;
 use tracing::info;
 use weir_checkpoint::protocol::root_relative;
-use weir_checkpoint::{checksum, open_checkpoint, CheckpointMetadata, CheckpointStorage, StateFile};
+use weir_checkpoint::{checksum, open_checkpoint, CheckpointMetadata, CheckpointStorage, KeyGroupRange, StateFile};
 use weir_state::{RestoredData, RestoredFile};
 
 use crate::incremental::{local_name, SharedFile};
@@ -115,10 +115,8 @@ impl Restore {
                 for f in &st.files {
                     // The backend's own name: what follows a shared file's unique
                     // prefix, or the last path component.
-                    let file_name = local_name(&op.operator_id, st.subtask, &f.path)
-                        .or_else(|| f.path.rsplit('/').next())
-                        .unwrap_or(&f.path)
-                        .to_string();
+                    let file_name =
+                        local_name(&op.operator_id, &f.path).or_else(|| f.path.rsplit('/').next()).unwrap_or(&f.path).to_string();
                     let target = local_dir.join(format!("{}-{}", op.operator_id, st.subtask)).join(&file_name);
                     files.insert(f.path.clone(), (target.clone(), file_name.clone()));
                     jobs.push((target, (op.operator_id.clone(), st.subtask, file_name, f.clone())));
@@ -201,21 +199,25 @@ impl Restore {
         self.root == storage.describe("")
     }
 
-    /// The shared files instance `subtask` of each operator held, by the backend's file name.
-    pub(crate) fn shared_files_of(&self, subtask: u32) -> HashMap<String, HashMap<String, SharedFile>> {
+    /// The shared files an instance owning `key_groups` may reference instead
+    /// of uploading them again, by operator and the backend's file name: those
+    /// of the checkpointed instance whose files its RocksDB database keeps
+    /// ([`weir_state::kept_instance`]; at the same parallelism, the instance
+    /// with the same key groups). Another instance's files may share their
+    /// names but not their contents.
+    pub(crate) fn shared_files_for(&self, key_groups: KeyGroupRange) -> HashMap<String, HashMap<String, SharedFile>> {
         let mut out: HashMap<String, HashMap<String, SharedFile>> = HashMap::new();
         for op in &self.meta.operators {
-            for st in op.subtasks.iter().filter(|s| s.subtask == subtask) {
-                for f in &st.files {
-                    let (Some(root_path), Some(name)) = (root_relative(&self.dir, &f.path), local_name(&op.operator_id, subtask, &f.path))
-                    else {
-                        continue;
-                    };
-                    if root_path.starts_with("shared/") {
-                        out.entry(op.operator_id.clone())
-                            .or_default()
-                            .insert(name.to_string(), SharedFile { root_path, size: f.size, checksum: f.checksum });
-                    }
+            let ranges: Vec<Option<KeyGroupRange>> = op.subtasks.iter().map(|s| s.key_groups).collect();
+            let Some(st) = weir_state::kept_instance(key_groups, &ranges).and_then(|i| op.subtasks.get(i)) else { continue };
+            for f in &st.files {
+                let (Some(root_path), Some(name)) = (root_relative(&self.dir, &f.path), local_name(&op.operator_id, &f.path)) else {
+                    continue;
+                };
+                if root_path.starts_with("shared/") {
+                    out.entry(op.operator_id.clone())
+                        .or_default()
+                        .insert(name.to_string(), SharedFile { root_path, size: f.size, checksum: f.checksum });
                 }
             }
         }
@@ -253,31 +255,41 @@ impl Restore {
         Ok(())
     }
 
+    /// The keyed-state files of `operator_id` of every checkpointed instance
+    /// whose key groups overlap `key_groups` (none when the checkpoint does
+    /// not hold the operator).
+    pub(crate) fn keyed_files(&self, operator_id: &str, key_groups: KeyGroupRange) -> Result<Vec<RestoredFile>, JobError> {
+        let Some(op) = self.meta.operator(operator_id) else { return Ok(Vec::new()) };
+        let mut files = Vec::new();
+        for st in &op.subtasks {
+            let overlaps = st.key_groups.is_none_or(|r| !r.intersection(&key_groups).is_empty());
+            if !overlaps {
+                continue;
+            }
+            for f in &st.files {
+                let (local, file_name) = self.files.get(&f.path).cloned().ok_or_else(|| JobError::IncompatibleCheckpoint {
+                    path: self.path.clone(),
+                    reason: format!("file {} was not loaded", f.path),
+                })?;
+                files.push(RestoredFile {
+                    name: self.describe_file(&f.path),
+                    file_name,
+                    source: format!("{operator_id} instance {}", st.subtask),
+                    key_groups: st.key_groups,
+                    data: RestoredData::Local(local),
+                    key_group_offsets: f.key_group_offsets.clone(),
+                });
+            }
+        }
+        Ok(files)
+    }
+
     /// The state of `operator_id` for the instance described by `env`.
     pub(crate) fn state_for(&self, operator_id: &str, env: &SubtaskEnv, keyed: bool) -> Result<Option<RestoredState>, JobError> {
         let Some(op) = self.meta.operator(operator_id) else { return Ok(None) };
         let mut restored = RestoredState { checkpoint_id: self.meta.checkpoint_id, ..RestoredState::default() };
         if keyed {
-            for st in &op.subtasks {
-                let overlaps = st.key_groups.is_none_or(|r| !r.intersection(&env.key_groups).is_empty());
-                if !overlaps {
-                    continue;
-                }
-                for f in &st.files {
-                    let (local, file_name) = self.files.get(&f.path).cloned().ok_or_else(|| JobError::IncompatibleCheckpoint {
-                        path: self.path.clone(),
-                        reason: format!("file {} was not loaded", f.path),
-                    })?;
-                    restored.files.push(RestoredFile {
-                        name: self.describe_file(&f.path),
-                        file_name,
-                        source: format!("{operator_id} instance {}", st.subtask),
-                        key_groups: st.key_groups,
-                        data: RestoredData::Local(local),
-                        key_group_offsets: f.key_group_offsets.clone(),
-                    });
-                }
-            }
+            restored.files = self.keyed_files(operator_id, env.key_groups)?;
         }
         let has_inline = op.subtasks.iter().any(|s| s.inline.is_some());
         if has_inline {
