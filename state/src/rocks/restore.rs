@@ -223,7 +223,8 @@ fn copy_range(
         w.finish().map_err(|e| db_err(&format!("finishing {}", sst.display()), e))?;
         let mut ingest = IngestExternalFileOptions::default();
         ingest.set_move_files(true);
-        let result = target.ingest_external_file_cf_opts(to, &ingest, vec![&sst]).map_err(|e| db_err(&format!("ingesting {}", sst.display()), e));
+        let result =
+            target.ingest_external_file_cf_opts(to, &ingest, vec![&sst]).map_err(|e| db_err(&format!("ingesting {}", sst.display()), e));
         if sst.exists() {
             let _ = std::fs::remove_file(&sst);
         }
