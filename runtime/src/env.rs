@@ -44,6 +44,17 @@ impl SubtaskEnv {
         weir_state::Backend::new(self.backend, self.key_groups, &dir, self.state_memory).map_err(|e| JobError::state(operator_id, e))
     }
 
+    /// The keyed-state backend of `operator_id` on this instance: empty, or
+    /// holding the instance's key groups of the restored state when the job
+    /// restores (a RocksDB backend opens the database the restore prepared
+    /// for it, once).
+    pub fn keyed_backend<K: weir_state::Key>(&self, operator_id: &str) -> Result<weir_state::Backend<K>, JobError> {
+        let Some(restored) = self.restored(operator_id, true)? else { return self.new_backend(operator_id) };
+        let dir = instance_dir(&self.state_dir, operator_id, self.subtask);
+        weir_state::Backend::restored(self.backend, self.key_groups, &dir, self.state_memory, restored.files)
+            .map_err(|e| JobError::state(operator_id, e))
+    }
+
     /// The restored state of `operator_id` for this instance, if the job restores.
     pub fn restored(&self, operator_id: &str, keyed: bool) -> Result<Option<RestoredState>, JobError> {
         match &self.restore {

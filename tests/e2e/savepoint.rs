@@ -14,7 +14,7 @@ use weir::{Event, JobConfig, RestoreFrom, StreamEnvironment, TumblingWindows};
 
 use crate::common::{committed_lines, generated, generated_reference};
 
-const N: u64 = 60_000;
+const N: u64 = 120_000; // 6 s at the first run's 20 000 events/s: time for three savepoints on a busy machine
 const KEYS: u64 = 50;
 const RATE: u64 = 10_000; // event time: 10 000 events per second, 1 s windows
 const WINDOW_MS: i64 = 1000;

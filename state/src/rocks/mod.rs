@@ -150,6 +150,35 @@ impl<K: Key> RocksDbBackend<K> {
         Self::open_existing(config, range)
     }
 
+    /// Opens a backend for `range` in `config.dir` holding the key groups of
+    /// `range` from the restored `files`: the database prepared for them
+    /// ([`prepare_rocksdb_restore`]) or one made from them now, opened once.
+    pub fn open_restored(config: &RocksDbConfig, range: KeyGroupRange, files: Vec<RestoredFile>) -> Result<Self, StateError> {
+        if files.is_empty() || crate::canonical::is_canonical(&files) {
+            let mut b = Self::open(config, range)?;
+            b.restore(files)?;
+            return Ok(b);
+        }
+        std::fs::create_dir_all(&config.dir)?;
+        Self::install_restored(config, range, &files)?;
+        Self::open_existing(config, range)
+    }
+
+    /// Puts the database of `range` made from the native `files` into
+    /// `config.dir/db`: the prepared one if it was made from them, else one
+    /// made now.
+    fn install_restored(config: &RocksDbConfig, range: KeyGroupRange, files: &[RestoredFile]) -> Result<(), StateError> {
+        if prepare::adopt(&config.dir, range, files)? {
+            tracing::debug!(instance = %config.dir.display(), "RocksDB restore: took the prepared database over");
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let staged = restore::stage(&config.dir, files)?;
+        let outcome = restore::install(&config.dir, range, staged, config.memory_bytes)?;
+        prepare::log_outcome(&config.dir, range, &outcome, started, "done");
+        Ok(())
+    }
+
     /// Opens the database already in `config.dir/db` (restored files), or a new one.
     fn open_existing(config: &RocksDbConfig, range: KeyGroupRange) -> Result<Self, StateError> {
         let db_dir = config.dir.join("db");
@@ -452,18 +481,11 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
         if crate::canonical::is_canonical(&files) {
             return self.restore_canonical(&files);
         }
-        let started = std::time::Instant::now();
         // Close the current database before its files are replaced.
         let empty = tempfile_dir(&self.config.dir)?;
         let placeholder = DB::open_default(&empty).map_err(|e| db_err("opening a placeholder", e))?;
         drop(std::mem::replace(&mut self.db, placeholder));
-        if prepare::adopt(&self.config.dir, self.range, &files)? {
-            tracing::debug!(instance = %self.config.dir.display(), "RocksDB restore: took the prepared database over");
-        } else {
-            let staged = restore::stage(&self.config.dir, &files)?;
-            let outcome = restore::install(&self.config.dir, self.range, staged, self.config.memory_bytes)?;
-            prepare::log_outcome(&self.config.dir, self.range, &outcome, started, "done");
-        }
+        Self::install_restored(&self.config, self.range, &files)?;
         *self = Self::open_existing(&self.config.clone(), self.range)?;
         let _ = std::fs::remove_dir_all(&empty);
         Ok(())

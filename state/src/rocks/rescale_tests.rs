@@ -56,8 +56,15 @@ fn check_restores(dir: &Path, files: &[RestoredFile], parallelism: u32) {
     let (mut keys, mut timers) = (0, 0);
     for subtask in 0..parallelism {
         let range = key_group_range_for_subtask(MAX, parallelism, subtask);
-        let mut b = open(&dir.join(format!("target-{parallelism}-{subtask}")), range);
-        b.restore(files.to_vec()).unwrap();
+        let target = dir.join(format!("target-{parallelism}-{subtask}"));
+        // Both ways in: opening restored, and restoring an open backend.
+        let mut b = if subtask % 2 == 0 {
+            RocksDbBackend::<u64>::open_restored(&RocksDbConfig::new(&target, 64 << 20), range, files.to_vec()).unwrap()
+        } else {
+            let mut b = open(&target, range);
+            b.restore(files.to_vec()).unwrap();
+            b
+        };
         for cf in ["v", TIMERS_CF] {
             let outside: Vec<u32> = stored_key_groups(&b, cf).into_iter().filter(|kg| !range.contains(*kg)).collect();
             assert!(outside.is_empty(), "p{parallelism} #{subtask} {cf}: key groups outside {range:?}: {outside:?}");
@@ -140,8 +147,7 @@ fn a_prepared_database_is_taken_over_only_for_the_same_files_and_range() {
     let outcome = prepare_rocksdb_restore(&config, range, &files).unwrap().unwrap();
     assert_eq!(outcome.kept.as_deref(), Some("instance 1"));
     assert!(config.dir.join("prepared/RESTORED_FROM").is_file());
-    let mut b = RocksDbBackend::<u64>::open(&config, range).unwrap();
-    b.restore(files.clone()).unwrap();
+    let mut b = RocksDbBackend::<u64>::open_restored(&config, range, files.clone()).unwrap();
     assert!(!config.dir.join("prepared").exists(), "taken over");
     let v: StateId<i64, String> = b.register("v").unwrap();
     let key = (0..KEYS).find(|k| range.contains(key_group_of(k, MAX))).unwrap();
