@@ -71,8 +71,8 @@ fn stop_partway(args: &[String], run_for: Duration, what: &str) -> u64 {
 /// checkpoint: a restored instance keeps the files of the checkpointed
 /// instance that overlaps it most, and its checkpoints reference them where
 /// that instance uploaded them. The job then restores from such a checkpoint
-/// on the same machine (local recovery of the kept files) and ends with the
-/// reference output.
+/// on the same machine (local recovery of the kept files), and from a
+/// promoted copy of it elsewhere, and ends with the reference output.
 #[test]
 fn a_rescaled_rocksdb_job_references_the_kept_files_and_restores_from_them() {
     let dir = tempfile::tempdir().unwrap();
@@ -108,6 +108,22 @@ fn a_rescaled_rocksdb_job_references_the_kept_files_and_restores_from_them() {
         })
         .collect();
     assert!(!kept.is_empty(), "chk-{newest} references files another instance uploaded: {op}");
+    // The tools take such references as they are; a promoted copy restores elsewhere at another parallelism.
+    let weir = |args: &[&str]| Command::new(env!("CARGO_BIN_EXE_weir")).args(args).output().unwrap();
+    let o = weir(&["checkpoints", "verify", chk.join(format!("chk-{newest}")).to_str().unwrap()]);
+    assert!(o.status.success(), "verify: {}{}", stdout(&o), stderr(&o));
+    let sp = dir.path().join("sp");
+    let o = weir(&["checkpoints", "promote", chk.join(format!("chk-{newest}")).to_str().unwrap(), sp.to_str().unwrap()]);
+    assert!(o.status.success(), "promote: {}", stderr(&o));
+    let out_sp = dir.path().join("out-sp");
+    copy_dir(&out, &out_sp);
+    let o = run_windowed_count(&argv(&format!(
+        "--generate {N} --keys {KEYS} --event-rate {EVENT_RATE} --parallelism 2 --output {} --from-checkpoint {} --state-backend rocksdb",
+        out_sp.display(),
+        sp.display()
+    )));
+    assert!(o.status.success(), "promoted, p3 -> p2: {}", stderr(&o));
+    assert_eq!(committed_lines(&out_sp), generated_reference(N, KEYS, EVENT_RATE, 1000), "2 -> 3 -> promoted -> 2");
     let o = run_windowed_count(&args(3, 1_000_000));
     assert!(o.status.success(), "p3 -> p3: {}", stderr(&o));
     assert!(stderr(&o).contains("local recovery"), "the kept files are found in the state directory: {}", stderr(&o));
