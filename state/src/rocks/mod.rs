@@ -11,6 +11,12 @@
 //! The synchronous phase of a snapshot writes the cache's changes, flushes
 //! the memtables and creates a RocksDB checkpoint (hard links to the live
 //! files) in a local directory; the asynchronous phase uploads those files.
+//!
+//! A restore at another parallelism takes the files of the checkpointed
+//! instance that overlaps the new range most as they are, removes the key
+//! groups outside the range with range deletions (`cut`) and copies in the
+//! range's entries of the other instances (`restore`); the runtime prepares
+//! the databases of all instances at once before opening them (`prepare`).
 
 mod cache;
 mod canonical;
