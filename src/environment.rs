@@ -20,6 +20,8 @@ pub(crate) struct Builder {
     pub(crate) edges: Vec<EdgeSpec>,
     /// Ids of stateful operators; a `.uid()` call may still change them.
     pub(crate) operator_ids: Vec<Rc<RefCell<String>>>,
+    /// The keyed ones among them, with their parallelism.
+    pub(crate) keyed_operators: Vec<(Rc<RefCell<String>>, u32)>,
     next_operator: usize,
 }
 
@@ -28,6 +30,12 @@ impl Builder {
         let id = Rc::new(RefCell::new(format!("{kind}-{}", self.next_operator)));
         self.next_operator += 1;
         self.operator_ids.push(id.clone());
+        id
+    }
+    /// A new id of a keyed operator of `parallelism` instances.
+    pub(crate) fn keyed_operator_id(&mut self, kind: &str, parallelism: u32) -> Rc<RefCell<String>> {
+        let id = self.operator_id(kind);
+        self.keyed_operators.push((id.clone(), parallelism));
         id
     }
     /// A name for a stateless operator's metrics (not a checkpointed id).
@@ -63,7 +71,13 @@ impl StreamEnvironment {
     /// An environment with `config`.
     pub fn new(config: JobConfig) -> Self {
         StreamEnvironment {
-            builder: Rc::new(RefCell::new(Builder { vertices: Vec::new(), edges: Vec::new(), operator_ids: Vec::new(), next_operator: 0 })),
+            builder: Rc::new(RefCell::new(Builder {
+                vertices: Vec::new(),
+                edges: Vec::new(),
+                operator_ids: Vec::new(),
+                keyed_operators: Vec::new(),
+                next_operator: 0,
+            })),
             config,
         }
     }
@@ -168,7 +182,8 @@ impl StreamEnvironment {
         if builder.vertices.is_empty() {
             return Err(Error::Args("the job has no sink".into()));
         }
-        let graph = JobGraph { vertices: builder.vertices, edges: builder.edges, operator_ids: ids };
+        let keyed_operators = builder.keyed_operators.iter().map(|(id, p)| (id.borrow().clone(), *p)).collect();
+        let graph = JobGraph { vertices: builder.vertices, edges: builder.edges, operator_ids: ids, keyed_operators };
         Ok(execute(graph, &self.config)?)
     }
 }

@@ -24,7 +24,7 @@ impl<K: Key, T: Send + 'static> KeyedStream<K, T> {
     /// Runs a keyed process function: per-record logic with keyed state and
     /// event-time timers. Each instance gets a clone of `f`.
     pub fn process<O: Send + 'static, F: KeyedProcessFunction<K, T, O> + Clone + 'static>(self, f: F) -> DataStream<O> {
-        let id = self.builder.borrow_mut().operator_id("process");
+        let id = self.builder.borrow_mut().keyed_operator_id("process", self.parallelism);
         let head = self.head;
         let cell = id.clone();
         let next: Head<Event<O>> = Rc::new(move |env, wiring, down| {
@@ -53,7 +53,7 @@ impl<K: Key, T: Send + 'static> WindowedStream<K, T> {
     /// Folds each window with `agg`.
     pub fn apply<A: Aggregate<T> + Clone>(self, agg: A) -> DataStream<WindowResult<K, A::Out>> {
         let s = self.stream;
-        let id = s.builder.borrow_mut().operator_id("window");
+        let id = s.builder.borrow_mut().keyed_operator_id("window", s.parallelism);
         let head = s.head;
         let windows = self.windows;
         let cell = id.clone();

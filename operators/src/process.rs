@@ -123,10 +123,7 @@ pub struct KeyedProcessOperator<K: Key, I, O, F> {
 impl<K: Key, I, O, F: KeyedProcessFunction<K, I, O>> KeyedProcessOperator<K, I, O, F> {
     /// Builds the instance described by `env`, restoring its state if the job restores.
     pub fn new(id: &str, mut f: F, env: &SubtaskEnv, next: Box<dyn Operator<Event<O>>>) -> Result<Self, JobError> {
-        let mut backend: Backend<K> = env.new_backend(id)?;
-        if let Some(restored) = env.restored(id, true)? {
-            backend.restore(restored.files).map_err(|e| JobError::state(id, e))?;
-        }
+        let mut backend: Backend<K> = env.keyed_backend(id)?;
         f.open(&mut OpenContext { backend: &mut backend, subtask: env.subtask })
             .map_err(|e| JobError::Operator { operator: id.to_string(), message: e.to_string() })?;
         Ok(KeyedProcessOperator {

@@ -193,10 +193,7 @@ impl<K: Key, T, A: Aggregate<T>> WindowOperator<K, T, A> {
         env: &SubtaskEnv,
         next: Box<dyn Operator<Event<WindowResult<K, A::Out>>>>,
     ) -> Result<Self, JobError> {
-        let mut backend: Backend<K> = env.new_backend(id)?;
-        if let Some(restored) = env.restored(id, true)? {
-            backend.restore(restored.files).map_err(|e| JobError::state(id, e))?;
-        }
+        let mut backend: Backend<K> = env.keyed_backend(id)?;
         let contents = backend.register("window-contents").map_err(|e| JobError::state(id, e))?;
         Ok(WindowOperator {
             id: id.to_string(),

@@ -40,8 +40,19 @@ impl SubtaskEnv {
     /// (a RocksDB backend keeps its files in `<state_dir>/<operator_id>-<subtask>`,
     /// where a later restore on this machine finds them for local recovery).
     pub fn new_backend<K: weir_state::Key>(&self, operator_id: &str) -> Result<weir_state::Backend<K>, JobError> {
-        let dir = self.state_dir.join(format!("{operator_id}-{}", self.subtask));
+        let dir = instance_dir(&self.state_dir, operator_id, self.subtask);
         weir_state::Backend::new(self.backend, self.key_groups, &dir, self.state_memory).map_err(|e| JobError::state(operator_id, e))
+    }
+
+    /// The keyed-state backend of `operator_id` on this instance: empty, or
+    /// holding the instance's key groups of the restored state when the job
+    /// restores (a RocksDB backend opens the database the restore prepared
+    /// for it, once).
+    pub fn keyed_backend<K: weir_state::Key>(&self, operator_id: &str) -> Result<weir_state::Backend<K>, JobError> {
+        let Some(restored) = self.restored(operator_id, true)? else { return self.new_backend(operator_id) };
+        let dir = instance_dir(&self.state_dir, operator_id, self.subtask);
+        weir_state::Backend::restored(self.backend, self.key_groups, &dir, self.state_memory, restored.files)
+            .map_err(|e| JobError::state(operator_id, e))
     }
 
     /// The restored state of `operator_id` for this instance, if the job restores.
@@ -51,4 +62,9 @@ impl SubtaskEnv {
             Some(r) => r.state_for(operator_id, self, keyed),
         }
     }
+}
+
+/// The local directory of instance `subtask` of `operator_id` under `state_dir`.
+pub(crate) fn instance_dir(state_dir: &std::path::Path, operator_id: &str, subtask: u32) -> std::path::PathBuf {
+    state_dir.join(format!("{operator_id}-{subtask}"))
 }

@@ -176,6 +176,9 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
         _ => None,
     };
     let restore = restore.map(Arc::new);
+    if let Some(r) = &restore {
+        crate::prepare::prepare_restores(r, &graph.keyed_operators, config)?;
+    }
 
     // The restored files the first checkpoint may reference or copy instead of uploading them.
     let candidates = restore.as_ref().map(|r| r.candidates(own_restore));

@@ -2,7 +2,7 @@
 //! and the edges (channels) between them.
 
 use std::any::Any;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -156,6 +156,10 @@ pub struct JobGraph {
     pub edges: Vec<EdgeSpec>,
     /// Ids of every operator (what checkpoints match state by).
     pub operator_ids: BTreeSet<String>,
+    /// Ids of the keyed operators and their parallelism: a restore prepares
+    /// their RocksDB databases in parallel before the tasks are built. A
+    /// keyed operator missing here restores while its task is built.
+    pub keyed_operators: BTreeMap<String, u32>,
 }
 
 pub(crate) fn new_stop_flag() -> Arc<AtomicBool> {

@@ -130,11 +130,16 @@ pub(crate) fn shared_name(operator: &str, subtask: u32, checkpoint: u64, name: &
     format!("{operator}-{subtask}.{checkpoint}.{name}")
 }
 
-/// The backend's own name of a shared file of `operator`'s instance `subtask`.
-pub(crate) fn local_name<'a>(operator: &str, subtask: u32, shared: &'a str) -> Option<&'a str> {
+/// The backend's own name of a shared file of `operator`, whichever instance
+/// uploaded it: an instance restored at another parallelism keeps the files
+/// of another instance, and its checkpoints reference them as they are.
+pub(crate) fn local_name<'a>(operator: &str, shared: &'a str) -> Option<&'a str> {
     let file = shared.rsplit('/').next()?;
-    let rest = file.strip_prefix(&format!("{operator}-{subtask}."))?;
-    rest.split_once('.').map(|(_, name)| name)
+    let rest = file.strip_prefix(operator)?.strip_prefix('-')?;
+    let (subtask, rest) = rest.split_once('.')?;
+    let (checkpoint, name) = rest.split_once('.')?;
+    let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    (number(subtask) && number(checkpoint) && !name.is_empty()).then_some(name)
 }
 
 #[cfg(test)]
@@ -209,7 +214,9 @@ mod tests {
     #[test]
     fn names_round_trip() {
         let n = shared_name("window-count", 1, 7, "000012.sst");
-        assert_eq!(local_name("window-count", 1, &format!("../shared/{n}")), Some("000012.sst"));
-        assert_eq!(local_name("window-count", 0, &format!("../shared/{n}")), None);
+        assert_eq!(local_name("window-count", &format!("../shared/{n}")), Some("000012.sst"));
+        assert_eq!(local_name("window", &format!("../shared/{n}")), None, "another operator's file");
+        assert_eq!(local_name("window-count", "../shared/window-count-1.x.000012.sst"), None);
+        assert_eq!(local_name("window-count", "chk-3/window-count-1/MANIFEST-000005"), None);
     }
 }

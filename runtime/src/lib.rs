@@ -24,6 +24,7 @@ mod message;
 mod metered;
 mod operator;
 mod partition;
+mod prepare;
 mod restore;
 mod sink;
 mod snapshot;

@@ -8,7 +8,7 @@ use std::time::Instant;
 use futures::StreamExt;
 use tracing::info;
 use weir_checkpoint::protocol::root_relative;
-use weir_checkpoint::{checksum, open_checkpoint, CheckpointMetadata, CheckpointStorage, StateFile};
+use weir_checkpoint::{checksum, open_checkpoint, CheckpointMetadata, CheckpointStorage, KeyGroupRange, StateFile};
 use weir_state::{RestoredData, RestoredFile};
 
 use crate::incremental::{local_name, Candidate, Candidates, SharedFile};
@@ -115,10 +115,8 @@ impl Restore {
                 for f in &st.files {
                     // The backend's own name: what follows a shared file's unique
                     // prefix, or the last path component.
-                    let file_name = local_name(&op.operator_id, st.subtask, &f.path)
-                        .or_else(|| f.path.rsplit('/').next())
-                        .unwrap_or(&f.path)
-                        .to_string();
+                    let file_name =
+                        local_name(&op.operator_id, &f.path).or_else(|| f.path.rsplit('/').next()).unwrap_or(&f.path).to_string();
                     let target = local_dir.join(format!("{}-{}", op.operator_id, st.subtask)).join(&file_name);
                     files.insert(f.path.clone(), (target.clone(), file_name.clone()));
                     jobs.push((target, (op.operator_id.clone(), st.subtask, file_name, f.clone())));
@@ -259,31 +257,41 @@ impl Restore {
         Ok(())
     }
 
+    /// The keyed-state files of `operator_id` of every checkpointed instance
+    /// whose key groups overlap `key_groups` (none when the checkpoint does
+    /// not hold the operator).
+    pub(crate) fn keyed_files(&self, operator_id: &str, key_groups: KeyGroupRange) -> Result<Vec<RestoredFile>, JobError> {
+        let Some(op) = self.meta.operator(operator_id) else { return Ok(Vec::new()) };
+        let mut files = Vec::new();
+        for st in &op.subtasks {
+            let overlaps = st.key_groups.is_none_or(|r| !r.intersection(&key_groups).is_empty());
+            if !overlaps {
+                continue;
+            }
+            for f in &st.files {
+                let (local, file_name) = self.files.get(&f.path).cloned().ok_or_else(|| JobError::IncompatibleCheckpoint {
+                    path: self.path.clone(),
+                    reason: format!("file {} was not loaded", f.path),
+                })?;
+                files.push(RestoredFile {
+                    name: self.describe_file(&f.path),
+                    file_name,
+                    source: format!("{operator_id} instance {}", st.subtask),
+                    key_groups: st.key_groups,
+                    data: RestoredData::Local(local),
+                    key_group_offsets: f.key_group_offsets.clone(),
+                });
+            }
+        }
+        Ok(files)
+    }
+
     /// The state of `operator_id` for the instance described by `env`.
     pub(crate) fn state_for(&self, operator_id: &str, env: &SubtaskEnv, keyed: bool) -> Result<Option<RestoredState>, JobError> {
         let Some(op) = self.meta.operator(operator_id) else { return Ok(None) };
         let mut restored = RestoredState { checkpoint_id: self.meta.checkpoint_id, ..RestoredState::default() };
         if keyed {
-            for st in &op.subtasks {
-                let overlaps = st.key_groups.is_none_or(|r| !r.intersection(&env.key_groups).is_empty());
-                if !overlaps {
-                    continue;
-                }
-                for f in &st.files {
-                    let (local, file_name) = self.files.get(&f.path).cloned().ok_or_else(|| JobError::IncompatibleCheckpoint {
-                        path: self.path.clone(),
-                        reason: format!("file {} was not loaded", f.path),
-                    })?;
-                    restored.files.push(RestoredFile {
-                        name: self.describe_file(&f.path),
-                        file_name,
-                        source: format!("{operator_id} instance {}", st.subtask),
-                        key_groups: st.key_groups,
-                        data: RestoredData::Local(local),
-                        key_group_offsets: f.key_group_offsets.clone(),
-                    });
-                }
-            }
+            restored.files = self.keyed_files(operator_id, env.key_groups)?;
         }
         let has_inline = op.subtasks.iter().any(|s| s.inline.is_some());
         if has_inline {

@@ -75,6 +75,27 @@ impl<K: Key> Backend<K> {
         }
     }
 
+    /// A backend of `kind` for `range` holding the key groups of `range`
+    /// from the restored `files`; a RocksDB backend (files in `dir`) opens
+    /// its database once, taking over one prepared for these files
+    /// ([`crate::prepare_rocksdb_restore`]) if there is one.
+    pub fn restored(
+        kind: BackendKind,
+        range: KeyGroupRange,
+        dir: &std::path::Path,
+        memory_bytes: u64,
+        files: Vec<RestoredFile>,
+    ) -> Result<Self, StateError> {
+        match kind {
+            BackendKind::HashMap => {
+                let mut b = HashMapBackend::new(range);
+                b.restore(files)?;
+                Ok(Backend::HashMap(b))
+            }
+            BackendKind::RocksDb => Ok(RocksDbBackend::open_restored(&RocksDbConfig::new(dir, memory_bytes), range, files)?.into()),
+        }
+    }
+
     /// Names of restored states that the job did not register (state of
     /// operators or states the job no longer has).
     pub fn unclaimed_restored_states(&self) -> Vec<String> {

@@ -42,7 +42,7 @@ pub use handles::{KeyedState, ListState, MapState, ReducingState, ValueState};
 pub use hashmap::HashMapBackend;
 pub use key::{Key, StableHasher};
 pub use key_group::{key_group_of, key_group_range_for_subtask, subtask_for_key_group};
-pub use rocks::{RocksDbBackend, RocksDbConfig};
+pub use rocks::{kept_instance, prepare_rocksdb_restore, RestoreOutcome, RocksDbBackend, RocksDbConfig};
 pub use snapshot::{RemoveOnDrop, RestoredData, RestoredFile, SnapshotContent, SnapshotFile, StateSnapshot};
 pub use timers::Timer;
 pub use weir_checkpoint::{KeyGroupOffset, KeyGroupRange};

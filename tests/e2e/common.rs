@@ -25,6 +25,15 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     out
 }
 
+/// Copies every file under `from` to the same place under `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    for rel in files_under(from) {
+        let target = to.join(&rel);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(from.join(&rel), target).unwrap();
+    }
+}
+
 /// An example binary that `cargo test` builds next to the tests.
 pub fn example_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();

@@ -1,6 +1,8 @@
 //! Savepoints taken from a running job through its `JobControl`: canonical
 //! and native, while running and as the final checkpoint of a stop, and
-//! restores from them into the same and the other backend.
+//! restores from them into the same and the other backend. The rescale
+//! matrix: {canonical, native} x {hashmap, rocksdb} x parallelism
+//! {1 -> 3, 3 -> 2, 2 -> 4} (from a checkpoint: `rescale.rs`).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -12,7 +14,7 @@ use weir::{Event, JobConfig, RestoreFrom, StreamEnvironment, TumblingWindows};
 
 use crate::common::{committed_lines, generated, generated_reference};
 
-const N: u64 = 60_000;
+const N: u64 = 120_000; // 6 s at the first run's 20 000 events/s: time for three savepoints on a busy machine
 const KEYS: u64 = 50;
 const RATE: u64 = 10_000; // event time: 10 000 events per second, 1 s windows
 const WINDOW_MS: i64 = 1000;
@@ -44,10 +46,10 @@ fn config(root: &Path, backend: BackendKind, name: &str, parallelism: u32) -> Jo
     c
 }
 
-/// Runs until a stop-with-savepoint in `format` completes mid-stream; returns the savepoint's path.
-fn stop_with_savepoint(root: &Path, backend: BackendKind, format: SavepointFormat, out: &Path) -> String {
+/// Runs at `parallelism` until a stop-with-savepoint in `format` completes mid-stream; returns the savepoint's path.
+fn stop_with_savepoint(root: &Path, backend: BackendKind, format: SavepointFormat, parallelism: u32, out: &Path) -> String {
     let replies: Arc<Mutex<Vec<Result<CheckpointRecord, String>>>> = Arc::default();
-    let mut c = config(root, backend, "first", 2);
+    let mut c = config(root, backend, "first", parallelism);
     let sp_dir = root.join("savepoints").to_str().unwrap().to_string();
     let r = replies.clone();
     c.on_start = Some(OnStart(Arc::new(move |control: JobControl| {
@@ -89,7 +91,7 @@ fn check_restore(root: &Path, backend: BackendKind, parallelism: u32, savepoint:
     assert_eq!(
         committed_lines(out),
         generated_reference(N, KEYS, RATE, WINDOW_MS),
-        "stop with savepoint, restore: every window exactly once"
+        "stop with savepoint, restore at parallelism {parallelism} with {backend:?}: every window exactly once"
     );
     // weir never deletes a savepoint.
     assert!(Path::new(savepoint).join("_metadata").is_file());
@@ -100,7 +102,7 @@ fn check_restore(root: &Path, backend: BackendKind, parallelism: u32, savepoint:
 fn canonical_savepoint_moves_hashmap_state_into_rocksdb() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let sp = stop_with_savepoint(dir.path(), BackendKind::HashMap, SavepointFormat::Canonical, &out);
+    let sp = stop_with_savepoint(dir.path(), BackendKind::HashMap, SavepointFormat::Canonical, 2, &out);
     check_restore(dir.path(), BackendKind::RocksDb, 3, &sp, &out);
 }
 
@@ -109,7 +111,7 @@ fn canonical_savepoint_moves_hashmap_state_into_rocksdb() {
 fn canonical_savepoint_moves_rocksdb_state_into_hashmap() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let sp = stop_with_savepoint(dir.path(), BackendKind::RocksDb, SavepointFormat::Canonical, &out);
+    let sp = stop_with_savepoint(dir.path(), BackendKind::RocksDb, SavepointFormat::Canonical, 2, &out);
     check_restore(dir.path(), BackendKind::HashMap, 1, &sp, &out);
 }
 
@@ -118,6 +120,37 @@ fn canonical_savepoint_moves_rocksdb_state_into_hashmap() {
 fn native_rocksdb_savepoint_restores_into_rocksdb() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let sp = stop_with_savepoint(dir.path(), BackendKind::RocksDb, SavepointFormat::Native, &out);
+    let sp = stop_with_savepoint(dir.path(), BackendKind::RocksDb, SavepointFormat::Native, 2, &out);
     check_restore(dir.path(), BackendKind::RocksDb, 4, &sp, &out);
+}
+
+/// A stop with a savepoint in `format` at each `from`, a restore at `to`, with `backend` both times.
+fn rescale_matrix(format: SavepointFormat, backend: BackendKind) {
+    for (from, to) in [(1, 3), (3, 2), (2, 4)] {
+        eprintln!("{format:?} savepoint, {backend:?}: parallelism {from} -> {to}");
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let sp = stop_with_savepoint(dir.path(), backend, format, from, &out);
+        check_restore(dir.path(), backend, to, &sp, &out);
+    }
+}
+
+#[test]
+fn canonical_savepoint_rescale_matrix_hashmap() {
+    rescale_matrix(SavepointFormat::Canonical, BackendKind::HashMap);
+}
+
+#[test]
+fn canonical_savepoint_rescale_matrix_rocksdb() {
+    rescale_matrix(SavepointFormat::Canonical, BackendKind::RocksDb);
+}
+
+#[test]
+fn native_savepoint_rescale_matrix_hashmap() {
+    rescale_matrix(SavepointFormat::Native, BackendKind::HashMap);
+}
+
+#[test]
+fn native_savepoint_rescale_matrix_rocksdb() {
+    rescale_matrix(SavepointFormat::Native, BackendKind::RocksDb);
 }

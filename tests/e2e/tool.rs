@@ -81,14 +81,6 @@ fn state_files_by_size(chk: &Path, id: u64) -> Vec<String> {
     files
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    for rel in files_under(from) {
-        let target = to.join(&rel);
-        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        std::fs::copy(from.join(&rel), target).unwrap();
-    }
-}
-
 /// What is done to a copy of the checkpoint directory, and the problem `verify` must then report.
 type Damage<'a> = (&'a str, &'a dyn Fn(&Path), String);
 

@@ -68,12 +68,6 @@ pub(crate) fn timer_key_from_tail(out: &mut Vec<u8>, kg: u32, ts: i64, tail: &[u
     out.extend_from_slice(tail);
 }
 
-/// The key group of a stored key.
-#[inline]
-pub(crate) fn key_group_of_stored(key: &[u8]) -> Option<u32> {
-    key.get(..KG_BYTES).map(|b| u32::from(u16::from_be_bytes([b[0], b[1]])))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

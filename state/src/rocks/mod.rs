@@ -11,15 +11,26 @@
 //! The synchronous phase of a snapshot writes the cache's changes, flushes
 //! the memtables and creates a RocksDB checkpoint (hard links to the live
 //! files) in a local directory; the asynchronous phase uploads those files.
+//!
+//! A restore at another parallelism takes the files of the checkpointed
+//! instance that overlaps the new range most as they are, removes the key
+//! groups outside the range with range deletions (`cut`) and copies in the
+//! range's entries of the other instances (`restore`); the runtime prepares
+//! the databases of all instances at once before opening them (`prepare`).
 
 mod cache;
 mod canonical;
+mod cut;
 mod ingest;
 mod key_filter;
 mod keys;
+mod prepare;
 mod resources;
 mod restore;
 mod timers;
+
+pub use prepare::prepare_rocksdb_restore;
+pub use restore::{kept_instance, RestoreOutcome};
 
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
@@ -35,7 +46,7 @@ use crate::{
 };
 use cache::{Entry, Value, WriteCache};
 use key_filter::KeyFilter;
-use keys::{cache_key, key_group_of_stored, timer_key, timer_ts, STATE_BYTES};
+use keys::{cache_key, timer_key, timer_ts, STATE_BYTES};
 
 const TIMERS_CF: &str = "_timers";
 const META_CF: &str = "_weir";
@@ -151,6 +162,35 @@ impl<K: Key> RocksDbBackend<K> {
         let mut b = Self::open_existing(config, range)?;
         b.filter = KeyFilter::for_empty_database();
         Ok(b)
+    }
+
+    /// Opens a backend for `range` in `config.dir` holding the key groups of
+    /// `range` from the restored `files`: the database prepared for them
+    /// ([`prepare_rocksdb_restore`]) or one made from them now, opened once.
+    pub fn open_restored(config: &RocksDbConfig, range: KeyGroupRange, files: Vec<RestoredFile>) -> Result<Self, StateError> {
+        if files.is_empty() || crate::canonical::is_canonical(&files) {
+            let mut b = Self::open(config, range)?;
+            b.restore(files)?;
+            return Ok(b);
+        }
+        std::fs::create_dir_all(&config.dir)?;
+        Self::install_restored(config, range, &files)?;
+        Self::open_existing(config, range)
+    }
+
+    /// Puts the database of `range` made from the native `files` into
+    /// `config.dir/db`: the prepared one if it was made from them, else one
+    /// made now.
+    fn install_restored(config: &RocksDbConfig, range: KeyGroupRange, files: &[RestoredFile]) -> Result<(), StateError> {
+        if prepare::adopt(&config.dir, range, files)? {
+            tracing::debug!(instance = %config.dir.display(), "RocksDB restore: took the prepared database over");
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let staged = restore::stage(&config.dir, files)?;
+        let outcome = restore::install(&config.dir, range, staged, config.memory_bytes)?;
+        prepare::log_outcome(&config.dir, range, &outcome, started, "done");
+        Ok(())
     }
 
     /// Opens the database already in `config.dir/db` (restored files), or a new one.
@@ -462,16 +502,18 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
     }
 
     fn restore(&mut self, files: Vec<RestoredFile>) -> Result<(), StateError> {
-        self.filter.forget_all();
+        if !files.is_empty() {
+            // The database gets keys that did not go through the filter.
+            self.filter.forget_all();
+        }
         if crate::canonical::is_canonical(&files) {
             return self.restore_canonical(&files);
         }
-        let staged = restore::stage(&self.config.dir, &files)?;
         // Close the current database before its files are replaced.
         let empty = tempfile_dir(&self.config.dir)?;
         let placeholder = DB::open_default(&empty).map_err(|e| db_err("opening a placeholder", e))?;
         drop(std::mem::replace(&mut self.db, placeholder));
-        restore::install(&self.config.dir, self.range, staged, self.config.memory_bytes)?;
+        Self::install_restored(&self.config, self.range, &files)?;
         *self = Self::open_existing(&self.config.clone(), self.range)?;
         let _ = std::fs::remove_dir_all(&empty);
         Ok(())
@@ -517,10 +559,8 @@ impl StateSnapshot for RocksDbSnapshot {
     }
 }
 
-/// The key group of a key stored by this backend (for cutting ranges out).
-pub(crate) fn stored_key_group(key: &[u8]) -> Option<u32> {
-    key_group_of_stored(key)
-}
-
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod rescale_tests;
