@@ -336,19 +336,8 @@ fn savepoints(base: &Path) {
 fn first_checkpoint_after_no_claim(dir: &Path, sizes: &Sizes, path: &str) {
     for (how, incremental) in [("copy", true), ("upload", false)] {
         let job_dir = dir.join(format!("no-claim-{how}"));
-        let args = keyed_totals::Args::parse_from(
-            format!(
-                "keyed_totals --generate {} --keys {} --hot-keys {} --value-bytes {} --parallelism 2 --state-backend rocksdb \
-                 --checkpoint-dir {} --state-dir {} --checkpoint-interval 1h --incremental {incremental} --from-checkpoint {path}",
-                sizes.events,
-                sizes.keys,
-                (sizes.keys / 100).max(1),
-                sizes.value_bytes,
-                job_dir.join("chk").display(),
-                job_dir.join("state").display()
-            )
-            .split_whitespace(),
-        );
+        let extra = format!("--checkpoint-interval 1h --incremental {incremental} --from-checkpoint {path}");
+        let args = keyed_totals::Args::parse_from(sizes.job(&job_dir, &extra).split_whitespace());
         let record: Arc<std::sync::Mutex<Option<Result<weir::crates::runtime::CheckpointRecord, String>>>> = Arc::default();
         let r = record.clone();
         let summary = keyed_totals::run_with(&args, move |control| {

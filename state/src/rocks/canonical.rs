@@ -109,6 +109,20 @@ pub(super) struct PendingState {
     pub ssts: Vec<SstFile>,
 }
 
+/// The pending entries of state `name`, which every block must declare with the same types.
+fn pending_for<'a>(
+    pending: &'a mut HashMap<String, PendingState>,
+    name: &str,
+    type_name: &str,
+) -> Result<&'a mut PendingState, StateError> {
+    let p =
+        pending.entry(name.to_string()).or_insert_with(|| PendingState { type_name: type_name.to_string(), blocks: vec![], ssts: vec![] });
+    if p.type_name != type_name {
+        return Err(StateError::Corrupt(format!("state '{name}' is written as {type_name} and as {}", p.type_name)));
+    }
+    Ok(p)
+}
+
 /// An SST file built for a restore, removed unless RocksDB took it over.
 pub(super) struct SstFile(PathBuf);
 
@@ -293,28 +307,16 @@ impl<K: Key> RocksDbBackend<K> {
             };
             timer_keys.extend(part.timer_keys);
             for (name, type_name, sst) in part.ssts {
-                let p = pending.entry(name.clone()).or_insert_with(|| PendingState {
-                    type_name: type_name.clone(),
-                    blocks: vec![],
-                    ssts: vec![],
-                });
-                if p.type_name != type_name {
-                    result =
-                        result.and(Err(StateError::Corrupt(format!("state '{name}' is written as {type_name} and as {}", p.type_name))));
+                match pending_for(&mut pending, &name, &type_name) {
+                    Ok(p) => p.ssts.push(sst),
+                    Err(e) => result = result.and(Err(e)),
                 }
-                p.ssts.push(sst);
             }
             for (name, type_name, kg, entries) in part.v1 {
-                let p = pending.entry(name.clone()).or_insert_with(|| PendingState {
-                    type_name: type_name.clone(),
-                    blocks: vec![],
-                    ssts: vec![],
-                });
-                if p.type_name != type_name {
-                    result =
-                        result.and(Err(StateError::Corrupt(format!("state '{name}' is written as {type_name} and as {}", p.type_name))));
+                match pending_for(&mut pending, &name, &type_name) {
+                    Ok(p) => p.blocks.push((kg, entries)),
+                    Err(e) => result = result.and(Err(e)),
                 }
-                p.blocks.push((kg, entries));
             }
         }
         self.pending = pending;
