@@ -114,6 +114,7 @@ impl WriteCache {
         self.bytes + self.timer_bytes > self.limit()
     }
 
+    #[cfg(test)]
     pub(crate) fn get(&self, key: &[u8]) -> Option<&Entry> {
         self.entries.get(key)
     }
@@ -134,7 +135,34 @@ impl WriteCache {
         }
     }
 
+    /// Sets the value of `key` and marks it changed, with one probe of the
+    /// table. A key not cached may be in RocksDB (a removal then needs a
+    /// tombstone).
+    pub(crate) fn put(&mut self, key: &[u8], value: Value) {
+        let new_len = value.len();
+        let replaced = match self.entries.entry_ref(key) {
+            EntryRef::Occupied(mut o) => {
+                let e = o.get_mut();
+                let old_len = e.value.replace(value).map_or(0, |v| v.len());
+                Some((std::mem::replace(&mut e.dirty, true), old_len))
+            }
+            EntryRef::Vacant(v) => {
+                v.insert(Entry { value: Some(value), dirty: true, in_db: true });
+                None
+            }
+        };
+        match replaced {
+            Some((was_dirty, old_len)) => self.changed(key.len(), was_dirty, old_len, new_len),
+            None => {
+                let size = key.len() + new_len + ENTRY_OVERHEAD;
+                self.bytes += size;
+                self.dirty_bytes += size;
+            }
+        }
+    }
+
     /// Inserts or replaces the entry for `key`.
+    #[cfg(test)]
     pub(crate) fn insert(&mut self, key: &[u8], entry: Entry) {
         let size = key.len() + entry.value.as_ref().map_or(0, |v| v.len()) + ENTRY_OVERHEAD;
         if entry.dirty {
@@ -294,6 +322,20 @@ mod tests {
             c.forget(k);
         }
         assert_eq!(c.bytes, 0);
+    }
+
+    #[test]
+    fn put_accounts_like_a_replacement() {
+        let mut c = WriteCache::new(1 << 20);
+        c.put(b"k", Value::from_slice(&[1, 2]));
+        assert_eq!((c.bytes, c.dirty_bytes), (1 + 2 + ENTRY_OVERHEAD, 1 + 2 + ENTRY_OVERHEAD));
+        assert!(c.get(b"k").unwrap().in_db, "an uncached key may be in RocksDB");
+        c.put(b"k", Value::from_slice(&[3]));
+        assert_eq!((c.bytes, c.dirty_bytes), (1 + 1 + ENTRY_OVERHEAD, 1 + 1 + ENTRY_OVERHEAD));
+        assert_eq!(c.take_changes(), vec![(&b"k"[..], Some(&[3u8][..]))]);
+        c.put(b"k", Value::from_slice(&[4, 5, 6]));
+        assert_eq!((c.bytes, c.dirty_bytes), (1 + 3 + ENTRY_OVERHEAD, 1 + 3 + ENTRY_OVERHEAD));
+        assert!(c.get(b"k").unwrap().in_db, "written once, it is in RocksDB");
     }
 
     #[test]

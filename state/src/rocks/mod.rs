@@ -397,8 +397,7 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
         self.locate(id, kg, key, ns)?;
         self.value_buf.clear();
         codec::encode_into(&value, &mut self.value_buf)?;
-        let in_db = self.cache.get(&self.key_buf).is_none_or(|e| e.in_db);
-        self.cache.insert(&self.key_buf, Entry { value: Some(Value::from_slice(&self.value_buf)), dirty: true, in_db });
+        self.cache.put(&self.key_buf, Value::from_slice(&self.value_buf));
         self.bound_cache()
     }
 
