@@ -181,7 +181,7 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
     }
 
     // The restored files the first checkpoint may reference or copy instead of uploading them.
-    let candidates = restore.as_ref().map(|r| r.candidates(own_restore));
+    let candidates = restore.as_ref().map(|r| Arc::new(r.candidates(own_restore)));
 
     // Build every task.
     let counters = Counters::default();

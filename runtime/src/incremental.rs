@@ -15,6 +15,7 @@
 //! checkpoints never reference files outside its directory.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use weir_checkpoint::CheckpointStorage;
 
@@ -58,7 +59,7 @@ pub(crate) enum Reuse {
 /// The checkpoint a job restored from.
 #[derive(Debug)]
 struct RestoredFiles {
-    files: Candidates,
+    files: Arc<Candidates>,
     /// Where they are.
     storage: CheckpointStorage,
 }
@@ -80,7 +81,7 @@ impl SharedFiles {
     }
 
     /// Restored from a checkpoint in `storage` that holds `files`.
-    pub(crate) fn with_restored(mut self, files: Candidates, storage: CheckpointStorage) -> Self {
+    pub(crate) fn with_restored(mut self, files: Arc<Candidates>, storage: CheckpointStorage) -> Self {
         if self.enabled {
             self.restored = Some(RestoredFiles { files, storage });
         }
@@ -181,7 +182,7 @@ mod tests {
     #[test]
     fn disabled_never_reuses() {
         let restored: Candidates = [("op".to_string(), [("0.sst".to_string(), vec![c("shared/r", 10)])].into())].into();
-        let mut s = SharedFiles::new(false).with_restored(restored, CheckpointStorage::in_memory());
+        let mut s = SharedFiles::new(false).with_restored(Arc::new(restored), CheckpointStorage::in_memory());
         assert_eq!(confirmed(&s, "0.sst", 10), None);
         s.hold(1, "op", "1.sst", f("shared/a"));
         s.confirm(1);
@@ -195,7 +196,7 @@ mod tests {
     #[test]
     fn restored_files_are_candidates_until_the_first_checkpoint_completes() {
         let restored: Candidates = [("op".to_string(), [("0.sst".to_string(), vec![c("shared/r", 10), c("shared/r2", 11)])].into())].into();
-        let mut s = SharedFiles::new(true).with_restored(restored, CheckpointStorage::in_memory());
+        let mut s = SharedFiles::new(true).with_restored(Arc::new(restored), CheckpointStorage::in_memory());
         let restored = |size| match s.reusable("op", "0.sst", size) {
             Some(Reuse::Restored(candidates, _)) => candidates,
             other => panic!("{other:?}"),
