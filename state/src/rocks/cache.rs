@@ -29,8 +29,10 @@ pub(crate) type CacheKey = SmallVec<[u8; 24]>;
 /// An encoded value, inline up to 16 bytes (counts, sums, timestamps).
 pub(crate) type Value = SmallVec<[u8; 16]>;
 
-/// A changed entry: its key and value, `None` for a removal.
-pub(crate) type Change<'a> = (&'a [u8], Option<&'a [u8]>);
+/// A changed entry, taken out of the cache to be written: its key and
+/// value, `None` for a removal. Owned, so that it can be written while the
+/// cache goes on changing.
+pub(crate) type Change = (CacheKey, Option<Value>);
 
 /// A timer's encoded `(key, namespace)`, inline up to 24 bytes.
 pub(crate) type TimerTail = SmallVec<[u8; 24]>;
@@ -41,7 +43,7 @@ pub(crate) type TimerTail = SmallVec<[u8; 24]>;
 const ENTRY_OVERHEAD: usize = 96;
 
 /// Changed bytes that trigger a write even when the cache has room: a
-/// snapshot's synchronous phase never writes more than this.
+/// snapshot never has more than this to copy out and write.
 const DIRTY_MAX: usize = 16 << 20;
 
 /// Backends open in the process; each gets an equal share of the cache budget.
@@ -202,23 +204,24 @@ impl WriteCache {
     }
 
     /// Every changed entry, `(key, value)` ordered by key (so by state, then
-    /// as RocksDB orders them), marked as written (in one pass over the
-    /// entries); `None` is a removal. The caller writes them or fails.
-    pub(crate) fn take_changes(&mut self) -> Vec<Change<'_>> {
+    /// as RocksDB orders them), copied out and marked as written (in one
+    /// pass over the entries); `None` is a removal. The caller writes them
+    /// or fails.
+    pub(crate) fn take_changes(&mut self) -> Vec<Change> {
         self.dirty_bytes = 0;
         // Sorted by the first 16 bytes as one integer, then by the whole key:
         // the same order as comparing the bytes, with far fewer comparisons
-        // of whole keys.
-        let mut dirty: Vec<(u128, Change<'_>)> = Vec::new();
+        // of whole keys. The copies are made in the table's order and then
+        // sorted, so that writing them reads memory in order.
+        let mut dirty: Vec<(u128, Change)> = Vec::new();
         for (k, e) in self.entries.iter_mut() {
             if e.dirty {
                 e.dirty = false;
                 e.in_db = e.value.is_some();
-                let e: &Entry = e;
-                dirty.push((prefix(k), (k.as_slice(), e.value.as_deref())));
+                dirty.push((prefix(k), (k.clone(), e.value.clone())));
             }
         }
-        dirty.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1 .0.cmp(b.1 .0)));
+        dirty.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1 .0.cmp(&b.1 .0)));
         dirty.into_iter().map(|(_, change)| change).collect()
     }
 
@@ -297,6 +300,10 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    fn changes(c: &mut WriteCache) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+        c.take_changes().into_iter().map(|(k, v)| (k.to_vec(), v.map(|v| v.to_vec()))).collect()
+    }
+
     #[test]
     fn accounts_bytes_and_lists_only_changes() {
         let mut c = WriteCache::new(1 << 20);
@@ -312,7 +319,7 @@ mod tests {
         e.dirty = true;
         c.changed(1, false, 0, 4);
         assert_eq!(c.dirty_bytes, 1 + 1 + ENTRY_OVERHEAD + 2 * (1 + ENTRY_OVERHEAD) + 4);
-        assert_eq!(c.take_changes(), vec![(&b"a"[..], None), (&b"b"[..], Some(&[9u8][..])), (&b"c"[..], Some(&[0u8; 4][..]))]);
+        assert_eq!(changes(&mut c), vec![(b"a".to_vec(), None), (b"b".to_vec(), Some(vec![9u8])), (b"c".to_vec(), Some(vec![0u8; 4]))]);
         assert_eq!(c.dirty_bytes, 0);
         assert!(c.take_changes().is_empty());
         let b = c.get(b"b").unwrap();
@@ -332,7 +339,7 @@ mod tests {
         assert!(c.get(b"k").unwrap().in_db, "an uncached key may be in RocksDB");
         c.put(b"k", Value::from_slice(&[3]));
         assert_eq!((c.bytes, c.dirty_bytes), (1 + 1 + ENTRY_OVERHEAD, 1 + 1 + ENTRY_OVERHEAD));
-        assert_eq!(c.take_changes(), vec![(&b"k"[..], Some(&[3u8][..]))]);
+        assert_eq!(changes(&mut c), vec![(b"k".to_vec(), Some(vec![3u8]))]);
         c.put(b"k", Value::from_slice(&[4, 5, 6]));
         assert_eq!((c.bytes, c.dirty_bytes), (1 + 3 + ENTRY_OVERHEAD, 1 + 3 + ENTRY_OVERHEAD));
         assert!(c.get(b"k").unwrap().in_db, "written once, it is in RocksDB");

@@ -2,10 +2,11 @@
 //! write batch, many as an SST file that RocksDB takes over (ingests) as it
 //! is, without inserting each entry into a memtable and flushing it again.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rocksdb::{ColumnFamily, IngestExternalFileOptions, Options, SstFileWriter, WriteBatch, WriteOptions, DB};
 
+use super::cache::Change;
 use super::keys::{state_of_cache_key, timer_key_from_tail, KG_BYTES, STATE_BYTES};
 use super::{cf_of, db_err, RocksDbBackend, TIMERS_CF};
 use crate::{Key, StateError};
@@ -59,35 +60,65 @@ pub(crate) fn write_sorted<'k>(
     result
 }
 
+/// Changes taken out of the write cache, to be written to RocksDB (now, or
+/// by a snapshot's thread: see [`super::deferred`]).
+pub(super) struct Writes {
+    /// Per state: its column family and its changes, ordered by key.
+    runs: Vec<(String, Vec<Change>)>,
+    /// Timer keys, ordered.
+    timers: Vec<Vec<u8>>,
+    /// Where the SST files are built, and the number of the first.
+    dir: PathBuf,
+    first_sst: u64,
+}
+
+impl Writes {
+    /// Writes the changes into `db`, whose column families take `options`.
+    pub(super) fn apply(&self, db: &DB, options: &Options, write: &WriteOptions) -> Result<(), StateError> {
+        let mut sst = self.first_sst;
+        for (name, run) in &self.runs {
+            let entries: Vec<(&[u8], Option<&[u8]>)> = run.iter().map(|(k, v)| (&k[STATE_BYTES..], v.as_deref())).collect();
+            write_sorted(db, cf_of(db, name)?, options, write, &self.dir.join(format!("{sst:08}.sst")), &entries)?;
+            sst += 1;
+        }
+        let entries: Vec<(&[u8], Option<&[u8]>)> = self.timers.iter().map(|k| (k.as_slice(), Some(&[][..]))).collect();
+        write_sorted(db, cf_of(db, TIMERS_CF)?, options, write, &self.dir.join(format!("{sst:08}.sst")), &entries)
+    }
+}
+
 impl<K: Key> RocksDbBackend<K> {
     /// Writes the cache's changes and cached timers to RocksDB.
     pub(super) fn write_cache(&mut self) -> Result<(), StateError> {
-        let db = &self.db;
-        let ingest_dir = self.config.dir.join("ingest");
+        self.settle()?;
+        let writes = self.take_writes()?;
+        writes.apply(&self.db, &self.cf_options, &self.write)
+    }
+
+    /// Takes the cache's changes and cached timers out, to be written: from
+    /// here on the key filter and the timer index count them as in RocksDB.
+    pub(super) fn take_writes(&mut self) -> Result<Writes, StateError> {
         // The filter of written keys may take up to half of the cache's share.
         let filter_limit = self.cache.share() / 2;
-        let dirty = self.cache.take_changes();
-        for (key, value) in &dirty {
-            if value.is_some() {
-                self.filter.insert(key, filter_limit);
+        let changes = self.cache.take_changes();
+        let mut runs: Vec<(String, Vec<Change>)> = Vec::new();
+        let mut last_state = usize::MAX;
+        for change in changes {
+            if change.1.is_some() {
+                self.filter.insert(&change.0, filter_limit);
+            }
+            let state = state_of_cache_key(&change.0);
+            if state != last_state {
+                let name = &self.states.get(state).ok_or(StateError::UnknownState(state))?.0;
+                runs.push((name.clone(), Vec::new()));
+                last_state = state;
+            }
+            if let Some((_, run)) = runs.last_mut() {
+                run.push(change);
             }
         }
-        for run in dirty.chunk_by(|a, b| state_of_cache_key(a.0) == state_of_cache_key(b.0)) {
-            let state = state_of_cache_key(run[0].0);
-            let name = &self.states.get(state).ok_or(StateError::UnknownState(state))?.0;
-            let entries: Vec<(&[u8], Option<&[u8]>)> = run.iter().map(|(k, v)| (&k[STATE_BYTES..], *v)).collect();
-            self.ingested += 1;
-            let sst = ingest_dir.join(format!("{:08}.sst", self.ingested));
-            write_sorted(db, cf_of(db, name)?, &self.cf_options, &self.write, &sst, &entries)?;
-        }
-        drop(dirty);
         self.cache.reserve(self.filter.bytes());
-        let timers = self.cache.take_timers();
-        if timers.is_empty() {
-            return Ok(());
-        }
-        let mut keys: Vec<Vec<u8>> = Vec::new();
-        for ((kg, ts), tails) in timers {
+        let mut timers: Vec<Vec<u8>> = Vec::new();
+        for ((kg, ts), tails) in self.cache.take_timers() {
             if let Ok(i) = crate::key_group::index_in(self.range, u32::from(kg)) {
                 let min = &mut self.db_timer_min[i];
                 *min = Some(min.map_or(ts, |m| m.min(ts)));
@@ -97,12 +128,11 @@ impl<K: Key> RocksDbBackend<K> {
             for tail in tails {
                 let mut key = Vec::with_capacity(KG_BYTES + 8 + tail.len());
                 timer_key_from_tail(&mut key, u32::from(kg), ts, &tail);
-                keys.push(key);
+                timers.push(key);
             }
         }
-        let entries: Vec<(&[u8], Option<&[u8]>)> = keys.iter().map(|k| (k.as_slice(), Some(&[][..]))).collect();
-        self.ingested += 1;
-        let sst = ingest_dir.join(format!("{:08}.sst", self.ingested));
-        write_sorted(&self.db, cf_of(&self.db, TIMERS_CF)?, &self.cf_options, &self.write, &sst, &entries)
+        let first_sst = self.ingested + 1;
+        self.ingested += runs.len() as u64 + 1;
+        Ok(Writes { runs, timers, dir: self.config.dir.join("ingest"), first_sst })
     }
 }

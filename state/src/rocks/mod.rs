@@ -8,9 +8,11 @@
 //! Reads and writes go through a write-back cache ([`cache`]) that holds
 //! recent entries and the changes RocksDB has not seen yet.
 //!
-//! The synchronous phase of a snapshot writes the cache's changes, flushes
-//! the memtables and creates a RocksDB checkpoint (hard links to the live
-//! files) in a local directory; the asynchronous phase uploads those files.
+//! The synchronous phase of a snapshot takes the cache's changes out (a
+//! sorted copy); a thread of the snapshot then writes them, flushes the
+//! memtables and creates a RocksDB checkpoint (hard links to the live files)
+//! in a local directory, while the worker waits for it a bounded time and
+//! then goes on ([`deferred`]); the asynchronous phase uploads those files.
 //!
 //! A restore at another parallelism takes the files of the checkpointed
 //! instance that overlaps the new range most as they are, removes the key
@@ -27,6 +29,7 @@ mod keys;
 mod prepare;
 mod resources;
 mod restore;
+mod deferred;
 mod timers;
 
 pub use prepare::prepare_rocksdb_restore;
@@ -50,6 +53,13 @@ use keys::{cache_key, timer_key, timer_ts, STATE_BYTES};
 
 const TIMERS_CF: &str = "_timers";
 const META_CF: &str = "_weir";
+
+/// How the backend writes: without a write-ahead log (a checkpoint flushes first).
+fn write_options() -> WriteOptions {
+    let mut write = WriteOptions::default();
+    write.disable_wal(true);
+    write
+}
 
 fn db_err(context: &str, e: rocksdb::Error) -> StateError {
     StateError::Io(std::io::Error::other(format!("rocksdb: {context}: {e}")))
@@ -100,7 +110,10 @@ impl RocksDbConfig {
 pub struct RocksDbBackend<K: Key> {
     config: RocksDbConfig,
     range: KeyGroupRange,
-    db: DB,
+    /// Shared with the thread of a snapshot in flight, if any.
+    db: Arc<DB>,
+    /// The snapshot whose thread is writing into the database, if any.
+    in_flight: Option<deferred::InFlight>,
     /// Registered states: (column family, value type), indexed by `StateId`.
     states: Vec<(String, &'static str)>,
     write: WriteOptions,
@@ -207,14 +220,13 @@ impl<K: Key> RocksDbBackend<K> {
         }
         let descriptors = cfs.iter().map(|name| ColumnFamilyDescriptor::new(name, db_options_with(&shared)));
         let db = DB::open_cf_descriptors(&opts, &db_dir, descriptors).map_err(|e| db_err(&format!("opening {}", db_dir.display()), e))?;
-        let mut write = WriteOptions::default();
-        write.disable_wal(true);
         let mut b = RocksDbBackend {
             config: config.clone(),
             range,
-            db,
+            db: Arc::new(db),
+            in_flight: None,
             states: Vec::new(),
-            write,
+            write: write_options(),
             cache: WriteCache::new(config.write_cache_bytes.map_or(shared.write_cache, |b| b as usize)),
             filter: KeyFilter::unknown(),
             cf_options: db_options_with(&shared),
@@ -295,28 +307,12 @@ impl<K: Key> RocksDbBackend<K> {
         })
     }
 
-    /// The synchronous phase of a snapshot: writes the cache's changes and
-    /// creates a RocksDB checkpoint (hard links) in a directory of its own.
+    /// A snapshot's synchronous phase done here and now: writes the cache's
+    /// changes and creates a RocksDB checkpoint (hard links) in a directory
+    /// of its own.
     fn checkpoint(&mut self) -> Result<PathBuf, StateError> {
-        self.write_cache()?;
-        let mut cfs: Vec<&rocksdb::ColumnFamily> = Vec::new();
-        for name in ["default", TIMERS_CF, META_CF].iter().copied().chain(self.states.iter().map(|s| s.0.as_str())) {
-            cfs.push(self.cf(name)?);
-        }
-        let mut flush = rocksdb::FlushOptions::default();
-        flush.set_wait(true);
-        self.db.flush_cfs_opt(&cfs, &flush).map_err(|e| db_err("flushing memtables", e))?;
-        self.snapshots += 1;
-        let snapshots = self.config.dir.join("snapshots");
-        std::fs::create_dir_all(&snapshots)?;
-        let dir = snapshots.join(format!("{:08}", self.snapshots));
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)?;
-        }
-        rocksdb::checkpoint::Checkpoint::new(&self.db)
-            .and_then(|c| c.create_checkpoint(&dir))
-            .map_err(|e| db_err("creating a checkpoint", e))?;
-        Ok(dir)
+        let job = self.checkpoint_job()?;
+        job.run()
     }
 
     /// Writes the changes out once there are many, and empties the cache once it holds more than its share of memory.
@@ -355,6 +351,7 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
                 });
             }
         }
+        self.settle()?;
         let meta_key = format!("type:{name}");
         let written_as = self.db.get_cf(self.cf(META_CF)?, meta_key.as_bytes()).map_err(|e| db_err("reading state types", e))?;
         match written_as {
@@ -374,7 +371,10 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
             }
         }
         if self.db.cf_handle(name).is_none() {
-            self.db.create_cf(name, &db_options(self.config.memory_bytes)).map_err(|e| db_err(&format!("creating state {name}"), e))?;
+            let options = db_options(self.config.memory_bytes);
+            // Settled above: no snapshot thread holds the database.
+            let db = Arc::get_mut(&mut self.db).ok_or_else(|| StateError::Corrupt(format!("cannot create state {name} while a snapshot is written")))?;
+            db.create_cf(name, &options).map_err(|e| db_err(&format!("creating state {name}"), e))?;
         }
         if let Some(p) = self.pending.remove(name) {
             self.load_canonical::<N, V>(name, p)?;
@@ -481,6 +481,7 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
         codec::encode_into(&(key, namespace), &mut self.key_buf)?;
         self.cache.remove_timer(kg as u16, timestamp, &self.key_buf);
         if self.db_timer_min[idx].is_some_and(|m| m <= timestamp) {
+            self.settle()?;
             timer_key(&mut self.key_buf, kg, timestamp, key, namespace)?;
             let cf = self.cf(TIMERS_CF)?;
             self.db.delete_cf_opt(cf, &self.key_buf, &self.write).map_err(|e| db_err("delete timer", e))?;
@@ -493,7 +494,14 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
     }
 
     fn snapshot(&mut self) -> Result<Box<dyn StateSnapshot>, StateError> {
-        Ok(Box::new(RocksDbSnapshot { dir: self.checkpoint()? }))
+        let started = std::time::Instant::now();
+        let job = self.checkpoint_job()?;
+        let in_flight = deferred::InFlight::start(job);
+        // Done or not, the worker goes on then; a failure is reported by the
+        // snapshot's `write` and by the backend's next step.
+        let _ = in_flight.wait_until(started + deferred::SYNC_WAIT);
+        self.in_flight = Some(in_flight.clone());
+        Ok(Box::new(RocksDbSnapshot { in_flight, written: false }))
     }
 
     fn snapshot_canonical(&mut self) -> Result<Box<dyn StateSnapshot>, StateError> {
@@ -501,6 +509,7 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
     }
 
     fn restore(&mut self, files: Vec<RestoredFile>) -> Result<(), StateError> {
+        self.settle()?;
         if !files.is_empty() {
             // The database gets keys that did not go through the filter.
             self.filter.forget_all();
@@ -510,7 +519,7 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
         }
         // Close the current database before its files are replaced.
         let empty = tempfile_dir(&self.config.dir)?;
-        let placeholder = DB::open_default(&empty).map_err(|e| db_err("opening a placeholder", e))?;
+        let placeholder = Arc::new(DB::open_default(&empty).map_err(|e| db_err("opening a placeholder", e))?);
         drop(std::mem::replace(&mut self.db, placeholder));
         Self::install_restored(&self.config, self.range, &files)?;
         *self = Self::open_existing(&self.config.clone(), self.range)?;
@@ -532,15 +541,27 @@ fn tempfile_dir(parent: &Path) -> Result<PathBuf, StateError> {
     Ok(dir)
 }
 
+/// A native snapshot: the files of a RocksDB checkpoint, once its thread made it.
 struct RocksDbSnapshot {
-    dir: PathBuf,
+    in_flight: deferred::InFlight,
+    written: bool,
+}
+
+impl Drop for RocksDbSnapshot {
+    fn drop(&mut self) {
+        if !self.written {
+            self.in_flight.discard();
+        }
+    }
 }
 
 impl StateSnapshot for RocksDbSnapshot {
-    fn write(self: Box<Self>) -> Result<Vec<SnapshotFile>, StateError> {
-        let guard = Arc::new(RemoveOnDrop(self.dir.clone()));
+    fn write(mut self: Box<Self>) -> Result<Vec<SnapshotFile>, StateError> {
+        self.written = true;
+        let dir = self.in_flight.wait()?;
+        let guard = Arc::new(RemoveOnDrop(dir.clone()));
         let mut files = Vec::new();
-        for entry in std::fs::read_dir(&self.dir)? {
+        for entry in std::fs::read_dir(&dir)? {
             let entry = entry?;
             if !entry.file_type()?.is_file() {
                 continue;
@@ -563,3 +584,11 @@ mod tests;
 
 #[cfg(test)]
 mod rescale_tests;
+
+impl<K: Key> Drop for RocksDbBackend<K> {
+    fn drop(&mut self) {
+        // A snapshot's thread holds the database open: let it finish, so that
+        // the directory is free for whoever opens it next.
+        let _ = self.settle();
+    }
+}

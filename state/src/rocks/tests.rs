@@ -69,3 +69,27 @@ fn the_key_filter_skips_reads_of_keys_never_written_and_evicted_keys_are_read_ba
         assert_eq!(b.get(&v, kg(k + n), &(k + n), &()).unwrap(), None, "key {} was never written", k + n);
     }
 }
+
+#[test]
+fn a_dropped_snapshot_leaves_no_checkpoint_behind_and_its_changes_stay_written() {
+    use crate::{KeyGroupRange, KeyedStateBackend, StateId};
+    let dir = tempfile::tempdir().unwrap();
+    let config = RocksDbConfig::new(dir.path().join("i"), 64 << 20);
+    let range = KeyGroupRange::new(0, 127);
+    let mut b = RocksDbBackend::<u64>::open(&config, range).unwrap();
+    let v: StateId<(), u64> = b.register("v").unwrap();
+    for key in 0u64..10_000 {
+        b.put(&v, crate::key_group_of(&key, 128), &key, &(), key).unwrap();
+    }
+    drop(b.snapshot().unwrap());
+    let kept = b.snapshot().unwrap().write().unwrap();
+    let snapshots = config.dir.join("snapshots");
+    let dirs: Vec<_> = std::fs::read_dir(&snapshots).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(dirs.len(), 1, "only the written snapshot's checkpoint is left: {dirs:?}");
+    let mut r = RocksDbBackend::<u64>::open(&RocksDbConfig::new(dir.path().join("r"), 64 << 20), range).unwrap();
+    r.restore(crate::conformance::to_restored(kept)).unwrap();
+    let v: StateId<(), u64> = r.register("v").unwrap();
+    for key in (0u64..10_000).step_by(97) {
+        assert_eq!(r.get(&v, crate::key_group_of(&key, 128), &key, &()).unwrap(), Some(key));
+    }
+}

@@ -14,6 +14,10 @@ impl<K: Key> RocksDbBackend<K> {
     /// Removes every timer due at `watermark` and appends them to `out`, ordered by time.
     pub(super) fn pop_due_timers(&mut self, watermark: i64, out: &mut Vec<Timer<K>>) -> Result<(), StateError> {
         let start = out.len();
+        if self.db_timer_min.iter().any(|m| m.is_some_and(|m| m <= watermark)) {
+            // Timers a snapshot's thread is writing are in none of the places read below.
+            self.settle()?;
+        }
         let mut batch = WriteBatch::default();
         let mut due: Vec<(i64, TimerTail)> = Vec::new();
         for (i, kg) in self.range.iter().enumerate() {
