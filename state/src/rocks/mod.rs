@@ -23,13 +23,13 @@
 mod cache;
 mod canonical;
 mod cut;
+mod deferred;
 mod ingest;
 mod key_filter;
 mod keys;
 mod prepare;
 mod resources;
 mod restore;
-mod deferred;
 mod timers;
 
 pub use prepare::prepare_rocksdb_restore;
@@ -373,7 +373,8 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
         if self.db.cf_handle(name).is_none() {
             let options = db_options(self.config.memory_bytes);
             // Settled above: no snapshot thread holds the database.
-            let db = Arc::get_mut(&mut self.db).ok_or_else(|| StateError::Corrupt(format!("cannot create state {name} while a snapshot is written")))?;
+            let db = Arc::get_mut(&mut self.db)
+                .ok_or_else(|| StateError::Corrupt(format!("cannot create state {name} while a snapshot is written")))?;
             db.create_cf(name, &options).map_err(|e| db_err(&format!("creating state {name}"), e))?;
         }
         if let Some(p) = self.pending.remove(name) {
