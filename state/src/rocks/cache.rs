@@ -208,12 +208,14 @@ impl WriteCache {
     /// pass over the entries); `None` is a removal. The caller writes them
     /// or fails.
     pub(crate) fn take_changes(&mut self) -> Vec<Change> {
+        // Every changed entry counts at least ENTRY_OVERHEAD dirty bytes.
+        let most = self.dirty_bytes / ENTRY_OVERHEAD;
         self.dirty_bytes = 0;
         // Sorted by the first 16 bytes as one integer, then by the whole key:
         // the same order as comparing the bytes, with far fewer comparisons
         // of whole keys. The copies are made in the table's order and then
         // sorted, so that writing them reads memory in order.
-        let mut dirty: Vec<(u128, Change)> = Vec::new();
+        let mut dirty: Vec<(u128, Change)> = Vec::with_capacity(most.min(self.entries.len()));
         for (k, e) in self.entries.iter_mut() {
             if e.dirty {
                 e.dirty = false;
