@@ -27,24 +27,63 @@ fn timestamps_sort_as_bytes() {
     }
 }
 
-fn written(entries: usize) -> (Vec<u8>, Vec<KeyGroupOffset>) {
-    let mut w = CanonicalWriter::default();
-    w.begin_block(3).unwrap();
-    w.begin_state("empty", "(), u8", true).unwrap();
-    w.begin_state("v", "(), alloc::string::String", true).unwrap();
-    for i in 0..entries as u32 {
-        w.push_entry(&i.to_be_bytes(), format!("value-{i}-{}", "x".repeat(40)).as_bytes()).unwrap();
+/// Writes block `kg` of the file [`written`] makes (3: two states and a timer, 9: a timer, others nothing).
+fn write_block(w: &mut CanonicalWriter, kg: u32, entries: usize) {
+    w.begin_block(kg).unwrap();
+    match kg {
+        3 => {
+            w.begin_state("empty", "(), u8", true).unwrap();
+            w.begin_state("v", "(), alloc::string::String", true).unwrap();
+            for i in 0..entries as u32 {
+                w.push_entry(&i.to_be_bytes(), format!("value-{i}-{}", "x".repeat(40)).as_bytes()).unwrap();
+            }
+            w.begin_timers().unwrap();
+            w.push_timer(ts_bytes(-5), b"k").unwrap();
+        }
+        9 => {
+            w.begin_timers().unwrap();
+            w.push_timer(ts_bytes(8), b"").unwrap();
+        }
+        _ => {}
     }
-    w.begin_timers().unwrap();
-    w.push_timer(ts_bytes(-5), b"k").unwrap();
-    w.begin_block(4).unwrap();
-    w.begin_block(9).unwrap();
-    w.begin_timers().unwrap();
-    w.push_timer(ts_bytes(8), b"").unwrap();
+}
+
+fn finished(w: CanonicalWriter) -> (Vec<u8>, Vec<KeyGroupOffset>) {
     let mut files = w.finish().unwrap();
     let f = files.pop().unwrap();
     let SnapshotContent::Bytes(bytes) = f.content else { panic!("bytes") };
     (bytes, f.key_group_offsets)
+}
+
+fn written(entries: usize) -> (Vec<u8>, Vec<KeyGroupOffset>) {
+    let mut w = CanonicalWriter::default();
+    for kg in [3, 4, 9] {
+        write_block(&mut w, kg, entries);
+    }
+    finished(w)
+}
+
+#[test]
+fn writers_of_consecutive_ranges_append_into_one_file() {
+    let whole = written(5000);
+    let mut parts: Vec<CanonicalWriter> = Vec::new();
+    for range in [&[3u32][..], &[4], &[9], &[]] {
+        let mut w = CanonicalWriter::default();
+        for kg in range {
+            write_block(&mut w, *kg, 5000);
+        }
+        parts.push(w);
+    }
+    let mut joined = CanonicalWriter::default();
+    for part in parts {
+        joined.append(part).unwrap();
+    }
+    let joined = finished(joined);
+    assert_eq!(
+        joined.1.iter().map(|o| (o.key_group, o.offset, o.len)).collect::<Vec<_>>(),
+        whole.1.iter().map(|o| (o.key_group, o.offset, o.len)).collect::<Vec<_>>()
+    );
+    assert_eq!(joined.0, whole.0, "the same bytes as one writer's");
 }
 
 #[test]

@@ -150,6 +150,21 @@ impl CanonicalWriter {
         Ok(())
     }
 
+    /// Appends the blocks of `other`, whose key groups all follow this
+    /// writer's: the two files joined, as if one writer had written both.
+    pub(crate) fn append(&mut self, mut other: CanonicalWriter) -> Result<(), StateError> {
+        self.end_block()?;
+        other.end_block()?;
+        let shift = self.out.len() as u64;
+        if self.out.is_empty() {
+            self.out = other.out;
+        } else {
+            self.out.extend_from_slice(&other.out);
+        }
+        self.offsets.extend(other.offsets.into_iter().map(|o| KeyGroupOffset { offset: o.offset + shift, ..o }));
+        Ok(())
+    }
+
     /// The file, or none when no key group had anything.
     pub(crate) fn finish(mut self) -> Result<Vec<SnapshotFile>, StateError> {
         self.end_block()?;

@@ -68,36 +68,74 @@ impl StateSnapshot for CanonicalSnapshot {
         let opts = Options::default();
         let cfs = DB::list_cf(&opts, &self.dir).map_err(|e| db_err("listing the snapshot's states", e))?;
         let db = DB::open_cf_for_read_only(&opts, &self.dir, &cfs, false).map_err(|e| db_err("opening the snapshot", e))?;
-        let mut states: Vec<(String, String, RawIter<'_>)> = Vec::new();
+        let mut states: Vec<(String, String)> = Vec::new();
         if let Some(meta) = db.cf_handle(META_CF) {
             for name in cfs.iter().filter(|c| !matches!(c.as_str(), "default" | TIMERS_CF | META_CF)) {
                 let type_name = db.get_cf(meta, format!("type:{name}").as_bytes()).map_err(|e| db_err("reading state types", e))?;
-                if let (Some(t), Some(cf)) = (type_name, db.cf_handle(name)) {
-                    states.push((name.clone(), String::from_utf8_lossy(&t).into_owned(), db.raw_iterator_cf_opt(cf, scan_options())));
+                if let Some(t) = type_name {
+                    states.push((name.clone(), String::from_utf8_lossy(&t).into_owned()));
                 }
             }
         }
-        let mut timers = db.cf_handle(TIMERS_CF).map(|cf| db.raw_iterator_cf_opt(cf, scan_options()));
+        // Contiguous key-group ranges, one per thread, written side by side
+        // and joined in key-group order.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(2, WRITE_THREADS);
+        let ranges = split(self.range, threads);
+        let (db, states) = (&db, &states);
+        let parts: Vec<Result<CanonicalWriter, StateError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = ranges
+                .iter()
+                .map(|r| {
+                    let r = *r;
+                    std::thread::Builder::new().name("weir-canonical".into()).spawn_scoped(s, move || write_range(db, states, r))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| match h {
+                    Ok(h) => {
+                        h.join().unwrap_or_else(|_| Err(StateError::Io(std::io::Error::other("a thread writing canonical state panicked"))))
+                    }
+                    Err(e) => Err(StateError::Io(e)),
+                })
+                .collect()
+        });
         let mut file = CanonicalWriter::default();
-        for kg in self.range.iter() {
-            let prefix = (kg as u16).to_be_bytes();
-            file.begin_block(kg)?;
-            for (name, type_name, it) in &mut states {
-                file.begin_state(name, type_name, true)?;
-                scan_prefix(it, &prefix, |k, v| file.push_entry(&k[KG_BYTES..], v))?;
-            }
-            if let Some(it) = &mut timers {
-                file.begin_timers()?;
-                scan_prefix(it, &prefix, |k, _| {
-                    let Some((ts, tail)) = k[KG_BYTES..].split_first_chunk::<8>() else {
-                        return Err(StateError::Corrupt(format!("a timer key of key group {kg} is {} bytes long", k.len())));
-                    };
-                    file.push_timer(*ts, tail)
-                })?;
-            }
+        for part in parts {
+            file.append(part?)?;
         }
         file.finish()
     }
+}
+
+/// The canonical blocks of the key groups in `range`, read from `db`, whose
+/// keyed states are `states` (name and type name).
+fn write_range(db: &DB, states: &[(String, String)], range: KeyGroupRange) -> Result<CanonicalWriter, StateError> {
+    let mut iters: Vec<(&str, &str, RawIter<'_>)> = Vec::new();
+    for (name, type_name) in states {
+        iters.push((name, type_name, db.raw_iterator_cf_opt(cf_of(db, name)?, scan_options())));
+    }
+    let mut timers = db.cf_handle(TIMERS_CF).map(|cf| db.raw_iterator_cf_opt(cf, scan_options()));
+    let mut file = CanonicalWriter::default();
+    for kg in range.iter() {
+        let prefix = (kg as u16).to_be_bytes();
+        file.begin_block(kg)?;
+        for (name, type_name, it) in &mut iters {
+            file.begin_state(name, type_name, true)?;
+            scan_prefix(it, &prefix, |k, v| file.push_entry(&k[KG_BYTES..], v))?;
+        }
+        if let Some(it) = &mut timers {
+            file.begin_timers()?;
+            scan_prefix(it, &prefix, |k, _| {
+                let Some((ts, tail)) = k[KG_BYTES..].split_first_chunk::<8>() else {
+                    return Err(StateError::Corrupt(format!("a timer key of key group {kg} is {} bytes long", k.len())));
+                };
+                file.push_timer(*ts, tail)
+            })?;
+        }
+    }
+    file.end_block()?;
+    Ok(file)
 }
 
 /// Canonical entries of one state, kept until the job registers it.
@@ -369,6 +407,11 @@ impl<K: Key> RocksDbBackend<K> {
 
 /// Threads a restore writes SST files with (at most; no more than the machine's cores).
 const RESTORE_THREADS: usize = 4;
+
+/// Threads an instance writes a canonical snapshot with: one per core, at
+/// least two (the job's operators keep running meanwhile, and a savepoint
+/// should not wait for a single thread's share of the cores), at most this.
+const WRITE_THREADS: usize = 4;
 
 #[cfg(test)]
 mod tests {
