@@ -4,7 +4,9 @@
 //! RocksDB checkpoint of the live files); the asynchronous phase opens that
 //! checkpoint read-only and streams every key group's entries, as they are
 //! stored (already encoded, key group first, sorted), into the canonical
-//! file's compressed chunks, without decoding them.
+//! file's compressed chunks, without decoding them: one thread per core
+//! (at least two) each writes a contiguous range of the instance's key
+//! groups, and the parts are joined in key-group order.
 //!
 //! Reading (version 2): the blocks of the instance's key groups are split
 //! into contiguous key-group ranges, one per thread; each thread streams its
