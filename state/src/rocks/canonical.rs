@@ -84,24 +84,7 @@ impl StateSnapshot for CanonicalSnapshot {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(2, WRITE_THREADS);
         let ranges = split(self.range, threads);
         let (db, states) = (&db, &states);
-        let parts: Vec<Result<CanonicalWriter, StateError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = ranges
-                .iter()
-                .map(|r| {
-                    let r = *r;
-                    std::thread::Builder::new().name("weir-canonical".into()).spawn_scoped(s, move || write_range(db, states, r))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| match h {
-                    Ok(h) => {
-                        h.join().unwrap_or_else(|_| Err(StateError::Io(std::io::Error::other("a thread writing canonical state panicked"))))
-                    }
-                    Err(e) => Err(StateError::Io(e)),
-                })
-                .collect()
-        });
+        let parts = on_threads(&ranges, "weir-canonical", |_, r| write_range(db, states, r));
         let mut file = CanonicalWriter::default();
         for part in parts {
             file.append(part?)?;
@@ -300,6 +283,34 @@ fn build_part<K: Key>(loaded: &Loaded<'_>, range: KeyGroupRange, options: &Optio
     result.map(|_| part)
 }
 
+/// Runs `f(i, ranges[i])` for every range on a thread of its own (named
+/// `name`) and returns the results in the ranges' order; a thread that
+/// cannot start or panics gives an error.
+fn on_threads<T: Send>(
+    ranges: &[KeyGroupRange],
+    name: &str,
+    f: impl Fn(usize, KeyGroupRange) -> Result<T, StateError> + Sync,
+) -> Vec<Result<T, StateError>> {
+    let f = &f;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = ranges
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let r = *r;
+                std::thread::Builder::new().name(name.to_string()).spawn_scoped(s, move || f(i, r))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h {
+                Ok(h) => h.join().unwrap_or_else(|_| Err(StateError::Io(std::io::Error::other(format!("a thread of {name} panicked"))))),
+                Err(e) => Err(StateError::Io(e)),
+            })
+            .collect()
+    })
+}
+
 /// Splits `range` into at most `n` contiguous ranges of about equal size.
 fn split(range: KeyGroupRange, n: usize) -> Vec<KeyGroupRange> {
     let len = range.len() as u32;
@@ -318,21 +329,9 @@ impl<K: Key> RocksDbBackend<K> {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(RESTORE_THREADS);
         let ranges = split(self.range, threads);
         let options = &self.cf_options;
-        let parts: Vec<Result<Part, StateError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = ranges
-                .iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    let (loaded, dir, r) = (&loaded, &dir, *r);
-                    s.spawn(move || build_part::<K>(loaded, r, options, dir, &format!("{restore_no:08}-canonical-{i}")))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| Err(StateError::Io(std::io::Error::other("a thread restoring canonical state panicked"))))
-                })
-                .collect()
+        let loaded = &loaded;
+        let parts = on_threads(&ranges, "weir-canonical-restore", |i, r| {
+            build_part::<K>(loaded, r, options, &dir, &format!("{restore_no:08}-canonical-{i}"))
         });
         let mut timer_keys: Vec<Vec<u8>> = Vec::new();
         let mut pending = std::mem::take(&mut self.pending);
