@@ -182,3 +182,11 @@ impl<K: Key> RocksDbBackend<K> {
         })
     }
 }
+
+impl<K: Key> Drop for RocksDbBackend<K> {
+    fn drop(&mut self) {
+        // A snapshot's thread holds the database open: let it finish, so that
+        // the directory is free for whoever opens it next.
+        let _ = self.settle();
+    }
+}

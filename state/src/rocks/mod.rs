@@ -374,7 +374,7 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
             let options = db_options(self.config.memory_bytes);
             // Settled above: no snapshot thread holds the database.
             let db = Arc::get_mut(&mut self.db)
-                .ok_or_else(|| StateError::Corrupt(format!("cannot create state {name} while a snapshot is written")))?;
+                .ok_or_else(|| StateError::Io(std::io::Error::other(format!("cannot create state {name} while a snapshot is written"))))?;
             db.create_cf(name, &options).map_err(|e| db_err(&format!("creating state {name}"), e))?;
         }
         if let Some(p) = self.pending.remove(name) {
@@ -585,11 +585,3 @@ mod tests;
 
 #[cfg(test)]
 mod rescale_tests;
-
-impl<K: Key> Drop for RocksDbBackend<K> {
-    fn drop(&mut self) {
-        // A snapshot's thread holds the database open: let it finish, so that
-        // the directory is free for whoever opens it next.
-        let _ = self.settle();
-    }
-}

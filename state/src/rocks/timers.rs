@@ -14,7 +14,7 @@ impl<K: Key> RocksDbBackend<K> {
     /// Removes every timer due at `watermark` and appends them to `out`, ordered by time.
     pub(super) fn pop_due_timers(&mut self, watermark: i64, out: &mut Vec<Timer<K>>) -> Result<(), StateError> {
         let start = out.len();
-        if self.db_timer_min.iter().any(|m| m.is_some_and(|m| m <= watermark)) {
+        if self.in_flight.is_some() && self.db_timer_min.iter().any(|m| m.is_some_and(|m| m <= watermark)) {
             // Timers a snapshot's thread is writing are in none of the places read below.
             self.settle()?;
         }
