@@ -57,6 +57,9 @@ pub(crate) struct Entry {
     pub dirty: bool,
     /// RocksDB may hold a value for the key (so a removal needs a tombstone).
     pub in_db: bool,
+    /// The key is in the backend's filter of written keys (it was found in
+    /// RocksDB or written with a value), so writing it again need not add it.
+    pub in_filter: bool,
 }
 
 /// The cache of one backend. Keys are `[state index u16][RocksDB key]`.
@@ -149,7 +152,7 @@ impl WriteCache {
                 Some((std::mem::replace(&mut e.dirty, true), old_len))
             }
             EntryRef::Vacant(v) => {
-                v.insert(Entry { value: Some(value), dirty: true, in_db: true });
+                v.insert(Entry { value: Some(value), dirty: true, in_db: true, in_filter: false });
                 None
             }
         };
@@ -206,8 +209,10 @@ impl WriteCache {
     /// Every changed entry, `(key, value)` ordered by key (so by state, then
     /// as RocksDB orders them), copied out and marked as written (in one
     /// pass over the entries); `None` is a removal. The caller writes them
-    /// or fails.
-    pub(crate) fn take_changes(&mut self) -> Vec<Change> {
+    /// or fails. `new_key` is called with every key written with a value
+    /// that is not yet in the filter of written keys (once per key while it
+    /// stays cached, however often it changes).
+    pub(crate) fn take_changes(&mut self, mut new_key: impl FnMut(&[u8])) -> Vec<Change> {
         // Every changed entry counts at least ENTRY_OVERHEAD dirty bytes.
         let most = self.dirty_bytes / ENTRY_OVERHEAD;
         self.dirty_bytes = 0;
@@ -220,6 +225,10 @@ impl WriteCache {
             if e.dirty {
                 e.dirty = false;
                 e.in_db = e.value.is_some();
+                if e.in_db && !e.in_filter {
+                    new_key(k);
+                    e.in_filter = true;
+                }
                 dirty.push((prefix(k), (k.clone(), e.value.clone())));
             }
         }
@@ -303,17 +312,17 @@ mod tests {
     use super::*;
 
     fn changes(c: &mut WriteCache) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-        c.take_changes().into_iter().map(|(k, v)| (k.to_vec(), v.map(|v| v.to_vec()))).collect()
+        c.take_changes(|_| {}).into_iter().map(|(k, v)| (k.to_vec(), v.map(|v| v.to_vec()))).collect()
     }
 
     #[test]
     fn accounts_bytes_and_lists_only_changes() {
         let mut c = WriteCache::new(1 << 20);
-        c.insert(b"b", Entry { value: Some(Value::from_slice(&[1, 2, 3])), dirty: true, in_db: false });
-        c.insert(b"c", Entry { value: None, dirty: false, in_db: false });
-        c.insert(b"a", Entry { value: None, dirty: true, in_db: true });
+        c.insert(b"b", Entry { value: Some(Value::from_slice(&[1, 2, 3])), dirty: true, in_db: false, in_filter: false });
+        c.insert(b"c", Entry { value: None, dirty: false, in_db: false, in_filter: false });
+        c.insert(b"a", Entry { value: None, dirty: true, in_db: true, in_filter: false });
         assert_eq!(c.bytes, 1 + 3 + ENTRY_OVERHEAD + 2 * (1 + ENTRY_OVERHEAD));
-        c.insert(b"b", Entry { value: Some(Value::from_slice(&[9])), dirty: true, in_db: false });
+        c.insert(b"b", Entry { value: Some(Value::from_slice(&[9])), dirty: true, in_db: false, in_filter: false });
         assert_eq!(c.bytes, 1 + 1 + ENTRY_OVERHEAD + 2 * (1 + ENTRY_OVERHEAD));
         assert_eq!(c.dirty_bytes, 1 + 1 + ENTRY_OVERHEAD + 1 + ENTRY_OVERHEAD);
         let e = c.get_or_load(b"c", || Err(())).unwrap(); // "c" changed in place
@@ -323,7 +332,7 @@ mod tests {
         assert_eq!(c.dirty_bytes, 1 + 1 + ENTRY_OVERHEAD + 2 * (1 + ENTRY_OVERHEAD) + 4);
         assert_eq!(changes(&mut c), vec![(b"a".to_vec(), None), (b"b".to_vec(), Some(vec![9u8])), (b"c".to_vec(), Some(vec![0u8; 4]))]);
         assert_eq!(c.dirty_bytes, 0);
-        assert!(c.take_changes().is_empty());
+        assert!(c.take_changes(|_| {}).is_empty());
         let b = c.get(b"b").unwrap();
         assert!(!b.dirty && b.in_db);
         assert!(!c.get(b"a").unwrap().in_db, "a written removal leaves nothing in RocksDB");
@@ -331,6 +340,37 @@ mod tests {
             c.forget(k);
         }
         assert_eq!(c.bytes, 0);
+    }
+
+    #[test]
+    fn a_key_rewritten_at_every_write_joins_the_filter_once() {
+        let mut c = WriteCache::new(1 << 20);
+        let mut added: Vec<Vec<u8>> = Vec::new();
+        c.put(b"hot", Value::from_slice(&[0]));
+        c.put(b"gone", Value::from_slice(&[0]));
+        c.take_changes(|k| added.push(k.to_vec()));
+        added.sort();
+        assert_eq!(added, vec![b"gone".to_vec(), b"hot".to_vec()]);
+        added.clear();
+        for round in 1..5u8 {
+            c.put(b"hot", Value::from_slice(&[round]));
+            let changes = c.take_changes(|k| added.push(k.to_vec()));
+            assert_eq!(changes.len(), 1, "the changed value is still written");
+        }
+        // Removed (as the backend removes a cached entry), written, and set again.
+        let e = c.get_or_load(b"gone", || Err(())).unwrap();
+        e.value = None;
+        e.dirty = true;
+        c.changed(4, false, 1, 0);
+        c.take_changes(|k| added.push(k.to_vec()));
+        c.put(b"gone", Value::from_slice(&[1]));
+        c.take_changes(|k| added.push(k.to_vec()));
+        assert!(added.is_empty(), "keys already in the filter were added again: {added:?}");
+        // A key looked up and not found, then set: new to the filter.
+        c.insert(b"new", Entry { value: None, dirty: false, in_db: false, in_filter: false });
+        c.put(b"new", Value::from_slice(&[1]));
+        c.take_changes(|k| added.push(k.to_vec()));
+        assert_eq!(added, vec![b"new".to_vec()]);
     }
 
     #[test]
@@ -353,10 +393,10 @@ mod tests {
         let mut keys: Vec<Vec<u8>> = vec![vec![], vec![0], vec![0, 0], vec![1], vec![255; 20], vec![0; 17], vec![0; 16]];
         keys.extend((0..200u32).map(|i| [&[0u8; 15][..], &i.to_le_bytes(), &[(i % 3) as u8]].concat()));
         for k in &keys {
-            c.insert(k, Entry { value: None, dirty: true, in_db: true });
+            c.insert(k, Entry { value: None, dirty: true, in_db: true, in_filter: false });
         }
         keys.sort();
-        let sorted: Vec<Vec<u8>> = c.take_changes().into_iter().map(|(k, _)| k.to_vec()).collect();
+        let sorted: Vec<Vec<u8>> = c.take_changes(|_| {}).into_iter().map(|(k, _)| k.to_vec()).collect();
         assert_eq!(sorted, keys);
     }
 

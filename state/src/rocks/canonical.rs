@@ -54,7 +54,7 @@ type RawIter<'a> = DBRawIteratorWithThreadMode<'a, DB>;
 /// Seeks `it` to `prefix` and calls `f` with every entry whose key starts with it.
 fn scan_prefix(it: &mut RawIter<'_>, prefix: &[u8], mut f: impl FnMut(&[u8], &[u8]) -> Result<(), StateError>) -> Result<(), StateError> {
     it.seek(prefix);
-    while let (Some(k), Some(v)) = (it.key(), it.value()) {
+    while let Some((k, v)) = it.item() {
         if !k.starts_with(prefix) {
             break;
         }

@@ -44,8 +44,18 @@ pub(super) struct CheckpointJob {
 }
 
 impl CheckpointJob {
-    /// Writes the changes, flushes the memtables and creates the checkpoint in `dir`.
-    pub(super) fn run(self) -> Result<PathBuf, StateError> {
+    /// Writes the changes, flushes the memtables and creates the checkpoint
+    /// in `dir`. The changes are handed back, so that freeing them (one
+    /// allocation per changed entry) can wait until the outcome is told;
+    /// the handle on the database is gone by then.
+    pub(super) fn run(self) -> (Result<PathBuf, StateError>, Writes) {
+        let result = self.checkpoint();
+        let CheckpointJob { writes, db, .. } = self;
+        drop(db);
+        (result, writes)
+    }
+
+    fn checkpoint(&self) -> Result<PathBuf, StateError> {
         self.writes.apply(&self.db, &self.options, &self.write)?;
         let mut cfs: Vec<&rocksdb::ColumnFamily> = Vec::new();
         for name in &self.column_families {
@@ -60,7 +70,7 @@ impl CheckpointJob {
         rocksdb::checkpoint::Checkpoint::new(&self.db)
             .and_then(|c| c.create_checkpoint(&self.dir))
             .map_err(|e| db_err("creating a checkpoint", e))?;
-        Ok(self.dir)
+        Ok(self.dir.clone())
     }
 }
 
@@ -91,14 +101,15 @@ impl InFlight {
         let started = std::thread::Builder::new().name("rocksdb-snapshot".into()).spawn(move || {
             let taken = j.lock().unwrap_or_else(PoisonError::into_inner).take();
             if let Some(job) = taken {
-                // The job, and its handle on the database, is gone before the outcome is told.
-                finish(&s, job.run());
+                let (result, changes) = job.run();
+                finish(&s, result);
+                drop(changes);
             }
         });
         if started.is_err() {
             let taken = job.lock().unwrap_or_else(PoisonError::into_inner).take();
             if let Some(job) = taken {
-                finish(&slot, job.run());
+                finish(&slot, job.run().0);
             }
         }
         InFlight(slot)

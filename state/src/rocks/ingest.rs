@@ -63,8 +63,10 @@ pub(crate) fn write_sorted<'k>(
 /// Changes taken out of the write cache, to be written to RocksDB (now, or
 /// by a snapshot's thread: see [`super::deferred`]).
 pub(super) struct Writes {
-    /// Per state: its column family and its changes, ordered by key.
-    runs: Vec<(String, Vec<Change>)>,
+    /// The changes, ordered by key (so by state first).
+    changes: Vec<Change>,
+    /// Per state: its column family and where its changes are in `changes`.
+    runs: Vec<(String, std::ops::Range<usize>)>,
     /// Timer keys, ordered.
     timers: Vec<Vec<u8>>,
     /// Where the SST files are built, and the number of the first.
@@ -77,7 +79,8 @@ impl Writes {
     pub(super) fn apply(&self, db: &DB, options: &Options, write: &WriteOptions) -> Result<(), StateError> {
         let mut sst = self.first_sst;
         for (name, run) in &self.runs {
-            let entries: Vec<(&[u8], Option<&[u8]>)> = run.iter().map(|(k, v)| (&k[STATE_BYTES..], v.as_deref())).collect();
+            let entries: Vec<(&[u8], Option<&[u8]>)> =
+                self.changes[run.clone()].iter().map(|(k, v)| (&k[STATE_BYTES..], v.as_deref())).collect();
             write_sorted(db, cf_of(db, name)?, options, write, &self.dir.join(format!("{sst:08}.sst")), &entries)?;
             sst += 1;
         }
@@ -99,22 +102,16 @@ impl<K: Key> RocksDbBackend<K> {
     pub(super) fn take_writes(&mut self) -> Result<Writes, StateError> {
         // The filter of written keys may take up to half of the cache's share.
         let filter_limit = self.cache.share() / 2;
-        let changes = self.cache.take_changes();
-        let mut runs: Vec<(String, Vec<Change>)> = Vec::new();
-        let mut last_state = usize::MAX;
-        for change in changes {
-            if change.1.is_some() {
-                self.filter.insert(&change.0, filter_limit);
-            }
-            let state = state_of_cache_key(&change.0);
-            if state != last_state {
-                let name = &self.states.get(state).ok_or(StateError::UnknownState(state))?.0;
-                runs.push((name.clone(), Vec::new()));
-                last_state = state;
-            }
-            if let Some((_, run)) = runs.last_mut() {
-                run.push(change);
-            }
+        let filter = &mut self.filter;
+        let changes = self.cache.take_changes(|key| filter.insert(key, filter_limit));
+        let mut runs: Vec<(String, std::ops::Range<usize>)> = Vec::new();
+        let mut start = 0;
+        while let Some(first) = changes.get(start) {
+            let state = state_of_cache_key(&first.0);
+            let len = changes[start..].partition_point(|c| state_of_cache_key(&c.0) == state);
+            let name = &self.states.get(state).ok_or(StateError::UnknownState(state))?.0;
+            runs.push((name.clone(), start..start + len));
+            start += len;
         }
         self.cache.reserve(self.filter.bytes());
         let mut timers: Vec<Vec<u8>> = Vec::new();
@@ -133,6 +130,6 @@ impl<K: Key> RocksDbBackend<K> {
         }
         let first_sst = self.ingested + 1;
         self.ingested += runs.len() as u64 + 1;
-        Ok(Writes { runs, timers, dir: self.config.dir.join("ingest"), first_sst })
+        Ok(Writes { changes, runs, timers, dir: self.config.dir.join("ingest"), first_sst })
     }
 }

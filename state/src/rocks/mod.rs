@@ -299,11 +299,11 @@ impl<K: Key> RocksDbBackend<K> {
         let (db, key, states, filter) = (&self.db, &self.key_buf, &self.states, &self.filter);
         self.cache.get_or_load(key, || {
             if !filter.may_contain(key) {
-                return Ok(Entry { value: None, dirty: false, in_db: false });
+                return Ok(Entry { value: None, dirty: false, in_db: false, in_filter: false });
             }
             let cf = cf_of(db, &states[state].0)?;
             let found = db.get_pinned_cf(cf, &key[STATE_BYTES..]).map_err(|e| db_err("get", e))?.map(|v| Value::from_slice(&v));
-            Ok(Entry { in_db: found.is_some(), value: found, dirty: false })
+            Ok(Entry { in_db: found.is_some(), in_filter: found.is_some(), value: found, dirty: false })
         })
     }
 
@@ -311,8 +311,7 @@ impl<K: Key> RocksDbBackend<K> {
     /// changes and creates a RocksDB checkpoint (hard links) in a directory
     /// of its own.
     fn checkpoint(&mut self) -> Result<PathBuf, StateError> {
-        let job = self.checkpoint_job()?;
-        job.run()
+        self.checkpoint_job()?.run().0
     }
 
     /// Writes the changes out once there are many, and empties the cache once it holds more than its share of memory.
