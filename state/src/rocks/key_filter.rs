@@ -91,6 +91,11 @@ impl KeyFilter {
     }
 
     /// Records that `key` was written; gives up past `limit` bytes.
+    ///
+    /// Every call counts towards the filter's capacity, also for a key it
+    /// already holds (checking first would cost a probe of every block per
+    /// new key): callers add a key once, which the write cache tracks per
+    /// entry ([`super::cache::Entry::in_filter`]).
     pub(crate) fn insert(&mut self, key: &[u8], limit: usize) {
         if !self.complete {
             return;
