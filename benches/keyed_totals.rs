@@ -163,10 +163,12 @@ fn checkpoints(base: &Path) {
         let s = run(&line);
         let fetch = s.restore_fetch.unwrap_or_default();
         println!(
-            "bench=keyed_totals restore={how} restore_ms={} downloaded_files={} downloaded_bytes={} local_files={} local_bytes={}",
+            "bench=keyed_totals restore={how} restore_ms={} downloaded_files={} downloaded_bytes={} linked_files={} linked_bytes={} local_files={} local_bytes={}",
             s.restore_time.map(|t| t.as_millis()).unwrap_or(0),
             fetch.downloaded_files,
             fetch.downloaded_bytes,
+            fetch.linked_files,
+            fetch.linked_bytes,
             fetch.local_files,
             fetch.local_bytes
         );

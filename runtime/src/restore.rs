@@ -33,7 +33,8 @@ pub(crate) struct Restore {
 }
 
 /// How a restore got the checkpoint's files: downloaded from the checkpoint
-/// storage, or found in the state directory (local recovery).
+/// storage (copied, or hard-linked when the storage is a directory on the
+/// same file system), or found in the state directory (local recovery).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FetchStats {
     /// Files read from the checkpoint storage.
@@ -44,6 +45,11 @@ pub struct FetchStats {
     pub local_files: u64,
     /// Their bytes.
     pub local_bytes: u64,
+    /// Of the downloaded files, those hard-linked from a checkpoint on the
+    /// same local file system after checking size and checksum, not copied.
+    pub linked_files: u64,
+    /// Their bytes.
+    pub linked_bytes: u64,
 }
 
 /// Files fetched at once during a restore.
@@ -52,6 +58,7 @@ const PARALLEL_FETCHES: usize = 8;
 /// How a file reached the local directory.
 enum Fetched {
     Downloaded(u64),
+    Linked(u64),
     Local(u64),
 }
 
@@ -66,6 +73,15 @@ fn local_copy(state_root: &Path, operator: &str, subtask: u32, file_name: &str, 
     }
     let bytes = std::fs::read(&candidate).ok()?;
     (checksum(&bytes) == file.checksum).then_some(candidate)
+}
+
+/// Whether the backends never write into the file `file_name` once it is
+/// created (RocksDB's SST files, canonical files), so that the restore may
+/// share it with the checkpoint (a hard link) instead of copying it. RocksDB
+/// rewrites or appends to its other files (MANIFEST, CURRENT, logs); those
+/// are always copied, so that nothing a job does changes a checkpoint.
+fn never_rewritten(file_name: &str) -> bool {
+    file_name.ends_with(".sst") || file_name == weir_state::canonical::KEYED_STATE_FILE
 }
 
 async fn fetch(
@@ -84,6 +100,14 @@ async fn fetch(
     if let Some(local) = local {
         if std::fs::hard_link(&local, target).is_ok() || std::fs::copy(&local, target).is_ok() {
             return Ok(Fetched::Local(file.size));
+        }
+    }
+    if never_rewritten(&file_name) {
+        if let Some(source) = storage.local_state_file(dir, &file).await? {
+            let link = target.to_path_buf();
+            if let Ok(Ok(())) = tokio::task::spawn_blocking(move || std::fs::hard_link(source, link)).await {
+                return Ok(Fetched::Linked(file.size));
+            }
         }
     }
     let bytes = storage.read_state_file(dir, &file).await?;
@@ -129,11 +153,18 @@ impl Restore {
                 .collect(),
         );
         let (mut downloaded, mut local, mut downloaded_bytes, mut local_bytes) = (0, 0, 0u64, 0u64);
+        let (mut linked, mut linked_bytes) = (0, 0u64);
         for r in results {
             match r? {
                 Fetched::Downloaded(b) => {
                     downloaded += 1;
                     downloaded_bytes += b;
+                }
+                Fetched::Linked(b) => {
+                    downloaded += 1;
+                    downloaded_bytes += b;
+                    linked += 1;
+                    linked_bytes += b;
                 }
                 Fetched::Local(b) => {
                     local += 1;
@@ -147,6 +178,8 @@ impl Restore {
             downloaded_bytes,
             local_files = local,
             local_bytes,
+            linked_files = linked,
+            linked_bytes,
             ms = started.elapsed().as_millis() as u64,
             "fetched the checkpoint's files ({})",
             if local > 0 && downloaded == 0 {
@@ -157,7 +190,14 @@ impl Restore {
                 "download"
             }
         );
-        let fetched = FetchStats { downloaded_files: downloaded, downloaded_bytes, local_files: local, local_bytes };
+        let fetched = FetchStats {
+            downloaded_files: downloaded,
+            downloaded_bytes,
+            local_files: local,
+            local_bytes,
+            linked_files: linked,
+            linked_bytes,
+        };
         Ok(Restore {
             path: storage.describe(dir),
             root: storage.describe(""),

@@ -48,6 +48,11 @@ pub fn windowed_count_bin() -> PathBuf {
     example_bin("windowed_count")
 }
 
+/// Runs the `weir` tool with `args`.
+pub fn weir_tool(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_weir")).args(args).output().unwrap()
+}
+
 /// Splits a command line at white space.
 pub fn argv(line: &str) -> Vec<String> {
     line.split_whitespace().map(str::to_string).collect()

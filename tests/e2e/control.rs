@@ -5,7 +5,7 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -209,10 +209,6 @@ fn status_checkpoints_metrics_and_bad_requests() {
     let (status, summary, log) = job.wait();
     assert!(status.success(), "{log}");
     assert!(summary.starts_with("events="), "{summary}");
-}
-
-fn weir_tool(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_weir")).args(args).output().unwrap()
 }
 
 /// How a test stops its job with a savepoint.

@@ -104,6 +104,13 @@ fn a_restart_on_the_same_machine_recovers_locally_and_elsewhere_downloads() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("(download)"), "{}", stderr(&o));
     assert!(stderr(&o).contains("local_files=0"), "{}", stderr(&o));
+    // The checkpoint directory is on the same file system: its SST files are
+    // linked, not copied, and what the restored run did left them as they were.
+    let linked = stderr(&o).split("linked_files=").nth(1).and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok());
+    assert!(linked.is_some_and(|n| n > 0), "{}", stderr(&o));
+    let newest = complete_checkpoints(&chk).last().map(|id| chk.join(format!("chk-{id}"))).unwrap();
+    let verify = weir_tool(&["checkpoints", "verify", newest.to_str().unwrap()]);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
     // The first run emitted every final count; the restored runs, with all input read, add nothing.
     let reference = reference_counts();
     let mut last: BTreeMap<u64, u64> = BTreeMap::new();

@@ -15,11 +15,6 @@ const N: u64 = 40_000;
 const KEYS: u64 = 50;
 const EVENT_RATE: u64 = 10_000;
 
-/// Runs the `weir` binary with `args`.
-fn weir(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_weir")).args(args).output().unwrap()
-}
-
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -92,7 +87,7 @@ fn list_inspect_verify(backend: &str) {
     let on_disk = files_under(&chk);
 
     // list: every retained checkpoint, complete, with the sizes of the files on disk.
-    let listed = json(&weir(&["checkpoints", "list", s(&chk), "--json"]));
+    let listed = json(&weir_tool(&["checkpoints", "list", s(&chk), "--json"]));
     let rows = listed["checkpoints"].as_array().unwrap();
     assert_eq!(rows.iter().map(|c| c["id"].as_u64().unwrap()).collect::<Vec<_>>(), ids, "{backend}: {listed}");
     assert_eq!(listed["lock"]["status"], "free");
@@ -111,7 +106,7 @@ fn list_inspect_verify(backend: &str) {
             .sum();
         assert_eq!(row["incremental_size"].as_u64(), Some(written), "{backend}: chk-{id}");
     }
-    let o = weir(&["checkpoints", "list", s(&chk)]);
+    let o = weir_tool(&["checkpoints", "list", s(&chk)]);
     let text = stdout(&o);
     assert!(o.status.success() && text.contains("2 checkpoint(s), 2 complete"), "{backend}: {text}");
     for id in &ids {
@@ -123,7 +118,7 @@ fn list_inspect_verify(backend: &str) {
     let last = *ids.last().unwrap();
     let chk_last = chk.join(format!("chk-{last}"));
     let meta: Value = serde_json::from_str(&std::fs::read_to_string(chk_last.join("_metadata")).unwrap()).unwrap();
-    let report = json(&weir(&["checkpoints", "inspect", s(&chk_last), "--json"]));
+    let report = json(&weir_tool(&["checkpoints", "inspect", s(&chk_last), "--json"]));
     assert_eq!((report["checkpoint_id"].as_u64(), report["max_parallelism"].as_u64()), (Some(last), Some(128)));
     let files = |doc: &Value, f: &dyn Fn(&Value) -> String| -> BTreeSet<(String, String, u64, String)> {
         let mut out = BTreeSet::new();
@@ -154,11 +149,11 @@ fn list_inspect_verify(backend: &str) {
         let by = file["written_by"].as_u64().unwrap();
         assert!(if shared { by <= last } else { by == last }, "{file}");
     }
-    let o = weir(&["checkpoints", "inspect", s(&chk_last)]);
+    let o = weir_tool(&["checkpoints", "inspect", s(&chk_last)]);
     assert!(o.status.success() && stdout(&o).contains("operator \"window-count\", parallelism 2"), "{}", stdout(&o));
 
     // verify: an intact checkpoint passes; each kind of damage fails, naming the file.
-    let o = weir(&["checkpoints", "verify", s(&chk_last)]);
+    let o = weir_tool(&["checkpoints", "verify", s(&chk_last)]);
     assert!(o.status.success() && stdout(&o).contains(": OK,"), "{backend}: {}{}", stdout(&o), stderr(&o));
     let victim = state_files_by_size(&chk, last)[0].clone();
     let damages: [Damage; 3] = [
@@ -187,7 +182,7 @@ fn list_inspect_verify(backend: &str) {
         let copy = dir.path().join(format!("damaged-{what}"));
         copy_dir(&chk, &copy);
         damage(&copy);
-        let o = weir(&["checkpoints", "verify", s(&copy.join(format!("chk-{last}")))]);
+        let o = weir_tool(&["checkpoints", "verify", s(&copy.join(format!("chk-{last}")))]);
         assert_eq!(o.status.code(), Some(1), "{backend}, {what}: {}", stdout(&o));
         assert!(stdout(&o).contains(&problem), "{backend}, {what}: expected {problem:?} in {}", stdout(&o));
         assert!(stderr(&o).contains("is broken"), "{backend}, {what}: {}", stderr(&o));
@@ -224,26 +219,26 @@ fn gc_removes_exactly_the_garbage(backend: &str) {
     let garbage_bytes: u64 = garbage.iter().map(|f| size_on_disk(&chk, f)).sum();
     let before = files_under(&chk);
 
-    let dry = json(&weir(&["checkpoints", "gc", s(&chk), "--dry-run", "--json"]));
+    let dry = json(&weir_tool(&["checkpoints", "gc", s(&chk), "--dry-run", "--json"]));
     let deleted = |report: &Value| -> BTreeSet<String> {
         report["deleted"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap().to_string()).collect()
     };
     assert_eq!(deleted(&dry), garbage, "{backend}");
     assert_eq!((dry["files"].as_u64(), dry["bytes"].as_u64()), (Some(garbage.len() as u64), Some(garbage_bytes)));
     assert_eq!(files_under(&chk), before, "{backend}: a dry run deletes nothing");
-    let o = weir(&["checkpoints", "gc", s(&chk), "--dry-run"]);
+    let o = weir_tool(&["checkpoints", "gc", s(&chk), "--dry-run"]);
     assert!(stdout(&o).contains(&format!("would delete {} files", garbage.len())), "{}", stdout(&o));
 
-    let o = weir(&["checkpoints", "gc", s(&chk)]);
+    let o = weir_tool(&["checkpoints", "gc", s(&chk)]);
     assert!(o.status.success(), "{backend}: {}", stderr(&o));
     assert!(stdout(&o).contains(&format!("deleted {} files", garbage.len())), "{}", stdout(&o));
     let expected: Vec<String> = before.into_iter().filter(|f| !garbage.contains(f)).collect();
     assert_eq!(files_under(&chk), expected, "{backend}: exactly the garbage is gone");
     assert!(!chk.join(format!("chk-{incomplete}")).exists(), "{backend}: the incomplete checkpoint's directory is gone");
     for id in ids {
-        assert!(weir(&["checkpoints", "verify", s(&chk.join(format!("chk-{id}")))]).status.success(), "{backend}: chk-{id}");
+        assert!(weir_tool(&["checkpoints", "verify", s(&chk.join(format!("chk-{id}")))]).status.success(), "{backend}: chk-{id}");
     }
-    let again = json(&weir(&["checkpoints", "gc", s(&chk), "--json"]));
+    let again = json(&weir_tool(&["checkpoints", "gc", s(&chk), "--json"]));
     assert_eq!(again["files"].as_u64(), Some(0));
 }
 
@@ -270,11 +265,11 @@ fn tool_gc_and_a_second_job_respect_a_running_jobs_lock() {
 
     let flag_sets: [&[&str]; 3] = [&[], &["--dry-run"], &["--force-stale"]];
     for flags in flag_sets {
-        let o = weir(&[&["checkpoints", "gc", s(&chk)][..], flags].concat());
+        let o = weir_tool(&[&["checkpoints", "gc", s(&chk)][..], flags].concat());
         assert_eq!(o.status.code(), Some(1), "gc {flags:?} refuses while a job runs: {}", stdout(&o));
         assert!(stderr(&o).contains("in use") && stderr(&o).contains(&pid), "{}", stderr(&o));
     }
-    let o = weir(&["checkpoints", "list", s(&chk)]);
+    let o = weir_tool(&["checkpoints", "list", s(&chk)]);
     assert!(stdout(&o).contains(&format!("in use by job \"windowed_count\" ({pid} ")), "{}", stdout(&o));
 
     let second = run_windowed_count(&job("hashmap", &chk, &dir.path().join("out-2"), ""));
@@ -287,10 +282,10 @@ fn tool_gc_and_a_second_job_respect_a_running_jobs_lock() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(lock.exists());
-    let o = weir(&["checkpoints", "gc", s(&chk)]);
+    let o = weir_tool(&["checkpoints", "gc", s(&chk)]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("stale") && stderr(&o).contains("--force-stale"), "{}", stderr(&o));
-    assert!(weir(&["checkpoints", "gc", s(&chk), "--dry-run", "--force-stale"]).status.success());
+    assert!(weir_tool(&["checkpoints", "gc", s(&chk), "--dry-run", "--force-stale"]).status.success());
     let o = run_windowed_count(&job("hashmap", &chk, &out, &format!("--from-checkpoint latest {state}")));
     assert!(o.status.success(), "the next job replaces a stale lock: {}", stderr(&o));
     assert!(!lock.exists(), "and releases it at its end");
@@ -316,12 +311,12 @@ fn promote_restores_like_the_original(backend: &str) {
     copy_dir(&out, &p("out-b"));
 
     let dest = p("savepoints/sp-1");
-    let o = weir(&["checkpoints", "promote", s(&source), s(&dest)]);
+    let o = weir_tool(&["checkpoints", "promote", s(&source), s(&dest)]);
     assert!(o.status.success(), "{backend}: {}", stderr(&o));
     let summary = format!("promoted checkpoint {id} from {} to {}: {} files, ", source.display(), dest.display(), referenced.len());
     assert!(stdout(&o).starts_with(&summary) && stdout(&o).contains(&format!("{bytes} B")), "{backend}: {}", stdout(&o));
     assert_eq!(files_under(&dest).len(), referenced.len() + 1, "{backend}: exactly the referenced files and _metadata");
-    let o = weir(&["checkpoints", "promote", s(&source), s(&dest)]);
+    let o = weir_tool(&["checkpoints", "promote", s(&source), s(&dest)]);
     assert_eq!(o.status.code(), Some(1), "{backend}: never overwrites a savepoint");
 
     let restore = |from: &Path, name: &str| {
@@ -332,7 +327,7 @@ fn promote_restores_like_the_original(backend: &str) {
     };
     let from_original = restore(&source, "a");
     std::fs::remove_dir_all(&chk).unwrap();
-    let o = weir(&["checkpoints", "verify", s(&dest)]);
+    let o = weir_tool(&["checkpoints", "verify", s(&dest)]);
     assert!(o.status.success(), "{backend}: the savepoint is self-contained: {}", stdout(&o));
     let from_savepoint = restore(&dest, "b");
     assert_eq!(from_original, expected, "{backend}");
@@ -351,18 +346,18 @@ fn tool_promote_makes_a_self_contained_savepoint_that_restores_like_the_original
 
 #[test]
 fn tool_bad_usage_exits_2_and_failures_exit_1() {
-    assert_eq!(weir(&["checkpoints", "frobnicate"]).status.code(), Some(2));
-    assert_eq!(weir(&["checkpoints", "list"]).status.code(), Some(2));
+    assert_eq!(weir_tool(&["checkpoints", "frobnicate"]).status.code(), Some(2));
+    assert_eq!(weir_tool(&["checkpoints", "list"]).status.code(), Some(2));
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nothing-here");
-    let o = weir(&["checkpoints", "list", s(&missing)]);
+    let o = weir_tool(&["checkpoints", "list", s(&missing)]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("nothing-here") && stderr(&o).contains("no such directory"), "{}", stderr(&o));
     assert!(!missing.exists(), "the tool never creates a checkpoint directory");
-    let o = weir(&["checkpoints", "verify", s(dir.path())]);
+    let o = weir_tool(&["checkpoints", "verify", s(dir.path())]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("not a checkpoint"), "{}", stderr(&o));
-    let o = weir(&["checkpoints", "inspect", "ftp://host/x"]);
+    let o = weir_tool(&["checkpoints", "inspect", "ftp://host/x"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("unsupported scheme"), "{}", stderr(&o));
 }

@@ -188,7 +188,7 @@ impl CheckpointStorage {
     }
 
     /// Root-relative path of `file_path` as recorded in `checkpoint_dir`'s `_metadata`.
-    fn resolve(&self, checkpoint_dir: &str, file_path: &str) -> Result<String, CheckpointError> {
+    pub(super) fn resolve(&self, checkpoint_dir: &str, file_path: &str) -> Result<String, CheckpointError> {
         protocol::root_relative(checkpoint_dir, file_path)
             .ok_or_else(|| CheckpointError::PathEscapesRoot { path: format!("{}/{}", self.describe(checkpoint_dir), file_path) })
     }

@@ -5,8 +5,11 @@ use bytes::Bytes;
 use futures::StreamExt;
 use object_store::{GetOptions, ObjectStoreExt, WriteMultipart};
 
+use std::path::PathBuf;
+
 use super::CheckpointStorage;
 use crate::error::CheckpointError;
+use crate::manifest::StateFile;
 
 /// Files up to this size are copied with one get and one put; larger ones are
 /// streamed in parts.
@@ -14,6 +17,9 @@ const STREAM_ABOVE: u64 = 8 << 20;
 
 /// Parts in flight at once while streaming a large file.
 const PARTS_IN_FLIGHT: usize = 4;
+
+/// Bytes read at a time while checking a local file.
+const READ_BUFFER: usize = 1 << 20;
 
 /// What a file should be: its size and CRC-32C, as recorded in `_metadata`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +124,63 @@ impl CheckpointStorage {
 }
 
 impl CheckpointStorage {
+    /// The file of the local file system behind `file` of the `_metadata` in
+    /// `checkpoint_dir`, read through once to check its size and checksum;
+    /// `None` when this storage is not a local directory, or the file cannot
+    /// be read as one (the caller then reads it as an object, which names
+    /// the error).
+    ///
+    /// A restore hard-links such a file instead of copying it, when it is
+    /// one that is never written again once created.
+    ///
+    /// ```
+    /// use weir_checkpoint::{checksum, CheckpointStorage, StateFile};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let rt = tokio::runtime::Builder::new_current_thread().build()?;
+    /// # rt.block_on(async {
+    /// let dir = tempfile::tempdir()?;
+    /// let storage = CheckpointStorage::open(&dir.path().display().to_string())?;
+    /// storage.put("shared/a.sst", "abc".into()).await?;
+    /// let file = StateFile { path: "../shared/a.sst".into(), size: 3, checksum: checksum(b"abc"), key_group_offsets: vec![] };
+    /// let path = storage.local_state_file("chk-1", &file).await?;
+    /// assert_eq!(path, Some(dir.path().join("shared").join("a.sst")));
+    /// let damaged = StateFile { checksum: checksum(b"abd"), ..file.clone() };
+    /// assert!(storage.local_state_file("chk-1", &damaged).await.is_err());
+    /// assert_eq!(CheckpointStorage::in_memory().local_state_file("chk-1", &file).await?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn local_state_file(&self, checkpoint_dir: &str, file: &StateFile) -> Result<Option<PathBuf>, CheckpointError> {
+        let rel = self.resolve(checkpoint_dir, &file.path)?;
+        let Some(path) = self.local_file(&self.object_path(&rel, false)?) else {
+            return Ok(None);
+        };
+        let read = path.clone();
+        let checked = tokio::task::spawn_blocking(move || -> std::io::Result<Check> {
+            let mut f = std::fs::File::open(read)?;
+            let mut buf = vec![0u8; READ_BUFFER];
+            let mut check = Check::default();
+            loop {
+                match std::io::Read::read(&mut f, &mut buf)? {
+                    0 => return Ok(check),
+                    n => check.add(&buf[..n]),
+                }
+            }
+        })
+        .await;
+        match checked {
+            Ok(Ok(check)) => {
+                check.against(Expected { size: file.size, checksum: file.checksum }, &self.describe(&rel))?;
+                Ok(Some(path))
+            }
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => Err(CheckpointError::Missing { path: self.describe(&rel) }),
+            Ok(Err(_)) | Err(_) => Ok(None),
+        }
+    }
+
     /// The file behind `location` when this storage is a local directory.
     fn local_file(&self, location: &object_store::path::Path) -> Option<std::path::PathBuf> {
         let mut path = self.local_dir.clone()?;

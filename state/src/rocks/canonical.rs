@@ -167,8 +167,6 @@ struct StateSst<'o> {
     type_name: String,
     writer: SstFileWriter<'o>,
     path: PathBuf,
-    /// The last key written (keys must grow strictly).
-    last: Vec<u8>,
 }
 
 /// What one restore thread made of its key-group range.
@@ -183,18 +181,20 @@ struct Part {
 }
 
 impl StateSst<'_> {
-    /// Writes `kg ++ key -> value`, checking that keys grow.
+    /// Writes `kg ++ key -> value`. Keys must grow strictly: the SST file
+    /// writer checks that (an invalid argument), so it is not compared here
+    /// a second time.
     #[inline]
     fn put(&mut self, at: At<'_>, name: &str, key: &mut Vec<u8>, kg: [u8; 2], k: &[u8], v: &[u8]) -> Result<(), StateError> {
         key.clear();
         key.extend_from_slice(&kg);
         key.extend_from_slice(k);
-        if !self.last.is_empty() && key.as_slice() <= self.last.as_slice() {
-            return Err(at.corrupt(format!("state '{name}': its entries are not in increasing key order, or a key appears twice")));
-        }
-        self.writer.put(&*key, v).map_err(|e| db_err(&format!("writing {}", self.path.display()), e))?;
-        std::mem::swap(key, &mut self.last);
-        Ok(())
+        self.writer.put(&*key, v).map_err(|e| match e.kind() {
+            rocksdb::ErrorKind::InvalidArgument => {
+                at.corrupt(format!("state '{name}': its entries are not in increasing key order, or a key appears twice"))
+            }
+            _ => db_err(&format!("writing {}", self.path.display()), e),
+        })
     }
 }
 
@@ -224,10 +224,7 @@ fn build_part<K: Key>(loaded: &Loaded<'_>, range: KeyGroupRange, options: &Optio
                                 let path = dir.join(format!("{prefix}-{}.sst", states.len()));
                                 let writer = SstFileWriter::create(options);
                                 writer.open(&path).map_err(|e| db_err(&format!("creating {}", path.display()), e))?;
-                                states.insert(
-                                    name.to_string(),
-                                    StateSst { type_name: type_name.to_string(), writer, path, last: Vec::new() },
-                                );
+                                states.insert(name.to_string(), StateSst { type_name: type_name.to_string(), writer, path });
                             }
                             let Some(sst) = states.get_mut(name) else { continue };
                             if sst.type_name != type_name {

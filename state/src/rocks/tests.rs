@@ -119,3 +119,25 @@ fn hot_keys_written_at_every_snapshot_do_not_grow_the_key_filter() {
     assert!(!b.filter.may_contain(&[0, 0, 1, 2, 3]), "the filter still answers for keys never written");
     assert_eq!(b.get(&v, kg(7), &7, &()).unwrap(), Some(39));
 }
+
+#[test]
+fn a_canonical_section_out_of_order_is_named_as_corrupt() {
+    use crate::canonical::CanonicalWriter;
+    let types = std::any::type_name::<(i64, u64)>();
+    for keys in [[&b"b"[..], &b"a"[..]], [&b"a"[..], &b"a"[..]]] {
+        let mut w = CanonicalWriter::default();
+        w.begin_block(3).unwrap();
+        w.begin_state("totals", types, true).unwrap();
+        for k in keys {
+            w.push_entry(k, &[1]).unwrap();
+        }
+        let files = crate::conformance::to_restored(w.finish().unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = RocksDbBackend::<u64>::open(&RocksDbConfig::new(dir.path(), 64 << 20), KeyGroupRange::new(0, 127)).unwrap();
+        let err = b.restore(files).map(|_| ()).unwrap_err();
+        assert!(matches!(err, StateError::Corrupt(_)), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains("state 'totals'") && message.contains("increasing key order"), "{message}");
+        assert!(message.contains("key group 3"), "{message}");
+    }
+}
