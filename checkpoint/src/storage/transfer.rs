@@ -1,11 +1,11 @@
 //! Streaming reads and copies of whole files: checksums without holding a
 //! file in memory, and copies between storages (used by the tools).
 
+use std::path::PathBuf;
+
 use bytes::Bytes;
 use futures::StreamExt;
 use object_store::{GetOptions, ObjectStoreExt, WriteMultipart};
-
-use std::path::PathBuf;
 
 use super::CheckpointStorage;
 use crate::error::CheckpointError;
