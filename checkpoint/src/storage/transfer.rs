@@ -31,9 +31,20 @@ pub struct Expected {
 }
 
 impl CheckpointStorage {
-    /// Size and CRC-32C of the object at `rel_path`, read as a stream.
+    /// Size and CRC-32C of the object at `rel_path`, read as a stream (a
+    /// file of a local directory is read directly, a megabyte at a time).
     pub(crate) async fn size_and_checksum(&self, rel_path: &str) -> Result<(u64, u32), CheckpointError> {
         let location = self.object_path(rel_path, false)?;
+        if let Some(path) = self.local_file(&location) {
+            match tokio::task::spawn_blocking(move || check_file(&path)).await {
+                Ok(Ok(check)) => return Ok((check.size, check.crc)),
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(CheckpointError::Missing { path: self.describe(rel_path) })
+                }
+                // Read it as an object below, which names the error.
+                Ok(Err(_)) | Err(_) => {}
+            }
+        }
         let result = self.store.get_opts(&location, GetOptions::default()).await.map_err(|e| self.store_error(rel_path, e))?;
         let mut stream = result.into_stream();
         let mut check = Check::default();
@@ -126,9 +137,7 @@ impl CheckpointStorage {
 impl CheckpointStorage {
     /// The file of the local file system behind `file` of the `_metadata` in
     /// `checkpoint_dir`, read through once to check its size and checksum;
-    /// `None` when this storage is not a local directory, or the file cannot
-    /// be read as one (the caller then reads it as an object, which names
-    /// the error).
+    /// `None` when this storage is not a local directory.
     ///
     /// A restore hard-links such a file instead of copying it, when it is
     /// one that is never written again once created.
@@ -158,27 +167,9 @@ impl CheckpointStorage {
         let Some(path) = self.local_file(&self.object_path(&rel, false)?) else {
             return Ok(None);
         };
-        let read = path.clone();
-        let checked = tokio::task::spawn_blocking(move || -> std::io::Result<Check> {
-            let mut f = std::fs::File::open(read)?;
-            let mut buf = vec![0u8; READ_BUFFER];
-            let mut check = Check::default();
-            loop {
-                match std::io::Read::read(&mut f, &mut buf)? {
-                    0 => return Ok(check),
-                    n => check.add(&buf[..n]),
-                }
-            }
-        })
-        .await;
-        match checked {
-            Ok(Ok(check)) => {
-                check.against(Expected { size: file.size, checksum: file.checksum }, &self.describe(&rel))?;
-                Ok(Some(path))
-            }
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => Err(CheckpointError::Missing { path: self.describe(&rel) }),
-            Ok(Err(_)) | Err(_) => Ok(None),
-        }
+        let (size, crc) = self.size_and_checksum(&rel).await?;
+        Check { size, crc }.against(Expected { size: file.size, checksum: file.checksum }, &self.describe(&rel))?;
+        Ok(Some(path))
     }
 
     /// The file behind `location` when this storage is a local directory.
@@ -203,6 +194,19 @@ fn hard_link(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()
         std::fs::File::open(grandparent)?.sync_all()?;
     }
     Ok(())
+}
+
+/// Size and CRC-32C of the local file at `path`.
+fn check_file(path: &std::path::Path) -> std::io::Result<Check> {
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; READ_BUFFER];
+    let mut check = Check::default();
+    loop {
+        match std::io::Read::read(&mut file, &mut buf)? {
+            0 => return Ok(check),
+            n => check.add(&buf[..n]),
+        }
+    }
 }
 
 /// Size and CRC-32C of bytes seen so far.
