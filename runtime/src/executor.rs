@@ -9,14 +9,16 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::unbounded;
 use tracing::{info, warn};
 use weir_checkpoint::protocol::next_checkpoint_id;
-use weir_checkpoint::{CheckpointMetadata, CheckpointStorage, TaskId};
+use weir_checkpoint::{CheckpointStorage, TaskId};
 
 use crate::coordinator::Coordinator;
 use crate::graph::new_stop_flag;
 use crate::incremental::SharedFiles;
 use crate::job_lock::HeldLock;
+use crate::leftovers;
 use crate::restore::{FetchStats, Restore};
 use crate::task::CheckpointPlumbing;
+use crate::upload::Uploads;
 use crate::{
     CheckpointSummary, Control, Counters, JobConfig, JobControl, JobError, JobGraph, JobState, JobStatus, OperatorStatus, RestoreFrom,
     SubtaskEnv, TaskEvent, Wiring,
@@ -108,34 +110,11 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
     };
     // One job at a time writes into a checkpoint directory; released when this returns.
     let _lock = storage.as_ref().map(|s| HeldLock::acquire(&runtime, s, &config.job_name)).transpose()?;
-    let mut existing: Vec<CheckpointMetadata> = Vec::new();
-    let mut existing_ids: Vec<u64> = Vec::new();
-    if let Some(storage) = &storage {
-        runtime.block_on(async {
-            for listing in storage.list_checkpoints().await? {
-                existing_ids.push(listing.id);
-                if listing.complete {
-                    match storage.read_metadata(&listing.dir).await {
-                        Ok(meta) => existing.push(meta),
-                        Err(e) => warn!(checkpoint = listing.id, error = %e, "ignoring an unreadable checkpoint"),
-                    }
-                } else {
-                    // Left behind by a run that died while writing it.
-                    storage.delete_prefix(&listing.dir).await?;
-                }
-            }
-            // Shared files that no complete checkpoint references were written
-            // for a checkpoint that never completed: nothing can ever use them.
-            let referenced: std::collections::BTreeSet<String> =
-                existing.iter().flat_map(weir_checkpoint::protocol::referenced_files).collect();
-            for (path, _) in storage.list_files("shared").await? {
-                if !referenced.contains(&path) {
-                    storage.delete(&path).await?;
-                }
-            }
-            Ok::<(), JobError>(())
-        })?;
-    }
+    // Left behind by a run that died while writing a checkpoint.
+    let leftovers::Checkpoints { complete: existing, ids: existing_ids } = match &storage {
+        Some(storage) => runtime.block_on(leftovers::remove_leftovers(storage))?,
+        None => leftovers::Checkpoints::default(),
+    };
 
     // What to restore.
     let restore_started = Instant::now();
@@ -188,6 +167,7 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
     let mut wiring = Wiring::new(&graph.edges);
     let (events_tx, events_rx) = unbounded::<TaskEvent>();
     let mut tasks = Vec::new();
+    let uploads = Uploads::default();
     for (v, vertex) in graph.vertices.iter().enumerate() {
         for subtask in 0..vertex.parallelism {
             let env = SubtaskEnv {
@@ -219,6 +199,7 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
                 runtime: runtime.handle().clone(),
                 shared: Arc::new(Mutex::new(shared)),
                 savepoints: Arc::default(),
+                uploads: uploads.clone(),
             };
             tasks.push((format!("{}-{}", vertex.name, subtask), task, ctl_tx, built, plumbing));
         }
@@ -341,6 +322,14 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
         },
         None => CheckpointSummary::default(),
     };
+    // Uploads of aborted checkpoints may still be running, and may write after
+    // the abort removed what they had written so far.
+    runtime.block_on(uploads.wait());
+    if let Some(storage) = &storage {
+        if let Err(e) = runtime.block_on(leftovers::remove_leftovers(storage)) {
+            warn!(error = %e, "removing what aborted checkpoints left behind failed; the next start removes it");
+        }
+    }
     if let Some(e) = first_error {
         control.update(|s| s.state = JobState::Failed);
         return Err(e);

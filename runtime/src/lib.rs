@@ -20,6 +20,7 @@ mod http;
 mod incremental;
 mod job_control;
 mod job_lock;
+mod leftovers;
 mod message;
 mod metered;
 mod operator;

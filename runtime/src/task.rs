@@ -8,7 +8,7 @@ use crossbeam_channel::{Receiver, Select, Sender};
 use weir_checkpoint::{CheckpointStorage, TaskId};
 
 use crate::incremental::SharedFiles;
-use crate::upload::{lock as locked, upload_snapshots, Target};
+use crate::upload::{lock as locked, upload_snapshots, Target, Uploads};
 use crate::{Barrier, Control, JobError, Message, Operator, OperatorSnapshot, SnapshotKind, TaskEvent};
 
 /// How a task ended.
@@ -30,6 +30,8 @@ pub(crate) struct CheckpointPlumbing {
     pub shared: Arc<Mutex<SharedFiles>>,
     /// Where savepoints in flight go: id -> (storage, directory).
     pub savepoints: Arc<Mutex<HashMap<u64, (CheckpointStorage, String)>>>,
+    /// Every task's uploads in flight.
+    pub uploads: Uploads,
 }
 
 impl CheckpointPlumbing {
@@ -79,7 +81,7 @@ impl CheckpointPlumbing {
         let task = self.task;
         let parallelism = self.parallelism;
         let shared = self.shared.clone();
-        self.runtime.spawn(async move {
+        let upload = self.runtime.spawn(async move {
             let started = Instant::now();
             let event = match upload_snapshots(&target, &shared, checkpoint, task, parallelism, snapshots).await {
                 Ok(up) => TaskEvent::Ack {
@@ -92,6 +94,7 @@ impl CheckpointPlumbing {
             };
             let _ = events.send(event);
         });
+        self.uploads.add(upload);
     }
 }
 

@@ -59,6 +59,29 @@ async fn content_checksum(content: &SnapshotContent) -> Result<u32, JobError> {
     }
 }
 
+/// The uploads of every task still running on the I/O runtime, so that the
+/// job can wait for them before it ends (an upload of an aborted checkpoint
+/// may finish after the abort cleaned up).
+#[derive(Clone, Default)]
+pub(crate) struct Uploads(Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>);
+
+impl Uploads {
+    /// Keeps `upload` until it is done (and forgets those already done).
+    pub(crate) fn add(&self, upload: tokio::task::JoinHandle<()>) {
+        let mut uploads = lock(&self.0);
+        uploads.retain(|u| !u.is_finished());
+        uploads.push(upload);
+    }
+
+    /// Waits until every upload added so far is done.
+    pub(crate) async fn wait(&self) {
+        let uploads = std::mem::take(&mut *lock(&self.0));
+        for upload in uploads {
+            let _ = upload.await;
+        }
+    }
+}
+
 /// Locks `m`, also after a panic elsewhere poisoned it.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match m.lock() {

@@ -11,7 +11,7 @@ use weir::{
     StreamEnvironment, TumblingWindows, UserError, ValueState,
 };
 
-use crate::common::complete_checkpoints;
+use crate::common::{complete_checkpoints, files_under};
 
 /// Per key: a running count (value), the values seen (list), counts by parity
 /// (map), the maximum (reducing); a timer 100 ms after each record reports the
@@ -193,7 +193,7 @@ fn timed_out_checkpoints_are_aborted_and_cleaned_up_without_failing_the_job() {
     assert!(result.checkpoints.completed > 0, "later checkpoints completed: {:?}", result.checkpoints);
     assert_eq!(out.lock().unwrap().len(), 20_000, "every key counted once");
     let dirs: Vec<String> = std::fs::read_dir(&chk).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
-    assert!(dirs.len() <= 2, "aborted checkpoints leave nothing behind: {dirs:?}");
+    assert!(dirs.len() <= 2, "aborted checkpoints leave nothing behind: {dirs:?} holding {:?}", files_under(&chk));
     assert_eq!(complete_checkpoints(&chk).len(), dirs.len());
 }
 
