@@ -106,12 +106,13 @@ fn checkpoints(base: &Path) {
         let summary = run(&sizes.job(&dir, &format!("--incremental {incremental} --checkpoint-interval 2s")));
         for c in &summary.history {
             println!(
-                "checkpoint incremental={incremental} id={} duration_ms={} sync_ms={} async_ms={} alignment_ms={} bytes_written={} bytes_referenced={}",
+                "checkpoint incremental={incremental} id={} duration_ms={} sync_ms={} async_ms={} alignment_ms={} start_delay_ms={} bytes_written={} bytes_referenced={}",
                 c.id,
                 c.duration.as_millis(),
                 c.sync.as_millis(),
                 c.async_.as_millis(),
                 c.alignment.as_millis(),
+                c.start_delay.as_millis(),
                 c.bytes_written,
                 c.bytes_referenced
             );

@@ -38,6 +38,8 @@ pub struct AckStats {
     pub async_: Duration,
     /// Time from the first barrier to the last one on the task's inputs.
     pub alignment: Duration,
+    /// Time from the trigger to the task's first barrier (a source: to the trigger's arrival).
+    pub start_delay: Duration,
     /// Bytes written.
     pub bytes: u64,
 }
@@ -69,4 +71,11 @@ pub enum TaskEvent {
     SourceExhausted(TaskId),
     /// A task ended (successfully or not).
     TaskEnded(TaskId),
+}
+
+/// How long after `barrier`'s trigger the task got it, `arrived` being when it did.
+pub(crate) fn since_trigger(barrier: &Barrier, arrived: std::time::Instant) -> Duration {
+    let now_ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let arrived_ms = now_ms.saturating_sub(arrived.elapsed().as_millis() as u64);
+    Duration::from_millis(arrived_ms.saturating_sub(barrier.timestamp_ms))
 }

@@ -49,6 +49,9 @@ pub struct CheckpointStats {
     pub async_: Duration,
     /// The longest barrier alignment of any task.
     pub alignment: Duration,
+    /// The longest time from the trigger to a task's first barrier: how long
+    /// barriers queued behind records.
+    pub start_delay: Duration,
     /// Bytes written for it (not those it references from earlier checkpoints).
     pub bytes_written: u64,
     /// Bytes of all the files and inline state it references.
@@ -136,6 +139,7 @@ impl Coordinator {
                             p.stats.sync = p.stats.sync.max(stats.sync);
                             p.stats.async_ = p.stats.async_.max(stats.async_);
                             p.stats.alignment = p.stats.alignment.max(stats.alignment);
+                            p.stats.start_delay = p.stats.start_delay.max(stats.start_delay);
                             p.stats.bytes += stats.bytes;
                             if let AckOutcome::Complete = p.checkpoint.acknowledge(task, states) {
                                 if let Some(p) = pending.remove(&checkpoint) {
@@ -350,6 +354,7 @@ impl Coordinator {
             sync_ms = p.stats.sync.as_millis() as u64,
             async_ms = p.stats.async_.as_millis() as u64,
             alignment_ms = p.stats.alignment.as_millis() as u64,
+            start_delay_ms = p.stats.start_delay.as_millis() as u64,
             bytes_written = p.stats.bytes,
             bytes_referenced = referenced,
             path = %storage.describe(&dir),
@@ -365,6 +370,7 @@ impl Coordinator {
         metrics::histogram!("weir_checkpoint_sync_seconds").record(p.stats.sync.as_secs_f64());
         metrics::histogram!("weir_checkpoint_async_seconds").record(p.stats.async_.as_secs_f64());
         metrics::histogram!("weir_checkpoint_alignment_seconds").record(p.stats.alignment.as_secs_f64());
+        metrics::histogram!("weir_checkpoint_start_delay_seconds").record(p.stats.start_delay.as_secs_f64());
         metrics::histogram!("weir_checkpoint_bytes_written").record(p.stats.bytes as f64);
         metrics::histogram!("weir_checkpoint_bytes_referenced").record(referenced as f64);
         self.notify(Control::Complete(id));
@@ -374,6 +380,7 @@ impl Coordinator {
             r.sync_ms = p.stats.sync.as_millis() as u64;
             r.async_ms = p.stats.async_.as_millis() as u64;
             r.alignment_ms = p.stats.alignment.as_millis() as u64;
+            r.start_delay_ms = p.stats.start_delay.as_millis() as u64;
             r.bytes_written = p.stats.bytes;
             r.full_size = referenced;
             r.path = Some(storage.describe(&dir));
@@ -399,6 +406,7 @@ impl Coordinator {
             sync: p.stats.sync,
             async_: p.stats.async_,
             alignment: p.stats.alignment,
+            start_delay: p.stats.start_delay,
             bytes_written: p.stats.bytes,
             bytes_referenced: referenced,
         })

@@ -106,6 +106,8 @@ pub struct CheckpointRecord {
     pub async_ms: u64,
     /// Longest barrier alignment of a task, ms.
     pub alignment_ms: u64,
+    /// Longest time from the trigger to a task's first barrier, ms.
+    pub start_delay_ms: u64,
     /// Bytes written for it.
     pub bytes_written: u64,
     /// Bytes of everything it references (its full size).
@@ -237,6 +239,7 @@ impl JobControl {
                 sync_ms: 0,
                 async_ms: 0,
                 alignment_ms: 0,
+                start_delay_ms: 0,
                 bytes_written: 0,
                 full_size: 0,
                 path: None,

@@ -111,7 +111,8 @@ impl<T: Send + 'static> SourceTask<T> {
                 let started = Instant::now();
                 let mut snapshots = vec![OperatorSnapshot::inline(&self.operator_id, self.source.snapshot()?)];
                 self.chain.barrier(&barrier, &mut snapshots)?;
-                plumbing.upload(&barrier, snapshots, started.elapsed(), std::time::Duration::ZERO);
+                let start_delay = crate::control::since_trigger(&barrier, started);
+                plumbing.upload(&barrier, snapshots, crate::AckStats { sync: started.elapsed(), start_delay, ..Default::default() });
                 if barrier.is_final {
                     self.final_barrier = Some(barrier.id);
                 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Select, Sender};
 use weir_checkpoint::{CheckpointStorage, TaskId};
@@ -62,7 +62,8 @@ impl CheckpointPlumbing {
     }
 
     /// Hands the synchronous-phase output to the I/O runtime; the task goes on at once.
-    pub(crate) fn upload(&self, barrier: &Barrier, snapshots: Vec<OperatorSnapshot>, sync: Duration, alignment: Duration) {
+    /// `stats` holds the timings of the synchronous part; the upload adds its own and the bytes.
+    pub(crate) fn upload(&self, barrier: &Barrier, snapshots: Vec<OperatorSnapshot>, stats: crate::AckStats) {
         let (Some(events), Some(storage)) = (self.events.clone(), self.storage.clone()) else { return };
         let checkpoint = barrier.id;
         let target = match barrier.kind {
@@ -88,7 +89,7 @@ impl CheckpointPlumbing {
                     checkpoint,
                     task,
                     states: up.states,
-                    stats: crate::AckStats { sync, async_: started.elapsed(), alignment, bytes: up.bytes },
+                    stats: crate::AckStats { async_: started.elapsed(), bytes: up.bytes, ..stats },
                 },
                 Err(e) => TaskEvent::Decline { checkpoint, task, reason: e.to_string() },
             };
@@ -251,7 +252,8 @@ impl<T: Send + 'static> InputTask<T> {
         let sync_start = Instant::now();
         let mut snapshots = Vec::new();
         self.chain.barrier(&barrier, &mut snapshots)?;
-        plumbing.upload(&barrier, snapshots, sync_start.elapsed(), alignment);
+        let start_delay = crate::control::since_trigger(&barrier, started);
+        plumbing.upload(&barrier, snapshots, crate::AckStats { sync: sync_start.elapsed(), alignment, start_delay, ..Default::default() });
         for s in states.iter_mut() {
             s.blocked = false;
         }

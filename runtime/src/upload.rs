@@ -9,6 +9,8 @@
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use futures::StreamExt;
+use tokio::sync::Semaphore;
 use weir_checkpoint::{CheckpointError, CheckpointStorage, Expected, StateFile, SubtaskState, TaskId};
 use weir_state::{SnapshotContent, SnapshotFile};
 
@@ -40,6 +42,16 @@ async fn read(content: SnapshotContent) -> Result<Bytes, JobError> {
         // `keep` holds the snapshot directory until this file is read.
         SnapshotContent::Local { path, keep: _keep } => {
             Bytes::from(tokio::fs::read(&path).await.map_err(|e| JobError::io(format!("reading {}", path.display()), e))?)
+        }
+    })
+}
+
+/// The size of a snapshot file.
+async fn content_size(content: &SnapshotContent) -> Result<u64, JobError> {
+    Ok(match content {
+        SnapshotContent::Bytes(b) => b.len() as u64,
+        SnapshotContent::Local { path, .. } => {
+            tokio::fs::metadata(path).await.map_err(|e| JobError::io(format!("reading {}", path.display()), e))?.len()
         }
     })
 }
@@ -90,6 +102,13 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     }
 }
 
+/// How many files of one task are written at once.
+const PARALLEL_FILES: usize = 4;
+
+/// How many MiB of file contents one task holds in memory at once (a file
+/// larger than this is written alone).
+const BUFFER_MIB: u32 = 64;
+
 /// Writes every snapshot of one task for `checkpoint`.
 pub(crate) async fn upload_snapshots(
     target: &Target,
@@ -99,10 +118,11 @@ pub(crate) async fn upload_snapshots(
     parallelism: u32,
     snapshots: Vec<OperatorSnapshot>,
 ) -> Result<Uploaded, JobError> {
-    let mut written: Vec<String> = Vec::new();
-    let result = upload(target, shared, checkpoint, task, parallelism, snapshots, &mut written).await;
+    let written = Mutex::new(Vec::new());
+    let result = upload(target, shared, checkpoint, task, parallelism, snapshots, &written).await;
     if result.is_err() {
-        for path in written {
+        let paths = std::mem::take(&mut *lock(&written));
+        for path in paths {
             let _ = target.storage.delete(&path).await;
         }
         lock(shared).abort(checkpoint);
@@ -117,9 +137,10 @@ async fn upload(
     task: TaskId,
     parallelism: u32,
     snapshots: Vec<OperatorSnapshot>,
-    written: &mut Vec<String>,
+    written: &Mutex<Vec<String>>,
 ) -> Result<Uploaded, JobError> {
     let subtask = task.1;
+    let buffer = Semaphore::new(BUFFER_MIB as usize);
     let mut states = Vec::with_capacity(snapshots.len());
     let mut bytes_written = 0u64;
     for snap in snapshots {
@@ -130,8 +151,18 @@ async fn upload(
                 .await
                 .map_err(|e| JobError::Panic(format!("snapshot of {operator}"), e.to_string()))?
                 .map_err(|e| JobError::state(&snap.operator_id, e))?;
-            for file in snapshot_files {
-                let (state_file, new_bytes) = upload_file(target, shared, checkpoint, &snap.operator_id, subtask, file, written).await?;
+            // In parallel, in order; every write ends (also after a failure)
+            // before the task goes on, so that a cleanup finds all it wrote.
+            let operator = snap.operator_id.as_str();
+            let writes = snapshot_files.into_iter().map(|file| async {
+                let mib = (content_size(&file.content).await?.div_ceil(1 << 20)).min(u64::from(BUFFER_MIB)) as u32;
+                let _held =
+                    buffer.acquire_many(mib).await.map_err(|e| JobError::Panic(format!("snapshot of {operator}"), e.to_string()))?;
+                upload_file(target, shared, checkpoint, operator, subtask, file, written).await
+            });
+            let results: Vec<Result<(StateFile, u64), JobError>> = futures::stream::iter(writes).buffered(PARALLEL_FILES).collect().await;
+            for result in results {
+                let (state_file, new_bytes) = result?;
                 bytes_written += new_bytes;
                 files.push(state_file);
             }
@@ -153,7 +184,7 @@ async fn upload_file(
     operator: &str,
     subtask: u32,
     file: SnapshotFile,
-    written: &mut Vec<String>,
+    written: &Mutex<Vec<String>>,
 ) -> Result<(StateFile, u64), JobError> {
     let (storage, dir) = (&target.storage, target.dir.as_str());
     let incremental = file.shared && !target.self_contained && lock(shared).enabled;
@@ -161,15 +192,10 @@ async fn upload_file(
         let name = format!("{operator}-{subtask}/{}", file.name);
         let bytes = read(file.content).await?;
         let len = bytes.len() as u64;
-        written.push(format!("{dir}/{name}"));
+        lock(written).push(format!("{dir}/{name}"));
         return Ok((storage.write_state_file(dir, &name, bytes, file.key_group_offsets).await?, len));
     }
-    let size = match &file.content {
-        SnapshotContent::Bytes(b) => b.len() as u64,
-        SnapshotContent::Local { path, .. } => {
-            tokio::fs::metadata(path).await.map_err(|e| JobError::io(format!("reading {}", path.display()), e))?.len()
-        }
-    };
+    let size = content_size(&file.content).await?;
     let reusable = lock(shared).reusable(operator, &file.name, size);
     let reuse = match reusable {
         Some(Reuse::Confirmed(existing)) => Some((existing, None)),
@@ -189,7 +215,7 @@ async fn upload_file(
             // A restored file from outside the job's directory: copied inside
             // the store, never uploaded again and never referenced where it is.
             let to = format!("shared/{unique}");
-            written.push(to.clone());
+            lock(written).push(to.clone());
             let expected = Expected { size: restored.size, checksum: restored.checksum };
             from.copy_file(&restored.root_path, storage, &to, expected).await?;
             let size = storage.size_of(&to).await?;
@@ -203,7 +229,7 @@ async fn upload_file(
             let name = format!("../shared/{unique}");
             let bytes = read(file.content).await?;
             let len = bytes.len() as u64;
-            written.push(format!("shared/{unique}"));
+            lock(written).push(format!("shared/{unique}"));
             (storage.write_state_file(dir, &name, bytes, file.key_group_offsets).await?, len)
         }
     };

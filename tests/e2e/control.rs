@@ -119,9 +119,11 @@ fn assert_completed(record: &Value, kind: &str) {
     assert!(record["trigger_time_ms"].as_u64().unwrap() > 1_600_000_000_000, "{record}");
     assert!(record["full_size"].as_u64().unwrap() > 0, "{record}");
     assert!(record["bytes_written"].as_u64().unwrap() > 0, "{record}");
-    for field in ["duration_ms", "sync_ms", "async_ms", "alignment_ms"] {
+    for field in ["duration_ms", "sync_ms", "async_ms", "alignment_ms", "start_delay_ms"] {
         assert!(record[field].is_u64(), "{field}: {record}");
     }
+    // The barriers reached every task before the checkpoint completed.
+    assert!(record["start_delay_ms"].as_u64() <= record["duration_ms"].as_u64(), "{record}");
 }
 
 fn assert_error(response: (u16, Value), status: u16, contains: &str) {

@@ -277,6 +277,7 @@ mod tests {
             sync_ms: 0,
             async_ms: 1,
             alignment_ms: 0,
+            start_delay_ms: 0,
             bytes_written: 10,
             full_size: 20,
             path: Some(format!("/c/chk-{id}")),

@@ -29,10 +29,57 @@ pub(crate) type CacheKey = SmallVec<[u8; 24]>;
 /// An encoded value, inline up to 16 bytes (counts, sums, timestamps).
 pub(crate) type Value = SmallVec<[u8; 16]>;
 
-/// A changed entry, taken out of the cache to be written: its key and
-/// value, `None` for a removal. Owned, so that it can be written while the
-/// cache goes on changing.
-pub(crate) type Change = (CacheKey, Option<Value>);
+/// The changed entries taken out of the cache to be written, ordered by
+/// their keys' bytes. Keys and values are copied into one buffer (one
+/// allocation for all of them, not one per entry, which the synchronous phase
+/// of a snapshot would pay for), so that they can be written while the cache
+/// goes on changing.
+#[derive(Debug, Default)]
+pub(crate) struct Changes {
+    bytes: Vec<u8>,
+    /// Ordered by key.
+    items: Vec<Item>,
+}
+
+/// Where one change is in [`Changes::bytes`]: its key, then its value.
+#[derive(Debug, Clone, Copy)]
+struct Item {
+    /// The key's first 16 bytes (see [`prefix`]), to sort by.
+    prefix: u128,
+    start: usize,
+    key_len: usize,
+    /// `None`: the key was removed.
+    value_len: Option<usize>,
+}
+
+impl Changes {
+    /// How many changes there are.
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether there are none.
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The `i`-th change's key and value (`None` for a removal).
+    pub(crate) fn get(&self, i: usize) -> (&[u8], Option<&[u8]>) {
+        self.item(&self.items[i])
+    }
+
+    /// Every change in key order.
+    #[cfg(test)]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&[u8], Option<&[u8]>)> + '_ {
+        self.items.iter().map(|item| self.item(item))
+    }
+
+    fn item(&self, item: &Item) -> (&[u8], Option<&[u8]>) {
+        let value_start = item.start + item.key_len;
+        (&self.bytes[item.start..value_start], item.value_len.map(|len| &self.bytes[value_start..value_start + len]))
+    }
+}
 
 /// A timer's encoded `(key, namespace)`, inline up to 24 bytes.
 pub(crate) type TimerTail = SmallVec<[u8; 24]>;
@@ -212,15 +259,12 @@ impl WriteCache {
     /// or fails. `new_key` is called with every key written with a value
     /// that is not yet in the filter of written keys (once per key while it
     /// stays cached, however often it changes).
-    pub(crate) fn take_changes(&mut self, mut new_key: impl FnMut(&[u8])) -> Vec<Change> {
-        // Every changed entry counts at least ENTRY_OVERHEAD dirty bytes.
+    pub(crate) fn take_changes(&mut self, mut new_key: impl FnMut(&[u8])) -> Changes {
+        // Every changed entry counts at least ENTRY_OVERHEAD dirty bytes on
+        // top of its key and value: both bounds hold.
         let most = self.dirty_bytes / ENTRY_OVERHEAD;
+        let mut changes = Changes { bytes: Vec::with_capacity(self.dirty_bytes), items: Vec::with_capacity(most.min(self.entries.len())) };
         self.dirty_bytes = 0;
-        // Sorted by the first 16 bytes as one integer, then by the whole key:
-        // the same order as comparing the bytes, with far fewer comparisons
-        // of whole keys. The copies are made in the table's order and then
-        // sorted, so that writing them reads memory in order.
-        let mut dirty: Vec<(u128, Change)> = Vec::with_capacity(most.min(self.entries.len()));
         for (k, e) in self.entries.iter_mut() {
             if e.dirty {
                 e.dirty = false;
@@ -229,11 +273,21 @@ impl WriteCache {
                     new_key(k);
                     e.in_filter = true;
                 }
-                dirty.push((prefix(k), (k.clone(), e.value.clone())));
+                let start = changes.bytes.len();
+                changes.bytes.extend_from_slice(k);
+                if let Some(v) = &e.value {
+                    changes.bytes.extend_from_slice(v);
+                }
+                changes.items.push(Item { prefix: prefix(k), start, key_len: k.len(), value_len: e.value.as_ref().map(|v| v.len()) });
             }
         }
-        dirty.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1 .0.cmp(&b.1 .0)));
-        dirty.into_iter().map(|(_, change)| change).collect()
+        // Sorted by the first 16 bytes as one integer, then by the whole key:
+        // the same order as comparing the bytes, with far fewer comparisons
+        // of whole keys.
+        let bytes = &changes.bytes;
+        let key = |item: &Item| &bytes[item.start..item.start + item.key_len];
+        changes.items.sort_unstable_by(|a, b| a.prefix.cmp(&b.prefix).then_with(|| key(a).cmp(key(b))));
+        changes
     }
 
     /// Empties the cache (after its changes were written).
@@ -312,7 +366,7 @@ mod tests {
     use super::*;
 
     fn changes(c: &mut WriteCache) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
-        c.take_changes(|_| {}).into_iter().map(|(k, v)| (k.to_vec(), v.map(|v| v.to_vec()))).collect()
+        c.take_changes(|_| {}).iter().map(|(k, v)| (k.to_vec(), v.map(<[u8]>::to_vec))).collect()
     }
 
     #[test]
@@ -396,7 +450,7 @@ mod tests {
             c.insert(k, Entry { value: None, dirty: true, in_db: true, in_filter: false });
         }
         keys.sort();
-        let sorted: Vec<Vec<u8>> = c.take_changes(|_| {}).into_iter().map(|(k, _)| k.to_vec()).collect();
+        let sorted: Vec<Vec<u8>> = c.take_changes(|_| {}).iter().map(|(k, _)| k.to_vec()).collect();
         assert_eq!(sorted, keys);
     }
 

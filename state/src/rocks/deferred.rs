@@ -45,8 +45,8 @@ pub(super) struct CheckpointJob {
 
 impl CheckpointJob {
     /// Writes the changes, flushes the memtables and creates the checkpoint
-    /// in `dir`. The changes are handed back, so that freeing them (one
-    /// allocation per changed entry) can wait until the outcome is told;
+    /// in `dir`. The changes are handed back, so that freeing them (the
+    /// timer keys are one allocation each) can wait until the outcome is told;
     /// the handle on the database is gone by then.
     pub(super) fn run(self) -> (Result<PathBuf, StateError>, Writes) {
         let result = self.checkpoint();

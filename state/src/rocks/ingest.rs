@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rocksdb::{ColumnFamily, IngestExternalFileOptions, Options, SstFileWriter, WriteBatch, WriteOptions, DB};
 
-use super::cache::Change;
+use super::cache::Changes;
 use super::keys::{state_of_cache_key, timer_key_from_tail, KG_BYTES, STATE_BYTES};
 use super::{cf_of, db_err, RocksDbBackend, TIMERS_CF};
 use crate::{Key, StateError};
@@ -64,7 +64,7 @@ pub(crate) fn write_sorted<'k>(
 /// by a snapshot's thread: see [`super::deferred`]).
 pub(super) struct Writes {
     /// The changes, ordered by key (so by state first).
-    changes: Vec<Change>,
+    changes: Changes,
     /// Per state: its column family and where its changes are in `changes`.
     runs: Vec<(String, std::ops::Range<usize>)>,
     /// Timer keys, ordered.
@@ -79,8 +79,13 @@ impl Writes {
     pub(super) fn apply(&self, db: &DB, options: &Options, write: &WriteOptions) -> Result<(), StateError> {
         let mut sst = self.first_sst;
         for (name, run) in &self.runs {
-            let entries: Vec<(&[u8], Option<&[u8]>)> =
-                self.changes[run.clone()].iter().map(|(k, v)| (&k[STATE_BYTES..], v.as_deref())).collect();
+            let entries: Vec<(&[u8], Option<&[u8]>)> = run
+                .clone()
+                .map(|i| {
+                    let (k, v) = self.changes.get(i);
+                    (&k[STATE_BYTES..], v)
+                })
+                .collect();
             write_sorted(db, cf_of(db, name)?, options, write, &self.dir.join(format!("{sst:08}.sst")), &entries)?;
             sst += 1;
         }
@@ -106,9 +111,9 @@ impl<K: Key> RocksDbBackend<K> {
         let changes = self.cache.take_changes(|key| filter.insert(key, filter_limit));
         let mut runs: Vec<(String, std::ops::Range<usize>)> = Vec::new();
         let mut start = 0;
-        while let Some(first) = changes.get(start) {
-            let state = state_of_cache_key(&first.0);
-            let len = changes[start..].partition_point(|c| state_of_cache_key(&c.0) == state);
+        while start < changes.len() {
+            let state = state_of_cache_key(changes.get(start).0);
+            let len = (start..changes.len()).take_while(|&i| state_of_cache_key(changes.get(i).0) == state).count();
             let name = &self.states.get(state).ok_or(StateError::UnknownState(state))?.0;
             runs.push((name.clone(), start..start + len));
             start += len;
