@@ -237,3 +237,69 @@ async fn upload_file(
     lock(shared).hold(checkpoint, operator, &file.name, SharedFile { root_path, size: handle.size, checksum: handle.checksum });
     Ok((handle, new_bytes))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use weir_state::StateError;
+
+    /// A snapshot whose files are given.
+    struct Files(Vec<SnapshotFile>);
+
+    impl weir_state::StateSnapshot for Files {
+        fn write(self: Box<Self>) -> Result<Vec<SnapshotFile>, StateError> {
+            Ok(self.0)
+        }
+    }
+
+    fn bytes(name: &str, shared: bool, len: usize) -> SnapshotFile {
+        SnapshotFile { name: name.into(), content: SnapshotContent::Bytes(vec![7; len]), key_group_offsets: vec![], shared }
+    }
+
+    fn snapshot(files: Vec<SnapshotFile>) -> Vec<OperatorSnapshot> {
+        vec![OperatorSnapshot { operator_id: "op".into(), key_groups: None, inline: None, state: Some(Box::new(Files(files))) }]
+    }
+
+    fn upload(storage: &CheckpointStorage, files: Vec<SnapshotFile>) -> Result<Uploaded, JobError> {
+        let target = Target { storage: storage.clone(), dir: CheckpointStorage::checkpoint_dir(1), self_contained: false };
+        let shared = Arc::new(Mutex::new(SharedFiles::new(true)));
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        runtime.block_on(upload_snapshots(&target, &shared, 1, (0, 0), 1, snapshot(files)))
+    }
+
+    #[test]
+    fn files_written_in_parallel_are_acknowledged_in_the_snapshots_order() {
+        let storage = CheckpointStorage::in_memory();
+        let names: Vec<String> = (0..9).map(|i| format!("{i}.{}", if i % 2 == 0 { "sst" } else { "meta" })).collect();
+        let files = names.iter().enumerate().map(|(i, n)| bytes(n, n.ends_with(".sst"), 100 + i)).collect();
+        let up = upload(&storage, files).unwrap();
+        let state = &up.states[0].2;
+        let sizes: Vec<u64> = state.files.iter().map(|f| f.size).collect();
+        assert_eq!(sizes, (0..9).map(|i| 100 + i as u64).collect::<Vec<_>>());
+        assert_eq!(up.bytes, sizes.iter().sum::<u64>());
+        let written = tokio::runtime::Runtime::new().unwrap().block_on(storage.list_files("")).unwrap();
+        assert_eq!(written.len(), 9, "{written:?}");
+        assert_eq!(written.iter().filter(|(p, _)| p.starts_with("shared/")).count(), 5, "{written:?}");
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_read_leaves_none_of_the_tasks_files_behind() {
+        let storage = CheckpointStorage::in_memory();
+        let mut files: Vec<SnapshotFile> = (0..6).map(|i| bytes(&format!("{i}.sst"), i % 2 == 0, 1000)).collect();
+        let missing = std::env::temp_dir().join("weir-upload-test-no-such-dir").join("7.sst");
+        files.insert(
+            3,
+            SnapshotFile {
+                name: "7.sst".into(),
+                content: SnapshotContent::Local { path: missing, keep: None },
+                key_group_offsets: vec![],
+                shared: true,
+            },
+        );
+        let err = upload(&storage, files).err().unwrap();
+        assert!(err.to_string().contains("7.sst"), "{err}");
+        let left = tokio::runtime::Runtime::new().unwrap().block_on(storage.list_files("")).unwrap();
+        assert!(left.is_empty(), "files left behind: {left:?}");
+    }
+}
