@@ -1,10 +1,11 @@
 //! Preparing the restored RocksDB databases of every keyed operator instance
 //! before the tasks are built. The instances' restores are independent, so
 //! their expensive part (placing the files, keeping one checkpointed
-//! instance's files cut down to the range, copying the others' entries in)
-//! runs for all of them at once, on as many threads as the machine has
-//! cores; each backend then takes its prepared database over when its
-//! operator restores (see [`weir_state::prepare_rocksdb_restore`]).
+//! instance's files cut down to the range, copying the others' entries in;
+//! for canonical files, building SST files of their entries) runs for all
+//! of them at once, up to two per core; each backend then takes what was
+//! prepared for it over when its operator restores (see
+//! [`weir_state::prepare_rocksdb_restore`]).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,8 +28,9 @@ struct Instance {
 }
 
 /// Prepares the RocksDB database of every instance of the `keyed` operators
-/// (id -> parallelism) that `restore` holds native RocksDB state for, in
-/// parallel. Does nothing for the hashmap backend.
+/// (id -> parallelism) that `restore` holds state for (native RocksDB
+/// files, or canonical ones turned into SST files), in parallel. Does
+/// nothing for the hashmap backend.
 pub(crate) fn prepare_restores(restore: &Restore, keyed: &BTreeMap<String, u32>, config: &JobConfig) -> Result<(), JobError> {
     if config.backend != BackendKind::RocksDb {
         return Ok(());
@@ -47,7 +49,12 @@ pub(crate) fn prepare_restores(restore: &Restore, keyed: &BTreeMap<String, u32>,
         return Ok(());
     }
     let started = Instant::now();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(instances.len());
+    // Every instance at once (up to two per core, so that one instance's
+    // file reads overlap another's work), a canonical restore of each on its
+    // share of the cores.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = instances.len().min(2 * cores);
+    let per_instance = (cores / instances.len()).max(1);
     let next = AtomicUsize::new(0);
     let failed: Mutex<Option<JobError>> = Mutex::new(None);
     let prepared = AtomicUsize::new(0);
@@ -57,7 +64,12 @@ pub(crate) fn prepare_restores(restore: &Restore, keyed: &BTreeMap<String, u32>,
         }
         let Some(instance) = instances.get(next.fetch_add(1, Ordering::Relaxed)) else { break };
         let dir = crate::env::instance_dir(&config.state_dir, &instance.operator, instance.subtask);
-        match weir_state::prepare_rocksdb_restore(&RocksDbConfig::new(dir, config.state_memory), instance.range, &instance.files) {
+        match weir_state::prepare_rocksdb_restore(
+            &RocksDbConfig::new(dir, config.state_memory),
+            instance.range,
+            &instance.files,
+            per_instance,
+        ) {
             Ok(Some(_)) => {
                 prepared.fetch_add(1, Ordering::Relaxed);
             }

@@ -147,11 +147,20 @@ fn pending_for<'a>(
 }
 
 /// An SST file built for a restore, removed unless RocksDB took it over.
-pub(super) struct SstFile(PathBuf);
+pub(super) struct SstFile(pub PathBuf);
+
+impl SstFile {
+    /// Keeps the file: it is no longer removed when this is dropped.
+    pub(super) fn keep(mut self) -> PathBuf {
+        std::mem::take(&mut self.0)
+    }
+}
 
 impl Drop for SstFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        if !self.0.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.0);
+        }
     }
 }
 
@@ -171,13 +180,43 @@ struct StateSst<'o> {
 
 /// What one restore thread made of its key-group range.
 #[derive(Default)]
-struct Part {
+pub(super) struct Part {
     /// `(state, types, SST file)`.
-    ssts: Vec<(String, String, SstFile)>,
+    pub ssts: Vec<(String, String, SstFile)>,
     /// Stored timer keys, unsorted.
-    timer_keys: Vec<Vec<u8>>,
+    pub timer_keys: Vec<Vec<u8>>,
     /// Version-1 entries: `(state, types, key group, entries)`.
-    v1: Vec<(String, String, u32, Vec<u8>)>,
+    pub v1: Vec<(String, String, u32, Vec<u8>)>,
+    /// Version-1 timers: `(key group, codec(Vec<(time, K, namespace)>))`,
+    /// decoded once the key type is known.
+    pub v1_timers: Vec<(u32, Vec<u8>)>,
+}
+
+impl Part {
+    /// Whether it holds version-1 entries or timers (which need the job's types).
+    pub(super) fn has_v1(&self) -> bool {
+        !self.v1.is_empty() || !self.v1_timers.is_empty()
+    }
+}
+
+/// The SST files (and timer keys) of `range` from the canonical `files`,
+/// built on up to `threads` threads in `dir`, named `<prefix>-<thread>-<n>.sst`;
+/// one part per thread, in key-group order.
+pub(super) fn build_parts(
+    files: &[RestoredFile],
+    range: KeyGroupRange,
+    options: &Options,
+    dir: &Path,
+    prefix: &str,
+    threads: usize,
+) -> Result<Vec<Part>, StateError> {
+    let loaded = canonical::load(files, range)?;
+    std::fs::create_dir_all(dir)?;
+    let ranges = split(range, threads.max(1));
+    let loaded = &loaded;
+    on_threads(&ranges, "weir-canonical-restore", |i, r| build_part(loaded, r, options, dir, &format!("{prefix}-{i}")))
+        .into_iter()
+        .collect()
 }
 
 impl StateSst<'_> {
@@ -199,7 +238,7 @@ impl StateSst<'_> {
 }
 
 /// Streams the blocks of `range` into SST files under `dir` named `<prefix>-<n>.sst`.
-fn build_part<K: Key>(loaded: &Loaded<'_>, range: KeyGroupRange, options: &Options, dir: &Path, prefix: &str) -> Result<Part, StateError> {
+fn build_part(loaded: &Loaded<'_>, range: KeyGroupRange, options: &Options, dir: &Path, prefix: &str) -> Result<Part, StateError> {
     let mut part = Part::default();
     let mut states: HashMap<String, StateSst<'_>> = HashMap::new();
     let (mut buf, mut key) = (Vec::new(), Vec::new());
@@ -211,10 +250,7 @@ fn build_part<K: Key>(loaded: &Loaded<'_>, range: KeyGroupRange, options: &Optio
                 for (name, type_name, entries) in block.tables {
                     part.v1.push((name, type_name, kg, entries));
                 }
-                let timers: Vec<(i64, K, i64)> = codec::decode(&block.timers).map_err(|e| at.corrupt(format!("timers: {e}")))?;
-                for (ts, key, ns) in timers {
-                    part.timer_keys.push(timer_key_of(kg, ts, &codec::encode(&(key, ns))?));
-                }
+                part.v1_timers.push((kg, block.timers));
             }
             Parsed::V2(sections) => {
                 for section in sections {
@@ -318,30 +354,26 @@ fn split(range: KeyGroupRange, n: usize) -> Vec<KeyGroupRange> {
 impl<K: Key> RocksDbBackend<K> {
     /// Restores canonical files: timers now, state entries when registered.
     pub(super) fn restore_canonical(&mut self, files: &[RestoredFile]) -> Result<(), StateError> {
-        let loaded = canonical::load(files, self.range)?;
         let dir = self.config.dir.join("ingest");
-        std::fs::create_dir_all(&dir)?;
         self.ingested += 1;
         let restore_no = self.ingested;
+        if let Some(prepared) = super::prepare::adopt_canonical(&self.config.dir, self.range, files, &dir, restore_no)? {
+            return self.load_prepared(prepared);
+        }
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(RESTORE_THREADS);
-        let ranges = split(self.range, threads);
-        let options = &self.cf_options;
-        let loaded = &loaded;
-        let parts = on_threads(&ranges, "weir-canonical-restore", |i, r| {
-            build_part::<K>(loaded, r, options, &dir, &format!("{restore_no:08}-canonical-{i}"))
-        });
+        let parts = build_parts(files, self.range, &self.cf_options, &dir, &format!("{restore_no:08}-canonical"), threads)?;
         let mut timer_keys: Vec<Vec<u8>> = Vec::new();
         let mut pending = std::mem::take(&mut self.pending);
         let mut result = Ok(());
         for part in parts {
-            let part = match part {
-                Ok(p) => p,
-                Err(e) => {
-                    result = result.and(Err(e));
-                    continue;
-                }
-            };
             timer_keys.extend(part.timer_keys);
+            for (kg, bytes) in part.v1_timers {
+                let timers: Vec<(i64, K, i64)> =
+                    codec::decode(&bytes).map_err(|e| StateError::Corrupt(format!("the timers of key group {kg}: {e}")))?;
+                for (ts, key, ns) in timers {
+                    timer_keys.push(timer_key_of(kg, ts, &codec::encode(&(key, ns))?));
+                }
+            }
             for (name, type_name, sst) in part.ssts {
                 match pending_for(&mut pending, &name, &type_name) {
                     Ok(p) => p.ssts.push(sst),
@@ -363,6 +395,31 @@ impl<K: Key> RocksDbBackend<K> {
         self.ingested += 1;
         let sst = dir.join(format!("{:08}.sst", self.ingested));
         ingest::write_sorted(&self.db, cf_of(&self.db, TIMERS_CF)?, &self.cf_options, &self.write, &sst, &entries)?;
+        self.rebuild_timer_index()
+    }
+
+    /// Takes a canonical restore prepared before the backend was opened
+    /// over: its states' SST files wait for registration, its timers are
+    /// ingested now.
+    fn load_prepared(&mut self, prepared: super::prepare::PreparedCanonical) -> Result<(), StateError> {
+        let mut pending = std::mem::take(&mut self.pending);
+        let mut result = Ok(());
+        for (name, type_name, sst) in prepared.ssts {
+            match pending_for(&mut pending, &name, &type_name) {
+                Ok(p) => p.ssts.push(sst),
+                Err(e) => result = result.and(Err(e)),
+            }
+        }
+        self.pending = pending;
+        result?;
+        if !prepared.timers.is_empty() {
+            let mut ingest = IngestExternalFileOptions::default();
+            ingest.set_move_files(true);
+            let paths: Vec<&Path> = prepared.timers.iter().map(|f| f.0.as_path()).collect();
+            self.db
+                .ingest_external_file_cf_opts(cf_of(&self.db, TIMERS_CF)?, &ingest, paths)
+                .map_err(|e| db_err("ingesting the restored timers", e))?;
+        }
         self.rebuild_timer_index()
     }
 

@@ -38,6 +38,19 @@ pub(crate) fn write_sorted<'k>(
         }
         return db.write_opt(batch, write).map_err(|e| db_err("writing changes", e));
     }
+    build_sst(options, sst, entries)?;
+    let mut ingest = IngestExternalFileOptions::default();
+    ingest.set_move_files(true);
+    let result = db.ingest_external_file_cf_opts(cf, &ingest, vec![sst]).map_err(|e| db_err(&format!("ingesting {}", sst.display()), e));
+    if sst.exists() {
+        let _ = std::fs::remove_file(sst);
+    }
+    result
+}
+
+/// Writes `entries` (strictly ordered by key; `None` removes the key) into a
+/// new SST file at `sst`, for a column family with `options`.
+pub(crate) fn build_sst(options: &Options, sst: &Path, entries: &[(&[u8], Option<&[u8]>)]) -> Result<(), StateError> {
     if let Some(parent) = sst.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -50,14 +63,7 @@ pub(crate) fn write_sorted<'k>(
         }
         .map_err(|e| db_err(&format!("writing {}", sst.display()), e))?;
     }
-    writer.finish().map_err(|e| db_err(&format!("finishing {}", sst.display()), e))?;
-    let mut ingest = IngestExternalFileOptions::default();
-    ingest.set_move_files(true);
-    let result = db.ingest_external_file_cf_opts(cf, &ingest, vec![sst]).map_err(|e| db_err(&format!("ingesting {}", sst.display()), e));
-    if sst.exists() {
-        let _ = std::fs::remove_file(sst);
-    }
-    result
+    writer.finish().map_err(|e| db_err(&format!("finishing {}", sst.display()), e))
 }
 
 /// Changes taken out of the write cache, to be written to RocksDB (now, or

@@ -28,6 +28,7 @@ mod ingest;
 mod key_filter;
 mod keys;
 mod prepare;
+mod prepared_canonical;
 mod resources;
 mod restore;
 mod timers;

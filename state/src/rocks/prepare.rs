@@ -1,7 +1,8 @@
 //! Restores prepared before the backend exists: the runtime stages and
-//! installs the databases of many instances at once (in parallel), each in
-//! `<dir>/prepared/` with a receipt naming the files and the key-group range
-//! it was made from. [`RocksDbBackend::restore`](super::RocksDbBackend) then
+//! installs the databases of many instances at once (in parallel), or builds
+//! the SST files of their canonical entries ([`super::prepared_canonical`]),
+//! each in `<dir>/prepared/` with a receipt naming the files and the
+//! key-group range it was made from. [`RocksDbBackend::restore`](super::RocksDbBackend) then
 //! takes a prepared database over when its receipt matches what it is asked
 //! to restore, and does the work itself otherwise.
 
@@ -10,6 +11,8 @@ use std::time::Instant;
 
 use tracing::info;
 
+use super::prepared_canonical;
+pub(super) use super::prepared_canonical::PreparedCanonical;
 use super::restore::{install, stage, RestoreOutcome};
 use super::RocksDbConfig;
 use crate::{KeyGroupRange, RestoredFile, StateError};
@@ -34,14 +37,19 @@ fn receipt(range: KeyGroupRange, files: &[RestoredFile]) -> String {
 /// and installs the database of `range` from them in `<config.dir>/prepared/`,
 /// for the backend opened later in `config.dir` to take over in its
 /// [`restore`](crate::KeyedStateBackend::restore) of the same files.
-/// Returns `None` without doing anything for canonical files (those are
-/// loaded when the job registers its states).
+/// Canonical files become one SST file per state and key-group range,
+/// built on `threads` threads (the caller prepares other instances at the
+/// same time), which the backend ingests when the job registers the state;
+/// the outcome is then empty (nothing kept, nothing copied). Returns `None`
+/// without doing anything when there are no files, or when canonical files
+/// hold version-1 blocks (those need the job's types).
 pub fn prepare_rocksdb_restore(
     config: &RocksDbConfig,
     range: KeyGroupRange,
     files: &[RestoredFile],
+    threads: usize,
 ) -> Result<Option<RestoreOutcome>, StateError> {
-    if files.is_empty() || crate::canonical::is_canonical(files) {
+    if files.is_empty() {
         return Ok(None);
     }
     let started = Instant::now();
@@ -50,6 +58,22 @@ pub fn prepare_rocksdb_restore(
         std::fs::remove_dir_all(&dir)?;
     }
     std::fs::create_dir_all(&dir)?;
+    if crate::canonical::is_canonical(files) {
+        let options = super::db_options(config.memory_bytes);
+        if !prepared_canonical::prepare(&dir, range, files, &options, threads)? {
+            std::fs::remove_dir_all(&dir)?;
+            return Ok(None);
+        }
+        std::fs::write(dir.join(RECEIPT), receipt(range, files))?;
+        info!(
+            instance = %config.dir.display(),
+            key_groups = %format!("{}..={}", range.start, range.end),
+            threads,
+            ms = started.elapsed().as_millis() as u64,
+            "RocksDB restore prepared: built the canonical entries' SST files"
+        );
+        return Ok(Some(RestoreOutcome::default()));
+    }
     let staged = stage(&dir, files)?;
     let outcome = install(&dir, range, staged, config.memory_bytes)?;
     // Written last: a receipt means the database is complete.
@@ -98,4 +122,24 @@ pub(super) fn log_outcome(dir: &Path, range: KeyGroupRange, outcome: &RestoreOut
         ms,
         "RocksDB restore {how}: {way}"
     );
+}
+
+/// Takes the canonical restore prepared in `dir` for `range` from `files`
+/// over, moving its files into `ingest_dir`; `None` when none was (or
+/// another one was, which is removed).
+pub(super) fn adopt_canonical(
+    dir: &Path,
+    range: KeyGroupRange,
+    files: &[RestoredFile],
+    ingest_dir: &Path,
+    restore_no: u64,
+) -> Result<Option<PreparedCanonical>, StateError> {
+    let prepared = dir.join(PREPARED_DIR);
+    if !prepared.exists() {
+        return Ok(None);
+    }
+    let matches = std::fs::read_to_string(prepared.join(RECEIPT)).is_ok_and(|r| r == receipt(range, files));
+    let taken = if matches { prepared_canonical::take_over(&prepared, ingest_dir, restore_no)? } else { None };
+    std::fs::remove_dir_all(&prepared)?;
+    Ok(taken)
 }

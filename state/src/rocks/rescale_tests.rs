@@ -21,6 +21,11 @@ fn open(dir: &Path, range: KeyGroupRange) -> RocksDbBackend<u64> {
 /// The files of `parallelism` instances holding every key of their ranges
 /// (value `value-<key>`, a timer at `1000 + key`), as one restore.
 fn snapshot_at(dir: &Path, parallelism: u32) -> Vec<RestoredFile> {
+    snapshot_as(dir, parallelism, false)
+}
+
+/// [`snapshot_at`], in the native or the canonical format.
+fn snapshot_as(dir: &Path, parallelism: u32, canonical: bool) -> Vec<RestoredFile> {
     let mut files = Vec::new();
     for subtask in 0..parallelism {
         let range = key_group_range_for_subtask(MAX, parallelism, subtask);
@@ -31,7 +36,8 @@ fn snapshot_at(dir: &Path, parallelism: u32) -> Vec<RestoredFile> {
             b.put(&v, kg, &key, &7, format!("value-{key}")).unwrap();
             b.register_timer(kg, &key, 7, 1000 + key as i64).unwrap();
         }
-        for mut f in to_restored(b.snapshot().unwrap().write().unwrap()) {
+        let snapshot = if canonical { b.snapshot_canonical() } else { b.snapshot() };
+        for mut f in to_restored(snapshot.unwrap().write().unwrap()) {
             f.source = format!("instance {subtask}");
             f.key_groups = Some(range);
             files.push(f);
@@ -144,7 +150,7 @@ fn a_prepared_database_is_taken_over_only_for_the_same_files_and_range() {
     let files = snapshot_at(dir.path(), 2);
     let range = key_group_range_for_subtask(MAX, 3, 1);
     let config = RocksDbConfig::new(dir.path().join("instance"), 64 << 20);
-    let outcome = prepare_rocksdb_restore(&config, range, &files).unwrap().unwrap();
+    let outcome = prepare_rocksdb_restore(&config, range, &files, 2).unwrap().unwrap();
     assert_eq!(outcome.kept.as_deref(), Some("instance 1"));
     assert!(config.dir.join("prepared/RESTORED_FROM").is_file());
     let mut b = RocksDbBackend::<u64>::open_restored(&config, range, files.clone()).unwrap();
@@ -155,11 +161,72 @@ fn a_prepared_database_is_taken_over_only_for_the_same_files_and_range() {
     drop(b);
 
     // Prepared for another range: not used, removed, and the restore is still right.
-    prepare_rocksdb_restore(&config, key_group_range_for_subtask(MAX, 3, 0), &files).unwrap();
+    prepare_rocksdb_restore(&config, key_group_range_for_subtask(MAX, 3, 0), &files, 2).unwrap();
     let mut b = RocksDbBackend::<u64>::open(&config, range).unwrap();
     b.restore(files.clone()).unwrap();
     assert!(!config.dir.join("prepared").exists());
     assert!(stored_key_groups(&b, "v").iter().all(|kg| range.contains(*kg)));
     drop(b);
     check_restores(&dir.path().join("again"), &files, 3);
+}
+
+/// Checks that `b` holds exactly the keys and timers of `range` from [`snapshot_as`].
+fn check_instance(b: &mut RocksDbBackend<u64>, range: KeyGroupRange) {
+    let v: StateId<i64, String> = b.register("v").unwrap();
+    let mut keys = 0;
+    for key in (0..KEYS).filter(|k| range.contains(key_group_of(k, MAX))) {
+        assert_eq!(b.get(&v, key_group_of(&key, MAX), &key, &7).unwrap(), Some(format!("value-{key}")), "key {key}");
+        keys += 1;
+    }
+    assert!(keys > 0);
+    let mut out = Vec::new();
+    b.pop_timers(i64::MAX, &mut out).unwrap();
+    assert!(out.iter().all(|t| range.contains(t.key_group) && t.timestamp == 1000 + t.key as i64));
+    assert_eq!(out.len(), keys, "one timer per key");
+    for cf in ["v", TIMERS_CF] {
+        assert!(stored_key_groups(b, cf).iter().all(|kg| range.contains(*kg)), "{cf} holds key groups outside {range:?}");
+    }
+}
+
+#[test]
+fn a_prepared_canonical_restore_is_taken_over_only_for_the_same_files_and_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = snapshot_as(dir.path(), 2, true);
+    assert!(crate::canonical::is_canonical(&files));
+    let range = key_group_range_for_subtask(MAX, 3, 1);
+    let config = RocksDbConfig::new(dir.path().join("instance"), 64 << 20);
+    assert_eq!(prepare_rocksdb_restore(&config, range, &files, 2).unwrap(), Some(RestoreOutcome::default()));
+    assert!(config.dir.join("prepared/RESTORED_FROM").is_file());
+    // The same files, cut short: what was prepared is taken over, they are not read again.
+    let cut: Vec<RestoredFile> = files
+        .iter()
+        .map(|f| RestoredFile { data: crate::RestoredData::Bytes(bytes::Bytes::from_static(b"not read")), ..f.clone() })
+        .collect();
+    let mut b = RocksDbBackend::<u64>::open_restored(&config, range, cut).unwrap();
+    assert!(!config.dir.join("prepared").exists(), "taken over");
+    check_instance(&mut b, range);
+    drop(b);
+
+    // Prepared for another range: not used, removed, and the restore is still right.
+    prepare_rocksdb_restore(&config, key_group_range_for_subtask(MAX, 3, 0), &files, 1).unwrap();
+    let mut b = RocksDbBackend::<u64>::open(&config, range).unwrap();
+    b.restore(files.clone()).unwrap();
+    assert!(!config.dir.join("prepared").exists());
+    check_instance(&mut b, range);
+}
+
+#[test]
+fn a_truncated_canonical_file_fails_the_preparation_and_leaves_nothing_prepared() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = snapshot_as(dir.path(), 2, true);
+    // Cut short: the key groups of its second half point past its end.
+    let bytes = files[0].bytes().unwrap();
+    files[0].data = crate::RestoredData::Bytes(bytes.slice(..bytes.len() / 2));
+    let config = RocksDbConfig::new(dir.path().join("instance"), 64 << 20);
+    let range = key_group_range_for_subtask(MAX, 1, 0);
+    let err = prepare_rocksdb_restore(&config, range, &files, 2).unwrap_err();
+    assert!(err.to_string().contains(&files[0].name), "{err}");
+    let left: Vec<_> =
+        std::fs::read_dir(config.dir.join("prepared")).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "left behind: {left:?}");
 }
