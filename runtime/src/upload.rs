@@ -109,6 +109,12 @@ const PARALLEL_FILES: usize = 4;
 /// larger than this is written alone).
 const BUFFER_MIB: u32 = 64;
 
+/// Waits until a file of `size` bytes may be held in memory (see [`BUFFER_MIB`]).
+async fn hold(buffer: &Semaphore, size: u64) -> Result<tokio::sync::SemaphorePermit<'_>, JobError> {
+    let mib = size.div_ceil(1 << 20).min(u64::from(BUFFER_MIB)) as u32;
+    buffer.acquire_many(mib).await.map_err(|e| JobError::Panic("the upload buffer".into(), e.to_string()))
+}
+
 /// Writes every snapshot of one task for `checkpoint`.
 pub(crate) async fn upload_snapshots(
     target: &Target,
@@ -154,12 +160,8 @@ async fn upload(
             // In parallel, in order; every write ends (also after a failure)
             // before the task goes on, so that a cleanup finds all it wrote.
             let operator = snap.operator_id.as_str();
-            let writes = snapshot_files.into_iter().map(|file| async {
-                let mib = (content_size(&file.content).await?.div_ceil(1 << 20)).min(u64::from(BUFFER_MIB)) as u32;
-                let _held =
-                    buffer.acquire_many(mib).await.map_err(|e| JobError::Panic(format!("snapshot of {operator}"), e.to_string()))?;
-                upload_file(target, shared, checkpoint, operator, subtask, file, written).await
-            });
+            let writes =
+                snapshot_files.into_iter().map(|file| upload_file(target, shared, &buffer, checkpoint, operator, subtask, file, written));
             let results: Vec<Result<(StateFile, u64), JobError>> = futures::stream::iter(writes).buffered(PARALLEL_FILES).collect().await;
             for result in results {
                 let (state_file, new_bytes) = result?;
@@ -180,6 +182,7 @@ async fn upload(
 async fn upload_file(
     target: &Target,
     shared: &Arc<Mutex<SharedFiles>>,
+    buffer: &Semaphore,
     checkpoint: u64,
     operator: &str,
     subtask: u32,
@@ -190,6 +193,7 @@ async fn upload_file(
     let incremental = file.shared && !target.self_contained && lock(shared).enabled;
     if !incremental {
         let name = format!("{operator}-{subtask}/{}", file.name);
+        let _held = hold(buffer, content_size(&file.content).await?).await?;
         let bytes = read(file.content).await?;
         let len = bytes.len() as u64;
         lock(written).push(format!("{dir}/{name}"));
@@ -227,6 +231,7 @@ async fn upload_file(
         }
         None => {
             let name = format!("../shared/{unique}");
+            let _held = hold(buffer, size).await?;
             let bytes = read(file.content).await?;
             let len = bytes.len() as u64;
             lock(written).push(format!("shared/{unique}"));

@@ -318,7 +318,7 @@ pub fn changes_between_snapshots(make: &impl Fn(KeyGroupRange) -> Backend<u64>) 
 /// in the format version its name says. They are what older weirs wrote and
 /// newer ones must read: never regenerate one to make a test pass. A new
 /// format version gets a fixture of its own next to them.
-fn fixture(name: &str) -> Vec<RestoredFile> {
+pub(crate) fn fixture(name: &str) -> Vec<RestoredFile> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
     let bytes = std::fs::read(dir.join(crate::canonical::KEYED_STATE_FILE)).unwrap();
     let offsets = std::fs::read_to_string(dir.join("keyed.state.offsets")).unwrap();

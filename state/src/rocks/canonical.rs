@@ -368,10 +368,9 @@ impl<K: Key> RocksDbBackend<K> {
         for part in parts {
             timer_keys.extend(part.timer_keys);
             for (kg, bytes) in part.v1_timers {
-                let timers: Vec<(i64, K, i64)> =
-                    codec::decode(&bytes).map_err(|e| StateError::Corrupt(format!("the timers of key group {kg}: {e}")))?;
-                for (ts, key, ns) in timers {
-                    timer_keys.push(timer_key_of(kg, ts, &codec::encode(&(key, ns))?));
+                match v1_timer_keys::<K>(kg, &bytes) {
+                    Ok(keys) => timer_keys.extend(keys),
+                    Err(e) => result = result.and(Err(e)),
                 }
             }
             for (name, type_name, sst) in part.ssts {
@@ -458,6 +457,12 @@ impl<K: Key> RocksDbBackend<K> {
         let sst = self.config.dir.join("ingest").join(format!("{:08}.sst", self.ingested));
         ingest::write_sorted(&self.db, cf, &self.cf_options, &self.write, &sst, &entries)
     }
+}
+
+/// The stored timer keys of a version-1 block's timers of key group `kg`.
+fn v1_timer_keys<K: Key>(kg: u32, bytes: &[u8]) -> Result<Vec<Vec<u8>>, StateError> {
+    let timers: Vec<(i64, K, i64)> = codec::decode(bytes).map_err(|e| StateError::Corrupt(format!("the timers of key group {kg}: {e}")))?;
+    timers.into_iter().map(|(ts, key, ns)| Ok(timer_key_of(kg, ts, &codec::encode(&(key, ns))?))).collect()
 }
 
 /// Threads a restore writes SST files with (at most; no more than the machine's cores).

@@ -230,3 +230,15 @@ fn a_truncated_canonical_file_fails_the_preparation_and_leaves_nothing_prepared(
         std::fs::read_dir(config.dir.join("prepared")).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+#[test]
+fn a_version_1_canonical_file_is_not_prepared_and_restores_in_the_backend() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = crate::conformance::fixture("canonical-v1");
+    let config = RocksDbConfig::new(dir.path().join("instance"), 64 << 20);
+    let range = key_group_range_for_subtask(MAX, 1, 0);
+    assert_eq!(prepare_rocksdb_restore(&config, range, &files, 2).unwrap(), None, "version 1 needs the job's types");
+    assert!(!config.dir.join("prepared").exists());
+    let b = RocksDbBackend::<u64>::open_restored(&config, range, files).unwrap();
+    assert!(!b.pending.is_empty(), "the entries wait for their state's registration");
+}
