@@ -115,6 +115,25 @@ async fn hold(buffer: &Semaphore, size: u64) -> Result<tokio::sync::SemaphorePer
     buffer.acquire_many(mib).await.map_err(|e| JobError::Panic("the upload buffer".into(), e.to_string()))
 }
 
+/// Writes `file` (of `size` bytes) as `name`, relative to the target's
+/// directory, within the task's memory budget, and notes it in `written` as
+/// `path` (relative to the storage's root); returns its handle and the bytes
+/// written.
+async fn write_new(
+    target: &Target,
+    buffer: &Semaphore,
+    written: &Mutex<Vec<String>>,
+    (name, path): (&str, String),
+    file: SnapshotFile,
+    size: u64,
+) -> Result<(StateFile, u64), JobError> {
+    let _held = hold(buffer, size).await?;
+    let bytes = read(file.content).await?;
+    let len = bytes.len() as u64;
+    lock(written).push(path);
+    Ok((target.storage.write_state_file(&target.dir, name, bytes, file.key_group_offsets).await?, len))
+}
+
 /// Writes every snapshot of one task for `checkpoint`.
 pub(crate) async fn upload_snapshots(
     target: &Target,
@@ -193,11 +212,8 @@ async fn upload_file(
     let incremental = file.shared && !target.self_contained && lock(shared).enabled;
     if !incremental {
         let name = format!("{operator}-{subtask}/{}", file.name);
-        let _held = hold(buffer, content_size(&file.content).await?).await?;
-        let bytes = read(file.content).await?;
-        let len = bytes.len() as u64;
-        lock(written).push(format!("{dir}/{name}"));
-        return Ok((storage.write_state_file(dir, &name, bytes, file.key_group_offsets).await?, len));
+        let size = content_size(&file.content).await?;
+        return write_new(target, buffer, written, (&name, format!("{dir}/{name}")), file, size).await;
     }
     let size = content_size(&file.content).await?;
     let reusable = lock(shared).reusable(operator, &file.name, size);
@@ -210,6 +226,7 @@ async fn upload_file(
         None => None,
     };
     let unique = shared_name(operator, subtask, checkpoint, &file.name);
+    let file_name = file.name.clone();
     let (handle, new_bytes) = match reuse {
         Some((existing, None)) => {
             let path = format!("../{}", existing.root_path);
@@ -229,17 +246,10 @@ async fn upload_file(
             let path = format!("../{to}");
             (StateFile { path, size, checksum: restored.checksum, key_group_offsets: file.key_group_offsets }, 0)
         }
-        None => {
-            let name = format!("../shared/{unique}");
-            let _held = hold(buffer, size).await?;
-            let bytes = read(file.content).await?;
-            let len = bytes.len() as u64;
-            lock(written).push(format!("shared/{unique}"));
-            (storage.write_state_file(dir, &name, bytes, file.key_group_offsets).await?, len)
-        }
+        None => write_new(target, buffer, written, (&format!("../shared/{unique}"), format!("shared/{unique}")), file, size).await?,
     };
     let root_path = handle.path.trim_start_matches("../").to_string();
-    lock(shared).hold(checkpoint, operator, &file.name, SharedFile { root_path, size: handle.size, checksum: handle.checksum });
+    lock(shared).hold(checkpoint, operator, &file_name, SharedFile { root_path, size: handle.size, checksum: handle.checksum });
     Ok((handle, new_bytes))
 }
 
