@@ -48,14 +48,14 @@ impl CheckpointJob {
     /// in `dir`. The changes are handed back, so that freeing them (the
     /// timer keys are one allocation each) can wait until the outcome is told;
     /// the handle on the database is gone by then.
-    pub(super) fn run(self) -> (Result<PathBuf, StateError>, Writes) {
+    pub(super) fn run(mut self) -> (Result<PathBuf, StateError>, Writes) {
         let result = self.checkpoint();
         let CheckpointJob { writes, db, .. } = self;
         drop(db);
         (result, writes)
     }
 
-    fn checkpoint(&self) -> Result<PathBuf, StateError> {
+    fn checkpoint(&mut self) -> Result<PathBuf, StateError> {
         self.writes.apply(&self.db, &self.options, &self.write)?;
         let mut cfs: Vec<&rocksdb::ColumnFamily> = Vec::new();
         for name in &self.column_families {
@@ -174,7 +174,7 @@ impl<K: Key> RocksDbBackend<K> {
     /// what a snapshot's synchronous phase must do on the worker.
     pub(super) fn checkpoint_job(&mut self) -> Result<CheckpointJob, StateError> {
         self.settle()?;
-        let writes = self.take_writes()?;
+        let writes = self.take_writes();
         self.snapshots += 1;
         let snapshots = self.config.dir.join("snapshots");
         std::fs::create_dir_all(&snapshots)?;

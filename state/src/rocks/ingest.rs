@@ -2,11 +2,14 @@
 //! write batch, many as an SST file that RocksDB takes over (ingests) as it
 //! is, without inserting each entry into a memtable and flushing it again.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use rocksdb::{ColumnFamily, IngestExternalFileOptions, Options, SstFileWriter, WriteBatch, WriteOptions, DB};
 
-use super::cache::Changes;
+use rustc_hash::FxHashSet;
+
+use super::cache::{Changes, TimerTail};
 use super::keys::{state_of_cache_key, timer_key_from_tail, KG_BYTES, STATE_BYTES};
 use super::{cf_of, db_err, RocksDbBackend, TIMERS_CF};
 use crate::{Key, StateError};
@@ -67,35 +70,58 @@ pub(crate) fn build_sst(options: &Options, sst: &Path, entries: &[(&[u8], Option
 }
 
 /// Changes taken out of the write cache, to be written to RocksDB (now, or
-/// by a snapshot's thread: see [`super::deferred`]).
+/// by a snapshot's thread: see [`super::deferred`]). Ordering them and
+/// building the timers' keys is left to whoever writes them, so that a
+/// snapshot's synchronous phase only copies.
 pub(super) struct Writes {
-    /// The changes, ordered by key (so by state first).
+    /// The changes, in the cache's order until [`Writes::apply`] sorts them.
     changes: Changes,
-    /// Per state: its column family and where its changes are in `changes`.
-    runs: Vec<(String, std::ops::Range<usize>)>,
-    /// Timer keys, ordered.
-    timers: Vec<Vec<u8>>,
+    /// The column family of every state, by state index.
+    states: Vec<String>,
+    /// The timers by key group and time.
+    timers: BTreeMap<(u16, i64), FxHashSet<TimerTail>>,
     /// Where the SST files are built, and the number of the first.
     dir: PathBuf,
     first_sst: u64,
 }
 
 impl Writes {
+    /// SST file numbers a write may use: one per state and one for the timers.
+    fn sst_numbers(states: usize) -> u64 {
+        states as u64 + 1
+    }
+
     /// Writes the changes into `db`, whose column families take `options`.
-    pub(super) fn apply(&self, db: &DB, options: &Options, write: &WriteOptions) -> Result<(), StateError> {
+    pub(super) fn apply(&mut self, db: &DB, options: &Options, write: &WriteOptions) -> Result<(), StateError> {
+        self.changes.sort();
+        let changes = &self.changes;
         let mut sst = self.first_sst;
-        for (name, run) in &self.runs {
-            let entries: Vec<(&[u8], Option<&[u8]>)> = run
-                .clone()
+        let mut start = 0;
+        while start < changes.len() {
+            let state = state_of_cache_key(changes.get(start).0);
+            let len = (start..changes.len()).take_while(|&i| state_of_cache_key(changes.get(i).0) == state).count();
+            let name = self.states.get(state).ok_or(StateError::UnknownState(state))?;
+            let entries: Vec<(&[u8], Option<&[u8]>)> = (start..start + len)
                 .map(|i| {
-                    let (k, v) = self.changes.get(i);
+                    let (k, v) = changes.get(i);
                     (&k[STATE_BYTES..], v)
                 })
                 .collect();
             write_sorted(db, cf_of(db, name)?, options, write, &self.dir.join(format!("{sst:08}.sst")), &entries)?;
             sst += 1;
+            start += len;
         }
-        let entries: Vec<(&[u8], Option<&[u8]>)> = self.timers.iter().map(|k| (k.as_slice(), Some(&[][..]))).collect();
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        for ((kg, ts), tails) in &self.timers {
+            let mut tails: Vec<&TimerTail> = tails.iter().collect();
+            tails.sort_unstable();
+            for tail in tails {
+                let mut key = Vec::with_capacity(KG_BYTES + 8 + tail.len());
+                timer_key_from_tail(&mut key, u32::from(*kg), *ts, tail);
+                keys.push(key);
+            }
+        }
+        let entries: Vec<(&[u8], Option<&[u8]>)> = keys.iter().map(|k| (k.as_slice(), Some(&[][..]))).collect();
         write_sorted(db, cf_of(db, TIMERS_CF)?, options, write, &self.dir.join(format!("{sst:08}.sst")), &entries)
     }
 }
@@ -104,43 +130,28 @@ impl<K: Key> RocksDbBackend<K> {
     /// Writes the cache's changes and cached timers to RocksDB.
     pub(super) fn write_cache(&mut self) -> Result<(), StateError> {
         self.settle()?;
-        let writes = self.take_writes()?;
+        let mut writes = self.take_writes();
         writes.apply(&self.db, &self.cf_options, &self.write)
     }
 
     /// Takes the cache's changes and cached timers out, to be written: from
     /// here on the key filter and the timer index count them as in RocksDB.
-    pub(super) fn take_writes(&mut self) -> Result<Writes, StateError> {
+    pub(super) fn take_writes(&mut self) -> Writes {
         // The filter of written keys may take up to half of the cache's share.
         let filter_limit = self.cache.share() / 2;
         let filter = &mut self.filter;
         let changes = self.cache.take_changes(|key| filter.insert(key, filter_limit));
-        let mut runs: Vec<(String, std::ops::Range<usize>)> = Vec::new();
-        let mut start = 0;
-        while start < changes.len() {
-            let state = state_of_cache_key(changes.get(start).0);
-            let len = (start..changes.len()).take_while(|&i| state_of_cache_key(changes.get(i).0) == state).count();
-            let name = &self.states.get(state).ok_or(StateError::UnknownState(state))?.0;
-            runs.push((name.clone(), start..start + len));
-            start += len;
-        }
         self.cache.reserve(self.filter.bytes());
-        let mut timers: Vec<Vec<u8>> = Vec::new();
-        for ((kg, ts), tails) in self.cache.take_timers() {
-            if let Ok(i) = crate::key_group::index_in(self.range, u32::from(kg)) {
+        let timers = self.cache.take_timers();
+        for (kg, ts) in timers.keys() {
+            if let Ok(i) = crate::key_group::index_in(self.range, u32::from(*kg)) {
                 let min = &mut self.db_timer_min[i];
-                *min = Some(min.map_or(ts, |m| m.min(ts)));
-            }
-            let mut tails: Vec<_> = tails.into_iter().collect();
-            tails.sort_unstable();
-            for tail in tails {
-                let mut key = Vec::with_capacity(KG_BYTES + 8 + tail.len());
-                timer_key_from_tail(&mut key, u32::from(kg), ts, &tail);
-                timers.push(key);
+                *min = Some(min.map_or(*ts, |m| m.min(*ts)));
             }
         }
+        let states: Vec<String> = self.states.iter().map(|s| s.0.clone()).collect();
         let first_sst = self.ingested + 1;
-        self.ingested += runs.len() as u64 + 1;
-        Ok(Writes { changes, runs, timers, dir: self.config.dir.join("ingest"), first_sst })
+        self.ingested += Writes::sst_numbers(states.len());
+        Writes { changes, states, timers, dir: self.config.dir.join("ingest"), first_sst }
     }
 }

@@ -1,7 +1,9 @@
 //! The memory every RocksDB instance of the process shares, sized by
-//! `--state-memory`: a quarter for the write caches in front of RocksDB
-//! ([`super::cache`]), the rest for one block cache, with the memtables
-//! charged to it (up to half of it) through one write buffer manager.
+//! `--state-memory`: half for the write caches in front of RocksDB
+//! ([`super::cache`]), which hold the entries in use and keep them out of
+//! RocksDB until they are written, and half for one block cache, with the
+//! memtables charged to it (up to half of it) through one write buffer
+//! manager.
 
 use std::sync::{Mutex, OnceLock};
 
@@ -32,7 +34,7 @@ pub(crate) fn shared_memory(budget: u64) -> SharedMemory {
         }
     }
     let budget = budget.max(16 << 20) as usize;
-    let write_cache = budget / 4;
+    let write_cache = budget / 2;
     let block_cache = budget - write_cache;
     let cache = Cache::new_lru_cache(block_cache);
     // Memtables are charged to the cache, so cache + memtables stay within the budget.
