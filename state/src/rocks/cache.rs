@@ -107,9 +107,9 @@ const ENTRY_OVERHEAD: usize = 96;
 /// window's contents, which fire a few seconds after they are created) is
 /// written once with its value and once more as a tombstone, and both go
 /// through RocksDB's compactions. Measured with windowed_count (1M keys per
-/// 1 s window, checkpoints every 2 s): a write every 16 MiB of changes ran
-/// at 290-350 k events/s, every 64 MiB (and a write cache of half the state
-/// memory) at 360-480 k, with copies of at most 80 ms in the synchronous phase.
+/// 1 s window, checkpoints every 2 s, the default `--state-memory`, so a
+/// bound of 32 MiB, half the instance's share): a write every 16 MiB of
+/// changes ran at 290-430 k events/s, every 32 MiB at 430-470 k.
 const DIRTY_MAX: usize = 64 << 20;
 
 /// Bytes of changed keys and values (without [`ENTRY_OVERHEAD`]) that

@@ -74,7 +74,7 @@ pub struct RocksDbConfig {
     /// Block cache, write buffers and write caches shared by every instance of the process, in bytes.
     pub memory_bytes: u64,
     /// Bytes the write caches of all instances may hold together; `None`
-    /// gives them half of `memory_bytes`, `Some(0)` writes every change
+    /// gives them a quarter of `memory_bytes`, `Some(0)` writes every change
     /// through to RocksDB at once.
     pub write_cache_bytes: Option<u64>,
 }
