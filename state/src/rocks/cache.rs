@@ -186,8 +186,12 @@ impl WriteCache {
     /// keys and values more than [`DIRTY_DATA_MAX`] (which keep a snapshot's
     /// copy of them short and small).
     pub(crate) fn needs_write(&self) -> bool {
-        let data = self.dirty_bytes - self.dirty_entries * ENTRY_OVERHEAD;
-        self.is_full() || self.dirty_bytes + self.timer_bytes > (self.limit() / 2).min(DIRTY_MAX) || data > DIRTY_DATA_MAX
+        self.is_full() || self.dirty_bytes + self.timer_bytes > (self.limit() / 2).min(DIRTY_MAX) || self.dirty_data() > DIRTY_DATA_MAX
+    }
+
+    /// Bytes of the changed entries' keys and values.
+    fn dirty_data(&self) -> usize {
+        self.dirty_bytes - self.dirty_entries * ENTRY_OVERHEAD
     }
 
     /// Whether the cache holds more than its share (and should be emptied once written).
@@ -289,14 +293,12 @@ impl WriteCache {
 
     /// Every changed entry, `(key, value)`, copied out and marked as written
     /// (in one pass over the entries); `None` is a removal. The caller sorts
-    /// ([`Changes::sort`]) and writes them or fails. `new_key` is called with every key written with a value
-    /// that is not yet in the filter of written keys (once per key while it
-    /// stays cached, however often it changes).
+    /// ([`Changes::sort`]) and writes them or fails. `new_key` is called
+    /// with every key written with a value that is not yet in the filter of
+    /// written keys (once per key while it stays cached, however often it
+    /// changes).
     pub(crate) fn take_changes(&mut self, mut new_key: impl FnMut(&[u8])) -> Changes {
-        // Every changed entry counts at least ENTRY_OVERHEAD dirty bytes on
-        // top of its key and value: both bounds hold.
-        let most = self.dirty_bytes / ENTRY_OVERHEAD;
-        let mut changes = Changes { bytes: Vec::with_capacity(self.dirty_bytes), items: Vec::with_capacity(most.min(self.entries.len())) };
+        let mut changes = Changes { bytes: Vec::with_capacity(self.dirty_data()), items: Vec::with_capacity(self.dirty_entries) };
         self.dirty_bytes = 0;
         self.dirty_entries = 0;
         for (k, e) in self.entries.iter_mut() {
@@ -507,8 +509,10 @@ mod tests {
         }
         let n = written_at.unwrap() as usize;
         assert_eq!((n - 1) * (8 + 250), DIRTY_DATA_MAX - DIRTY_DATA_MAX % 258, "written once 16 MiB of keys and values are changed");
-        assert_eq!(large.take_changes(|_| {}).len(), n);
-        assert!(!large.needs_write());
+        assert_eq!(large.dirty_data(), n * 258, "the keys and values counted are those copied out");
+        let changes = large.take_changes(|_| {});
+        assert_eq!((changes.len(), changes.bytes.len()), (n, n * 258));
+        assert!(!large.needs_write() && large.dirty_data() == 0);
     }
 
     #[test]

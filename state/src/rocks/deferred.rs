@@ -46,7 +46,7 @@ pub(super) struct CheckpointJob {
 impl CheckpointJob {
     /// Writes the changes, flushes the memtables and creates the checkpoint
     /// in `dir`. The changes are handed back, so that freeing them (the
-    /// timer keys are one allocation each) can wait until the outcome is told;
+    /// timers are a hash set per key group and time) can wait until the outcome is told;
     /// the handle on the database is gone by then.
     pub(super) fn run(mut self) -> (Result<PathBuf, StateError>, Writes) {
         let result = self.checkpoint();
