@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rocksdb::{DBRawIteratorWithThreadMode, IngestExternalFileOptions, Options, ReadOptions, SstFileWriter, DB};
+use rocksdb::{DBRawIteratorWithThreadMode, Options, ReadOptions, SstFileWriter, DB};
 use weir_checkpoint::codec;
 
 use super::keys::{timer_key_from_tail, KG_BYTES};
@@ -144,6 +144,19 @@ fn pending_for<'a>(
         return Err(StateError::Corrupt(format!("state '{name}' is written as {type_name} and as {}", p.type_name)));
     }
     Ok(p)
+}
+
+/// Adds restored SST files `(state, types, file)` to the pending entries of
+/// their states; the first error once all are added.
+fn pend_ssts(pending: &mut HashMap<String, PendingState>, ssts: Vec<(String, String, SstFile)>) -> Result<(), StateError> {
+    let mut result = Ok(());
+    for (name, type_name, sst) in ssts {
+        match pending_for(pending, &name, &type_name) {
+            Ok(p) => p.ssts.push(sst),
+            Err(e) => result = result.and(Err(e)),
+        }
+    }
+    result
 }
 
 /// An SST file built for a restore, removed unless RocksDB took it over.
@@ -373,12 +386,7 @@ impl<K: Key> RocksDbBackend<K> {
                     Err(e) => result = result.and(Err(e)),
                 }
             }
-            for (name, type_name, sst) in part.ssts {
-                match pending_for(&mut pending, &name, &type_name) {
-                    Ok(p) => p.ssts.push(sst),
-                    Err(e) => result = result.and(Err(e)),
-                }
-            }
+            result = result.and(pend_ssts(&mut pending, part.ssts));
             for (name, type_name, kg, entries) in part.v1 {
                 match pending_for(&mut pending, &name, &type_name) {
                     Ok(p) => p.blocks.push((kg, entries)),
@@ -390,9 +398,9 @@ impl<K: Key> RocksDbBackend<K> {
         result?;
         timer_keys.sort_unstable();
         timer_keys.dedup();
-        let entries: Vec<(&[u8], Option<&[u8]>)> = timer_keys.iter().map(|k| (k.as_slice(), Some(&[][..]))).collect();
         self.ingested += 1;
         let sst = dir.join(format!("{:08}.sst", self.ingested));
+        let entries = ingest::timer_entries(&timer_keys);
         ingest::write_sorted(&self.db, cf_of(&self.db, TIMERS_CF)?, &self.cf_options, &self.write, &sst, &entries)?;
         self.rebuild_timer_index()
     }
@@ -401,23 +409,10 @@ impl<K: Key> RocksDbBackend<K> {
     /// over: its states' SST files wait for registration, its timers are
     /// ingested now.
     fn load_prepared(&mut self, prepared: super::prepare::PreparedCanonical) -> Result<(), StateError> {
-        let mut pending = std::mem::take(&mut self.pending);
-        let mut result = Ok(());
-        for (name, type_name, sst) in prepared.ssts {
-            match pending_for(&mut pending, &name, &type_name) {
-                Ok(p) => p.ssts.push(sst),
-                Err(e) => result = result.and(Err(e)),
-            }
-        }
-        self.pending = pending;
-        result?;
+        pend_ssts(&mut self.pending, prepared.ssts)?;
         if !prepared.timers.is_empty() {
-            let mut ingest = IngestExternalFileOptions::default();
-            ingest.set_move_files(true);
             let paths: Vec<&Path> = prepared.timers.iter().map(|f| f.0.as_path()).collect();
-            self.db
-                .ingest_external_file_cf_opts(cf_of(&self.db, TIMERS_CF)?, &ingest, paths)
-                .map_err(|e| db_err("ingesting the restored timers", e))?;
+            ingest::move_in(&self.db, cf_of(&self.db, TIMERS_CF)?, &paths, "ingesting the restored timers")?;
         }
         self.rebuild_timer_index()
     }
@@ -427,12 +422,8 @@ impl<K: Key> RocksDbBackend<K> {
     pub(super) fn load_canonical<N: Namespace, V: StateValue>(&mut self, name: &str, pending: PendingState) -> Result<(), StateError> {
         let cf = cf_of(&self.db, name)?;
         if !pending.ssts.is_empty() {
-            let mut ingest = IngestExternalFileOptions::default();
-            ingest.set_move_files(true);
             let paths: Vec<&Path> = pending.ssts.iter().map(|f| f.0.as_path()).collect();
-            self.db
-                .ingest_external_file_cf_opts(cf, &ingest, paths)
-                .map_err(|e| db_err(&format!("ingesting the restored entries of state '{name}'"), e))?;
+            ingest::move_in(&self.db, cf, &paths, &format!("ingesting the restored entries of state '{name}'"))?;
         }
         if pending.blocks.is_empty() {
             return Ok(());

@@ -42,13 +42,25 @@ pub(crate) fn write_sorted<'k>(
         return db.write_opt(batch, write).map_err(|e| db_err("writing changes", e));
     }
     build_sst(options, sst, entries)?;
-    let mut ingest = IngestExternalFileOptions::default();
-    ingest.set_move_files(true);
-    let result = db.ingest_external_file_cf_opts(cf, &ingest, vec![sst]).map_err(|e| db_err(&format!("ingesting {}", sst.display()), e));
+    let result = move_in(db, cf, &[sst], &format!("ingesting {}", sst.display()));
     if sst.exists() {
         let _ = std::fs::remove_file(sst);
     }
     result
+}
+
+/// Has RocksDB take the SST `files` over into `cf` as they are (moved, or
+/// linked, into the database); `what` names the step in an error.
+pub(crate) fn move_in<P: AsRef<Path>>(db: &DB, cf: &ColumnFamily, files: &[P], what: &str) -> Result<(), StateError> {
+    let mut ingest = IngestExternalFileOptions::default();
+    ingest.set_move_files(true);
+    let paths: Vec<&Path> = files.iter().map(AsRef::as_ref).collect();
+    db.ingest_external_file_cf_opts(cf, &ingest, paths).map_err(|e| db_err(what, e))
+}
+
+/// Timer keys as entries to write (a timer is its key; the value is empty).
+pub(crate) fn timer_entries(keys: &[Vec<u8>]) -> Vec<(&[u8], Option<&[u8]>)> {
+    keys.iter().map(|k| (k.as_slice(), Some(&[][..]))).collect()
 }
 
 /// Writes `entries` (strictly ordered by key; `None` removes the key) into a
@@ -121,8 +133,7 @@ impl Writes {
                 keys.push(key);
             }
         }
-        let entries: Vec<(&[u8], Option<&[u8]>)> = keys.iter().map(|k| (k.as_slice(), Some(&[][..]))).collect();
-        write_sorted(db, cf_of(db, TIMERS_CF)?, options, write, &self.dir.join(format!("{sst:08}.sst")), &entries)
+        write_sorted(db, cf_of(db, TIMERS_CF)?, options, write, &self.dir.join(format!("{sst:08}.sst")), &timer_entries(&keys))
     }
 }
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use weir_checkpoint::codec;
 
 use super::canonical::{build_parts, SstFile};
-use super::ingest::build_sst;
+use super::ingest::{build_sst, timer_entries};
 use crate::{KeyGroupRange, RestoredFile, StateError};
 
 /// The listing of a prepared canonical restore, in its directory.
@@ -63,10 +63,9 @@ pub(super) fn prepare(
         }
         part.timer_keys.sort_unstable();
         part.timer_keys.dedup();
-        let entries: Vec<(&[u8], Option<&[u8]>)> = part.timer_keys.iter().map(|k| (k.as_slice(), Some(&[][..]))).collect();
         let path = dir.join(format!("timers-{i}.sst"));
         let sst = SstFile(path.clone());
-        build_sst(options, &path, &entries)?;
+        build_sst(options, &path, &timer_entries(&part.timer_keys))?;
         listing.timers.push(file_name(&path)?);
         held.push(sst);
     }

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use rocksdb::{IngestExternalFileOptions, Options, ReadOptions, SstFileWriter, WriteBatch, DB};
+use rocksdb::{Options, ReadOptions, SstFileWriter, WriteBatch, DB};
 
 use super::cut::{cut_to, key_group_start};
 use super::{db_err, db_options, META_CF};
@@ -221,10 +221,7 @@ fn copy_range(
         iter.status().map_err(|e| db_err(&context(&format!("reading {name} of")), e))?;
         let Some(mut w) = writer else { continue };
         w.finish().map_err(|e| db_err(&format!("finishing {}", sst.display()), e))?;
-        let mut ingest = IngestExternalFileOptions::default();
-        ingest.set_move_files(true);
-        let result =
-            target.ingest_external_file_cf_opts(to, &ingest, vec![&sst]).map_err(|e| db_err(&format!("ingesting {}", sst.display()), e));
+        let result = super::ingest::move_in(target, to, &[&sst], &format!("ingesting {}", sst.display()));
         if sst.exists() {
             let _ = std::fs::remove_file(&sst);
         }
