@@ -40,6 +40,8 @@ pub(crate) struct Changes {
     bytes: Vec<u8>,
     /// Ordered by key.
     items: Vec<Item>,
+    /// How many of them are removals.
+    removals: usize,
 }
 
 /// Where one change is in [`Changes::bytes`]: its key, then its value.
@@ -57,6 +59,11 @@ impl Changes {
     /// How many changes there are.
     pub(crate) fn len(&self) -> usize {
         self.items.len()
+    }
+
+    /// How many of them are removals (tombstones to write).
+    pub(crate) fn removals(&self) -> usize {
+        self.removals
     }
 
     /// Whether there are none.
@@ -298,7 +305,8 @@ impl WriteCache {
     /// written keys (once per key while it stays cached, however often it
     /// changes).
     pub(crate) fn take_changes(&mut self, mut new_key: impl FnMut(&[u8])) -> Changes {
-        let mut changes = Changes { bytes: Vec::with_capacity(self.dirty_data()), items: Vec::with_capacity(self.dirty_entries) };
+        let mut changes =
+            Changes { bytes: Vec::with_capacity(self.dirty_data()), items: Vec::with_capacity(self.dirty_entries), removals: 0 };
         self.dirty_bytes = 0;
         self.dirty_entries = 0;
         for (k, e) in self.entries.iter_mut() {
@@ -311,8 +319,9 @@ impl WriteCache {
                 }
                 let start = changes.bytes.len();
                 changes.bytes.extend_from_slice(k);
-                if let Some(v) = &e.value {
-                    changes.bytes.extend_from_slice(v);
+                match &e.value {
+                    Some(v) => changes.bytes.extend_from_slice(v),
+                    None => changes.removals += 1,
                 }
                 changes.items.push(Item { prefix: prefix(k), start, key_len: k.len(), value_len: e.value.as_ref().map(|v| v.len()) });
             }

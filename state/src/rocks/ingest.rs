@@ -152,6 +152,7 @@ impl<K: Key> RocksDbBackend<K> {
         let filter_limit = self.cache.share() / 2;
         let filter = &mut self.filter;
         let changes = self.cache.take_changes(|key| filter.insert(key, filter_limit));
+        self.filter.note_removed(changes.removals());
         self.cache.reserve(self.filter.bytes());
         let timers = self.cache.take_timers();
         for (kg, ts) in timers.keys() {

@@ -7,11 +7,19 @@
 //! complete for a new, empty database, and is turned off for good when the
 //! database received keys some other way (a restore) or when it would grow
 //! past its memory limit. Removed keys stay in it (a Bloom filter cannot
-//! forget), so a key that was written and removed is looked up in RocksDB.
+//! forget), so a key that was written and removed is looked up in RocksDB,
+//! until the backend builds the filter again from the keys RocksDB holds
+//! ([`KeyFilter::wants_rebuild`]): a job whose keys come and go (windows)
+//! would otherwise grow the chain by every key it ever wrote.
 //!
 //! The filter is a chain of blocked Bloom filters (every key's bits in one
 //! 64-byte cache line, about 1 % false positives at 10 bits per key), each
 //! twice the capacity of the one before.
+
+use rocksdb::ReadOptions;
+
+use super::{cf_of, db_err, RocksDbBackend};
+use crate::{Key, StateError};
 
 /// Bits per key.
 const BITS_PER_KEY: usize = 10;
@@ -71,17 +79,35 @@ impl Block {
 pub(crate) struct KeyFilter {
     blocks: Vec<Block>,
     complete: bool,
+    /// Keys added since the filter was made.
+    inserted: usize,
+    /// Keys removed from RocksDB (tombstones written) since the filter was made.
+    removed: usize,
 }
 
 impl KeyFilter {
     /// A filter for an empty database.
     pub(crate) fn for_empty_database() -> Self {
-        KeyFilter { blocks: Vec::new(), complete: true }
+        KeyFilter { blocks: Vec::new(), complete: true, inserted: 0, removed: 0 }
+    }
+
+    /// A filter of exactly the keys whose [`hash`]es are given (all the
+    /// database holds), with room for as many again; `None` past `limit` bytes.
+    pub(crate) fn from_hashes(hashes: &[u64], limit: usize) -> Option<Self> {
+        let capacity = (hashes.len() * 2).max(FIRST_CAPACITY).next_power_of_two();
+        let mut block = Block::new(capacity);
+        if block.bytes() > limit {
+            return None;
+        }
+        for h in hashes {
+            block.insert(*h);
+        }
+        Some(KeyFilter { blocks: vec![block], complete: true, inserted: hashes.len(), removed: 0 })
     }
 
     /// A filter that does not know the database's keys: it never answers.
     pub(crate) fn unknown() -> Self {
-        KeyFilter { blocks: Vec::new(), complete: false }
+        KeyFilter { blocks: Vec::new(), complete: false, inserted: 0, removed: 0 }
     }
 
     /// The database received keys that did not go through [`KeyFilter::insert`].
@@ -112,7 +138,20 @@ impl KeyFilter {
         }
         if let Some(block) = self.blocks.last_mut() {
             block.insert(hash(key));
+            self.inserted += 1;
         }
+    }
+
+    /// Records that `n` keys were removed from the database.
+    pub(crate) fn note_removed(&mut self, n: usize) {
+        self.removed += n;
+    }
+
+    /// Whether building the filter again from the database's keys would
+    /// shrink it: it has grown past its first block, and at least half of
+    /// the keys it holds were removed since.
+    pub(crate) fn wants_rebuild(&self) -> bool {
+        self.complete && self.blocks.len() >= 2 && self.removed * 2 >= self.inserted
     }
 
     /// False only when `key` was certainly never written; true when it may
@@ -134,7 +173,7 @@ impl KeyFilter {
 
 /// A 64-bit hash of `key` with well-mixed bits (FxHash, then a finaliser).
 #[inline]
-fn hash(key: &[u8]) -> u64 {
+pub(crate) fn hash(key: &[u8]) -> u64 {
     use std::hash::Hasher;
     let mut h = rustc_hash::FxHasher::default();
     h.write(key);
@@ -144,6 +183,45 @@ fn hash(key: &[u8]) -> u64 {
     x ^= x >> 33;
     x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
     x ^ (x >> 33)
+}
+
+impl<K: Key> RocksDbBackend<K> {
+    /// Builds the key filter again from the keys of every state in RocksDB,
+    /// once most of the keys it holds were removed. Only with every change
+    /// written ([`RocksDbBackend::settle`] first) and the cache emptied: a
+    /// cached entry's [`super::cache::Entry::in_filter`] may name a key the
+    /// new filter no longer holds.
+    pub(super) fn rebuild_filter(&mut self) -> Result<(), StateError> {
+        self.settle()?;
+        let started = std::time::Instant::now();
+        let mut hashes = Vec::new();
+        let mut key = Vec::new();
+        for (i, (name, _)) in self.states.iter().enumerate() {
+            let mut read = ReadOptions::default();
+            read.fill_cache(false);
+            let mut it = self.db.raw_iterator_cf_opt(cf_of(&self.db, name)?, read);
+            it.seek_to_first();
+            while let Some(k) = it.key() {
+                key.clear();
+                key.extend_from_slice(&(i as u16).to_be_bytes());
+                key.extend_from_slice(k);
+                hashes.push(hash(&key));
+                it.next();
+            }
+            it.status().map_err(|e| db_err("reading keys for the key filter", e))?;
+        }
+        let before = self.filter.bytes();
+        self.filter = KeyFilter::from_hashes(&hashes, self.cache.share() / 2).unwrap_or_else(KeyFilter::unknown);
+        self.cache.reserve(self.filter.bytes());
+        tracing::debug!(
+            keys = hashes.len(),
+            before,
+            after = self.filter.bytes(),
+            ms = started.elapsed().as_millis() as u64,
+            "key filter rebuilt"
+        );
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -166,6 +244,27 @@ mod tests {
         let false_positives = (n..2 * n).filter(|i| f.may_contain(&key(*i))).count();
         assert!(false_positives < (n as usize) / 25, "{false_positives} of {n} absent keys pass");
         assert!(f.blocks.len() > 1, "the chain grew");
+    }
+
+    #[test]
+    fn a_filter_built_from_the_keys_left_forgets_the_removed_ones() {
+        let mut f = KeyFilter::for_empty_database();
+        let n = 8 * FIRST_CAPACITY as u64;
+        for i in 0..n {
+            f.insert(&key(i), 64 << 20);
+        }
+        assert!(!f.wants_rebuild(), "nothing was removed");
+        f.note_removed(n as usize / 2 - 1);
+        assert!(!f.wants_rebuild(), "more than half of the keys are still there");
+        f.note_removed(1);
+        assert!(f.wants_rebuild());
+        let left: Vec<u64> = (0..1000).map(|i| hash(&key(i))).collect();
+        let rebuilt = KeyFilter::from_hashes(&left, 64 << 20).unwrap();
+        assert!((0..1000).all(|i| rebuilt.may_contain(&key(i))), "no false negatives");
+        let passed = (1000..n).filter(|i| rebuilt.may_contain(&key(*i))).count();
+        assert!(passed < (n as usize) / 50, "{passed} removed keys still pass");
+        assert!(rebuilt.bytes() * 8 < f.bytes(), "{} bytes against {}", rebuilt.bytes(), f.bytes());
+        assert!(KeyFilter::from_hashes(&left, 1024).is_none(), "over its limit it is not made");
     }
 
     #[test]

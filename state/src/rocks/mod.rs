@@ -322,6 +322,9 @@ impl<K: Key> RocksDbBackend<K> {
             self.write_cache()?;
             if self.cache.is_full() {
                 self.cache.clear();
+                if self.filter.wants_rebuild() {
+                    self.rebuild_filter()?;
+                }
             }
         }
         Ok(())

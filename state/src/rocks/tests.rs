@@ -141,3 +141,36 @@ fn a_canonical_section_out_of_order_is_named_as_corrupt() {
         assert!(message.contains("key group 3"), "{message}");
     }
 }
+
+#[test]
+fn keys_that_come_and_go_do_not_grow_the_key_filter_and_live_keys_stay_readable() {
+    use crate::{KeyGroupRange, KeyedStateBackend, StateId};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = RocksDbConfig::new(dir.path().join("i"), 64 << 20);
+    // Windows of 20 000 keys in a 4 MiB cache: each is written out before it is removed.
+    config.write_cache_bytes = Some(4 << 20);
+    let mut b = RocksDbBackend::<u64>::open(&config, KeyGroupRange::new(0, 127)).unwrap();
+    let v: StateId<u64, u64> = b.register("v").unwrap();
+    let kg = |k: u64| crate::key_group_of(&k, 128);
+    let keys = 20_000u64;
+    let mut largest = 0;
+    for window in 0..40u64 {
+        for k in 0..keys {
+            b.put(&v, kg(k), &k, &window, k + window).unwrap();
+        }
+        if window > 0 {
+            for k in 0..keys {
+                assert_eq!(b.remove(&v, kg(k), &k, &(window - 1)).unwrap(), Some(k + window - 1), "key {k} of window {}", window - 1);
+            }
+        }
+        largest = largest.max(b.filter.bytes());
+        assert!(b.filter.bytes() > 0, "the filter gave up after window {window}");
+    }
+    // 800 000 keys were written in all, 20 000 are left: a filter of every
+    // key ever written would be a chain of about 2.5 MB (and give up first).
+    assert!(largest < 512 << 10, "the filter grew to {largest} bytes");
+    for k in (0..keys).step_by(11) {
+        assert_eq!(b.get(&v, kg(k), &k, &39).unwrap(), Some(k + 39), "key {k} of the last window");
+        assert_eq!(b.get(&v, kg(k), &k, &38).unwrap(), None, "key {k} of a removed window");
+    }
+}
