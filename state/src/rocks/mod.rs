@@ -316,11 +316,17 @@ impl<K: Key> RocksDbBackend<K> {
     }
 
     /// Writes the changes out once there are many, and empties the cache once it holds more than its share of memory.
+    ///
+    /// A full cache is emptied even when writing took it back under its
+    /// share (the timers written were counted in it): kept just under, it
+    /// would be full again at the next new entry, and each of those writes
+    /// goes over every cached entry to find a handful of changes.
     #[inline]
     fn bound_cache(&mut self) -> Result<(), StateError> {
         if self.cache.needs_write() {
+            let full = self.cache.is_full();
             self.write_cache()?;
-            if self.cache.is_full() {
+            if full {
                 self.cache.clear();
                 if self.filter.wants_rebuild() {
                     self.rebuild_filter()?;
