@@ -174,3 +174,27 @@ fn keys_that_come_and_go_do_not_grow_the_key_filter_and_live_keys_stay_readable(
         assert_eq!(b.get(&v, kg(k), &k, &38).unwrap(), None, "key {k} of a removed window");
     }
 }
+
+#[test]
+fn a_full_cache_is_written_once_and_emptied_not_written_again_at_every_new_entry() {
+    use crate::{KeyGroupRange, KeyedStateBackend, StateId};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = RocksDbConfig::new(dir.path().join("i"), 64 << 20);
+    config.write_cache_bytes = Some(4 << 20);
+    let mut b = RocksDbBackend::<u64>::open(&config, KeyGroupRange::new(0, 127)).unwrap();
+    let v: StateId<i64, u64> = b.register("v").unwrap();
+    let kg = |k: u64| crate::key_group_of(&k, 128);
+    // A window's worth of keys: an entry and a timer each, about 230 bytes counted.
+    let keys = 100_000u64;
+    for k in 0..keys {
+        b.put(&v, kg(k), &k, &0, k).unwrap();
+        b.register_timer(kg(k), &k, 0, 999).unwrap();
+    }
+    // Each write takes one SST number per state and one for the timers.
+    let writes = b.ingested / 2;
+    let fills = keys as usize * 230 / b.cache.share() + 1;
+    assert!(writes as usize <= 3 * fills, "{writes} writes for {fills} fillings of the cache");
+    for k in (0..keys).step_by(101) {
+        assert_eq!(b.get(&v, kg(k), &k, &0).unwrap(), Some(k));
+    }
+}
