@@ -36,7 +36,9 @@
 //! 5M), `WEIR_BENCH_EVENTS` (their N, default 12 K), `WEIR_BENCH_VALUE_BYTES`
 //! (200), `WEIR_BENCH_LARGE_KEYS` (10M), `WEIR_BENCH_REPEATS` (3),
 //! `WEIR_BENCH_STATE_MEMORY` (256MiB), `WEIR_BENCH_DIR` (where checkpoints and
-//! state go; default a directory under the system's temporary directory).
+//! state go; default a directory under the system's temporary directory),
+//! `RUST_LOG` (if set, the engine logs: `weir_state=debug` times each step
+//! of every RocksDB snapshot).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -369,6 +371,9 @@ fn first_checkpoint_after_no_claim(dir: &Path, sizes: &Sizes, path: &str) {
 }
 
 fn main() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        weir::init_logging();
+    }
     let filters: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let wants = |part: &str| filters.is_empty() || filters.iter().any(|f| part.contains(f.as_str()));
     let base = std::env::var("WEIR_BENCH_DIR").map(PathBuf::from).unwrap_or_else(|_| std::env::temp_dir().join("weir-bench-keyed-totals"));

@@ -56,7 +56,9 @@ impl CheckpointJob {
     }
 
     fn checkpoint(&mut self) -> Result<PathBuf, StateError> {
+        let started = Instant::now();
         self.writes.apply(&self.db, &self.options, &self.write)?;
+        let written = started.elapsed();
         let mut cfs: Vec<&rocksdb::ColumnFamily> = Vec::new();
         for name in &self.column_families {
             cfs.push(cf_of(&self.db, name)?);
@@ -64,12 +66,20 @@ impl CheckpointJob {
         let mut flush = rocksdb::FlushOptions::default();
         flush.set_wait(true);
         self.db.flush_cfs_opt(&cfs, &flush).map_err(|e| db_err("flushing memtables", e))?;
+        let flushed = started.elapsed();
         if self.dir.exists() {
             std::fs::remove_dir_all(&self.dir)?;
         }
         rocksdb::checkpoint::Checkpoint::new(&self.db)
             .and_then(|c| c.create_checkpoint(&self.dir))
             .map_err(|e| db_err("creating a checkpoint", e))?;
+        tracing::debug!(
+            changes = self.writes.len(),
+            write_ms = written.as_millis() as u64,
+            flush_ms = (flushed - written).as_millis() as u64,
+            checkpoint_ms = (started.elapsed() - flushed).as_millis() as u64,
+            "RocksDB snapshot written"
+        );
         Ok(self.dir.clone())
     }
 }

@@ -103,6 +103,11 @@ impl Writes {
         states as u64 + 1
     }
 
+    /// How many changes there are.
+    pub(super) fn len(&self) -> usize {
+        self.changes.len()
+    }
+
     /// Writes the changes into `db`, whose column families take `options`.
     pub(super) fn apply(&mut self, db: &DB, options: &Options, write: &WriteOptions) -> Result<(), StateError> {
         self.changes.sort();
