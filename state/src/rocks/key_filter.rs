@@ -226,6 +226,7 @@ impl<K: Key> RocksDbBackend<K> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn key(i: u64) -> Vec<u8> {
