@@ -12,6 +12,17 @@ fn conformance_with(write_cache: Option<u64>) {
     });
 }
 
+/// A backend of key groups 0-127 (of 128) in `dir`, with `cache` bytes of write cache.
+fn with_cache(dir: &std::path::Path, cache: u64) -> RocksDbBackend<u64> {
+    let config = RocksDbConfig::new(dir.join("i"), 64 << 20).with_write_cache(cache);
+    RocksDbBackend::<u64>::open(&config, crate::KeyGroupRange::new(0, 127)).unwrap()
+}
+
+/// The key group of `k` among 128.
+fn kg(k: u64) -> u32 {
+    crate::key_group_of(&k, 128)
+}
+
 #[test]
 fn conformance() {
     conformance_with(None);
@@ -43,14 +54,11 @@ fn conformance_with_a_small_write_cache() {
 
 #[test]
 fn the_key_filter_skips_reads_of_keys_never_written_and_evicted_keys_are_read_back() {
-    use crate::{KeyGroupRange, KeyedStateBackend, StateId};
+    use crate::{KeyedStateBackend, StateId};
     let dir = tempfile::tempdir().unwrap();
-    let mut config = RocksDbConfig::new(dir.path().join("i"), 64 << 20);
     // 100k entries of about 170 bytes in an 8 MiB cache: written out and evicted again and again.
-    config.write_cache_bytes = Some(8 << 20);
-    let mut b = RocksDbBackend::<u64>::open(&config, KeyGroupRange::new(0, 127)).unwrap();
+    let mut b = with_cache(dir.path(), 8 << 20);
     let v: StateId<(), Vec<u8>> = b.register("v").unwrap();
-    let kg = |k: u64| crate::key_group_of(&k, 128);
     let n = 100_000u64;
     for k in 0..n {
         assert_eq!(b.get(&v, kg(k), &k, &()).unwrap(), None);
@@ -101,7 +109,6 @@ fn hot_keys_written_at_every_snapshot_do_not_grow_the_key_filter() {
     let config = RocksDbConfig::new(dir.path().join("i"), 64 << 20);
     let mut b = RocksDbBackend::<u64>::open(&config, KeyGroupRange::new(0, 127)).unwrap();
     let v: StateId<(), u64> = b.register("v").unwrap();
-    let kg = |k: u64| crate::key_group_of(&k, 128);
     // 5 000 keys changed between 40 snapshots: 200 000 writes of keys already
     // written, three times what the filter's first block holds.
     let mut after_first = 0;
@@ -144,14 +151,11 @@ fn a_canonical_section_out_of_order_is_named_as_corrupt() {
 
 #[test]
 fn keys_that_come_and_go_do_not_grow_the_key_filter_and_live_keys_stay_readable() {
-    use crate::{KeyGroupRange, KeyedStateBackend, StateId};
+    use crate::{KeyedStateBackend, StateId};
     let dir = tempfile::tempdir().unwrap();
-    let mut config = RocksDbConfig::new(dir.path().join("i"), 64 << 20);
     // Windows of 20 000 keys in a 4 MiB cache: each is written out before it is removed.
-    config.write_cache_bytes = Some(4 << 20);
-    let mut b = RocksDbBackend::<u64>::open(&config, KeyGroupRange::new(0, 127)).unwrap();
+    let mut b = with_cache(dir.path(), 4 << 20);
     let v: StateId<u64, u64> = b.register("v").unwrap();
-    let kg = |k: u64| crate::key_group_of(&k, 128);
     let keys = 20_000u64;
     let mut largest = 0;
     for window in 0..40u64 {
@@ -177,13 +181,10 @@ fn keys_that_come_and_go_do_not_grow_the_key_filter_and_live_keys_stay_readable(
 
 #[test]
 fn a_full_cache_is_written_once_and_emptied_not_written_again_at_every_new_entry() {
-    use crate::{KeyGroupRange, KeyedStateBackend, StateId};
+    use crate::{KeyedStateBackend, StateId};
     let dir = tempfile::tempdir().unwrap();
-    let mut config = RocksDbConfig::new(dir.path().join("i"), 64 << 20);
-    config.write_cache_bytes = Some(4 << 20);
-    let mut b = RocksDbBackend::<u64>::open(&config, KeyGroupRange::new(0, 127)).unwrap();
+    let mut b = with_cache(dir.path(), 4 << 20);
     let v: StateId<i64, u64> = b.register("v").unwrap();
-    let kg = |k: u64| crate::key_group_of(&k, 128);
     // A window's worth of keys: an entry and a timer each, about 230 bytes counted.
     let keys = 100_000u64;
     for k in 0..keys {
