@@ -18,6 +18,7 @@
 
 use rocksdb::ReadOptions;
 
+use super::keys::cache_key_of_stored;
 use super::{cf_of, db_err, RocksDbBackend};
 use crate::{Key, StateError};
 
@@ -202,9 +203,7 @@ impl<K: Key> RocksDbBackend<K> {
             let mut it = self.db.raw_iterator_cf_opt(cf_of(&self.db, name)?, read);
             it.seek_to_first();
             while let Some(k) = it.key() {
-                key.clear();
-                key.extend_from_slice(&(i as u16).to_be_bytes());
-                key.extend_from_slice(k);
+                cache_key_of_stored(&mut key, i, k);
                 hashes.push(hash(&key));
                 it.next();
             }

@@ -24,6 +24,14 @@ pub(crate) fn cache_key<K: Serialize, N: Serialize>(out: &mut Vec<u8>, state: us
     Ok(())
 }
 
+/// The cache key of `stored`, a key as stored in the column family of state `state`.
+#[inline]
+pub(crate) fn cache_key_of_stored(out: &mut Vec<u8>, state: usize, stored: &[u8]) {
+    out.clear();
+    out.extend_from_slice(&(state as u16).to_be_bytes());
+    out.extend_from_slice(stored);
+}
+
 /// The state index of a cache key.
 #[inline]
 pub(crate) fn state_of_cache_key(key: &[u8]) -> usize {
