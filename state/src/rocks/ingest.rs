@@ -42,6 +42,12 @@ pub(crate) fn write_sorted<'k>(
         return db.write_opt(batch, write).map_err(|e| db_err("writing changes", e));
     }
     build_sst(options, sst, entries)?;
+    move_in_or_remove(db, cf, sst)
+}
+
+/// Has RocksDB take the SST file `sst` over into `cf`; removes the file when
+/// RocksDB did not take it (the ingestion failed).
+pub(crate) fn move_in_or_remove(db: &DB, cf: &ColumnFamily, sst: &Path) -> Result<(), StateError> {
     let result = move_in(db, cf, &[sst], &format!("ingesting {}", sst.display()));
     if sst.exists() {
         let _ = std::fs::remove_file(sst);
@@ -128,17 +134,23 @@ impl Writes {
             sst += 1;
             start += len;
         }
-        let mut keys: Vec<Vec<u8>> = Vec::new();
+        // Every timer key into one buffer (a window's worth is hundreds of
+        // thousands of them), then one entry per key.
+        let mut keys: Vec<u8> = Vec::new();
+        let mut ends: Vec<usize> = Vec::new();
+        let mut key = Vec::with_capacity(KG_BYTES + 8 + 24);
         for ((kg, ts), tails) in &self.timers {
             let mut tails: Vec<&TimerTail> = tails.iter().collect();
             tails.sort_unstable();
             for tail in tails {
-                let mut key = Vec::with_capacity(KG_BYTES + 8 + tail.len());
                 timer_key_from_tail(&mut key, u32::from(*kg), *ts, tail);
-                keys.push(key);
+                keys.extend_from_slice(&key);
+                ends.push(keys.len());
             }
         }
-        write_sorted(db, cf_of(db, TIMERS_CF)?, options, write, &self.dir.join(format!("{sst:08}.sst")), &timer_entries(&keys))
+        let entries: Vec<(&[u8], Option<&[u8]>)> =
+            ends.iter().scan(0, |start, &end| Some((&keys[std::mem::replace(start, end)..end], Some(&[][..])))).collect();
+        write_sorted(db, cf_of(db, TIMERS_CF)?, options, write, &self.dir.join(format!("{sst:08}.sst")), &entries)
     }
 }
 

@@ -221,11 +221,7 @@ fn copy_range(
         iter.status().map_err(|e| db_err(&context(&format!("reading {name} of")), e))?;
         let Some(mut w) = writer else { continue };
         w.finish().map_err(|e| db_err(&format!("finishing {}", sst.display()), e))?;
-        let result = super::ingest::move_in(target, to, &[&sst], &format!("ingesting {}", sst.display()));
-        if sst.exists() {
-            let _ = std::fs::remove_file(&sst);
-        }
-        result?;
+        super::ingest::move_in_or_remove(target, to, &sst)?;
         copied += entries;
     }
     Ok(copied)
