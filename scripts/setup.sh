@@ -6,9 +6,10 @@
 set -euo pipefail
 
 need=()
-if ! { dpkg -s libclang-dev >/dev/null 2>&1 || ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1; }; then
-  need+=(libclang-dev)
-fi
+# Only a libclang that bindgen can load counts: Debian's LLVM brings
+# libclang-cpp.so, which is not one (scripts/find-libclang.sh says why).
+here=$(cd "$(dirname "$0")" && pwd)
+"$here/find-libclang.sh" >/dev/null || need+=(libclang-dev)
 command -v sccache >/dev/null 2>&1 || need+=(sccache)
 [ ${#need[@]} -eq 0 ] && exit 0
 

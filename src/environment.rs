@@ -110,15 +110,8 @@ impl StreamEnvironment {
         let cell = id.clone();
         let head: Head<Event<T>> = Rc::new(move |env, _wiring, chain| {
             let id = cell.borrow().clone();
-            let mut source = make(env)?;
-            if let Some(restored) = env.restored(&id, false)? {
-                if let Some(position) = restored.inline {
-                    source.restore(&position)?;
-                } else if let Some(rescaled) = restored.rescaled {
-                    source.restore_rescaled(rescaled.parallelism, &rescaled.states)?;
-                }
-            }
-            Ok(BuiltTask::source(&id, source, Metered::records_out(&id, chain), env))
+            let source = make(env)?;
+            BuiltTask::source(&id, source, Metered::records_out(&id, chain), env)
         });
         let mut stream = DataStream::new(self.builder.clone(), self.config.parallelism, head);
         stream.last_id = Some(id);

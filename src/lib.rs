@@ -50,7 +50,10 @@ pub use stream::{DataStream, SinkHandle};
 pub use weir_operators::{
     AggregateFunction, KeyedProcessFunction, OpenContext, ProcessContext, TumblingWindows, UserError, Window, WindowResult,
 };
-pub use weir_runtime::{Event, JobConfig, JobError, JobResult, RestoreFrom, Source, SourceStatus, SubtaskEnv};
+pub use weir_runtime::{
+    Event, JobConfig, JobError, JobResult, RecoveryScope, RestoreFrom, Source, SourceStatus, SubtaskEnv, TransactionContext,
+    TwoPhaseCommitSink,
+};
 pub use weir_state::{Key, ListState, MapState, ReducingState, ValueState};
 
 /// The crates weir is made of, for what the facade does not re-export.

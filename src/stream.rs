@@ -11,7 +11,7 @@ use weir_operators::sinks::{CollectSink, DiscardSink, FileSink, PrintSink};
 use weir_operators::{FilterFn, FlatMapFn, MapFn};
 use weir_runtime::{
     BuiltTask, EdgeSpec, Event, ForwardOutput, JobError, KeyGroupPartitioner, Keyed, Metered, Operator, SinkOperator, Stateless,
-    SubtaskEnv, VertexSpec, Wiring,
+    SubtaskEnv, TwoPhaseCommitOperator, TwoPhaseCommitSink, VertexSpec, Wiring,
 };
 use weir_state::Key;
 
@@ -161,7 +161,72 @@ impl<T: Send + 'static> DataStream<T> {
         T: Display,
     {
         let dir = dir.to_path_buf();
-        self.sink("file-sink", move |id, env| Ok(Box::new(FileSink::<T>::new(id, &dir, env)?)))
+        self.sink("file-sink", move |id, env| Ok(Box::new(FileSink::<T>::operator(id, &dir, env)?)))
+    }
+
+    /// Ends the stream in an exactly-once sink of your own: `make` builds each
+    /// instance's [`TwoPhaseCommitSink`](weir_runtime::TwoPhaseCommitSink), and
+    /// weir runs the protocol (pre-commit at barriers, commit when a
+    /// checkpoint completes, never on a savepoint; commit and clean up on
+    /// restore). Without checkpoints, the sink commits at the end of input.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use weir::{Event, JobConfig, JobError, RecoveryScope, StreamEnvironment, TransactionContext, TwoPhaseCommitSink};
+    ///
+    /// /// Publishes each transaction's rows into a shared table on commit.
+    /// struct Table { published: Arc<Mutex<Vec<(u64, Vec<i64>)>>>, staged: Vec<(u64, Vec<i64>)> }
+    ///
+    /// impl TwoPhaseCommitSink<i64> for Table {
+    ///     type Handle = u64; // (instance << 32) | transaction number
+    ///     type Transaction = (u64, Vec<i64>);
+    ///     fn begin(&mut self, ctx: &TransactionContext) -> Result<Self::Transaction, JobError> {
+    ///         Ok(((u64::from(ctx.subtask) << 32) | ctx.seq, Vec::new()))
+    ///     }
+    ///     fn write(&mut self, txn: &mut Self::Transaction, batch: &mut Vec<Event<i64>>) -> Result<(), JobError> {
+    ///         txn.1.extend(batch.drain(..).map(|e| e.value));
+    ///         Ok(())
+    ///     }
+    ///     fn pre_commit(&mut self, txn: Self::Transaction, _checkpoint: Option<u64>) -> Result<u64, JobError> {
+    ///         let handle = txn.0;
+    ///         self.staged.push(txn);
+    ///         Ok(handle)
+    ///     }
+    ///     fn commit(&mut self, handle: &u64) -> Result<(), JobError> {
+    ///         let mut published = self.published.lock().map_err(|_| JobError::Config("poisoned".into()))?;
+    ///         if published.iter().any(|(h, _)| h == handle) {
+    ///             return Ok(()); // idempotent
+    ///         }
+    ///         if let Some(i) = self.staged.iter().position(|(h, _)| h == handle) {
+    ///             published.push(self.staged.remove(i));
+    ///         }
+    ///         Ok(())
+    ///     }
+    ///     fn abort(&mut self, _txn: Self::Transaction) -> Result<(), JobError> {
+    ///         Ok(())
+    ///     }
+    ///     fn abort_lingering(&mut self, _scope: &RecoveryScope<'_, u64>) -> Result<(), JobError> {
+    ///         Ok(()) // nothing outlives the process here
+    ///     }
+    /// }
+    ///
+    /// let env = StreamEnvironment::new(JobConfig::new("doc").with_parallelism(2));
+    /// let published = Arc::new(Mutex::new(Vec::new()));
+    /// let table = published.clone();
+    /// env.from_collection((0..10).map(|i| (i, i)).collect())
+    ///     .map(|x| x * 10)
+    ///     .sink_exactly_once("table", move |_| Ok(Table { published: table.clone(), staged: Vec::new() }));
+    /// env.execute().unwrap();
+    /// let mut rows: Vec<i64> = published.lock().unwrap().iter().flat_map(|(_, r)| r.clone()).collect();
+    /// rows.sort();
+    /// assert_eq!(rows, (0..10).map(|x| x * 10).collect::<Vec<_>>());
+    /// ```
+    pub fn sink_exactly_once<S: TwoPhaseCommitSink<T> + 'static>(
+        self,
+        kind: &str,
+        make: impl Fn(&SubtaskEnv) -> Result<S, JobError> + 'static,
+    ) -> SinkHandle {
+        self.sink(kind, move |id, env| Ok(Box::new(TwoPhaseCommitOperator::from_env(id, make(env)?, env)?)))
     }
 
     /// Ends the stream by printing each record to stdout.

@@ -1,6 +1,6 @@
 //! Keyed process functions: per-record user logic with keyed state and event-time timers.
 
-use weir_runtime::{Barrier, Event, JobError, Keyed, Operator, OperatorSnapshot, SubtaskEnv};
+use weir_runtime::{Barrier, Event, JobError, Keyed, Notification, Operator, OperatorSnapshot, SubtaskEnv};
 use weir_state::{Backend, Key, KeyGroupRange, KeyedState, KeyedStateBackend, Timer};
 
 /// The error a user function returns.
@@ -198,11 +198,14 @@ impl<K: Key, I: Send, O: Send, F: KeyedProcessFunction<K, I, O>> Operator<Keyed<
         snapshots.push(OperatorSnapshot { operator_id: self.id.clone(), key_groups: Some(self.range), inline: None, state: Some(state) });
         self.next.barrier(barrier, snapshots)
     }
-    fn checkpoint_complete(&mut self, id: u64) -> Result<(), JobError> {
-        self.next.checkpoint_complete(id)
+    fn checkpoint_complete(&mut self, n: &Notification) -> Result<(), JobError> {
+        self.next.checkpoint_complete(n)
     }
-    fn checkpoint_aborted(&mut self, id: u64) -> Result<(), JobError> {
-        self.next.checkpoint_aborted(id)
+    fn checkpoint_aborted(&mut self, n: &Notification) -> Result<(), JobError> {
+        self.next.checkpoint_aborted(n)
+    }
+    fn open(&mut self) -> Result<(), JobError> {
+        self.next.open()
     }
     fn finish(&mut self) -> Result<(), JobError> {
         self.flush()?;

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use weir_runtime::{Barrier, Counter, Event, JobError, Keyed, Operator, OperatorSnapshot, SubtaskEnv};
+use weir_runtime::{Barrier, Counter, Event, JobError, Keyed, Notification, Operator, OperatorSnapshot, SubtaskEnv};
 use weir_state::{Backend, Key, KeyGroupRange, KeyedStateBackend, StateId, StateValue, Timer};
 
 /// Tumbling windows of a fixed size: `[k * size, (k + 1) * size)`.
@@ -274,11 +274,14 @@ impl<K: Key, T: Send, A: Aggregate<T>> Operator<Keyed<K, T>> for WindowOperator<
         snapshots.push(OperatorSnapshot { operator_id: self.id.clone(), key_groups: Some(self.range), inline: None, state: Some(state) });
         self.next.barrier(barrier, snapshots)
     }
-    fn checkpoint_complete(&mut self, id: u64) -> Result<(), JobError> {
-        self.next.checkpoint_complete(id)
+    fn checkpoint_complete(&mut self, n: &Notification) -> Result<(), JobError> {
+        self.next.checkpoint_complete(n)
     }
-    fn checkpoint_aborted(&mut self, id: u64) -> Result<(), JobError> {
-        self.next.checkpoint_aborted(id)
+    fn checkpoint_aborted(&mut self, n: &Notification) -> Result<(), JobError> {
+        self.next.checkpoint_aborted(n)
+    }
+    fn open(&mut self) -> Result<(), JobError> {
+        self.next.open()
     }
     fn finish(&mut self) -> Result<(), JobError> {
         self.flush()?;

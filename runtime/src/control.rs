@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use weir_checkpoint::{CheckpointStorage, SubtaskState, TaskId};
 
-use crate::Barrier;
+use crate::{Barrier, Notification};
 
 /// From the coordinator to a task.
 #[derive(Debug, Clone)]
@@ -21,10 +21,10 @@ pub enum Control {
         /// The savepoint's own directory under that root.
         dir: String,
     },
-    /// Checkpoint complete: commit.
-    Complete(u64),
-    /// Checkpoint aborted: discard what was prepared for it.
-    Abort(u64),
+    /// A snapshot is complete: sinks commit if it is a checkpoint.
+    Complete(Notification),
+    /// A snapshot was aborted: discard what was prepared for it.
+    Abort(Notification),
     /// Stop now; the job failed elsewhere.
     Cancel,
 }

@@ -32,6 +32,9 @@ pub struct SubtaskEnv {
     pub counters: Counters,
     /// Set when the job is asked to stop (SIGINT, SIGTERM): sources stop reading.
     pub stop: Arc<AtomicBool>,
+    /// Identifies this run of the job, new at every start: sinks name what
+    /// they write with it, so that no name of an earlier run is reused.
+    pub run_id: String,
     pub(crate) restore: Option<Arc<Restore>>,
 }
 

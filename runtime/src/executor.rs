@@ -164,6 +164,11 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
 
     // Build every task.
     let counters = Counters::default();
+    let run_id = format!(
+        "{:x}{:x}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0)
+    );
     let mut wiring = Wiring::new(&graph.edges);
     let (events_tx, events_rx) = unbounded::<TaskEvent>();
     let mut tasks = Vec::new();
@@ -181,6 +186,7 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
                 checkpointing: config.checkpoint.is_some(),
                 counters: counters.clone(),
                 stop: stop.clone(),
+                run_id: run_id.clone(),
                 restore: restore.clone(),
             };
             let built = (vertex.build)(&env, &mut wiring)?;
@@ -230,7 +236,6 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
                 runtime: runtime.handle().clone(),
                 next_id: next_checkpoint_id(&existing_ids, restored_from),
                 completed: existing,
-                discarded: Vec::new(),
                 commands: commands_rx,
                 control: control.clone(),
                 claimed,

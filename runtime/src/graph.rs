@@ -33,7 +33,17 @@ impl BuiltTask {
         source: Box<dyn Source<T>>,
         chain: Box<dyn Operator<Event<T>>>,
         env: &SubtaskEnv,
-    ) -> Self {
+    ) -> Result<Self, JobError> {
+        let mut source = source;
+        // The source's restored position: its own, or every earlier
+        // instance's after a change of parallelism (each new instance takes its share).
+        if let Some(restored) = env.restored(operator_id, false)? {
+            match (restored.inline, restored.rescaled) {
+                (_, Some(rescaled)) => source.restore_rescaled(rescaled.parallelism, &rescaled.states)?,
+                (Some(position), None) => source.restore(&position)?,
+                (None, None) => {}
+            }
+        }
         let task = SourceTask {
             operator_id: operator_id.to_string(),
             source,
@@ -42,7 +52,7 @@ impl BuiltTask {
             events: env.counters.counter("events"),
             final_barrier: None,
         };
-        BuiltTask { is_source: true, run: Box::new(move |p| task.run(p)) }
+        Ok(BuiltTask { is_source: true, run: Box::new(move |p| task.run(p)) })
     }
 
     /// A task that reads `inputs` into `chain`.

@@ -8,46 +8,7 @@ use std::sync::{Arc, Mutex};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use serde::Serialize;
 
-/// The format of a savepoint.
-///
-/// ```
-/// use weir_runtime::SavepointFormat;
-/// assert_eq!("native".parse::<SavepointFormat>().unwrap(), SavepointFormat::Native);
-/// assert!("binary".parse::<SavepointFormat>().is_err());
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SavepointFormat {
-    /// Backend-independent, split by key group: restores into either backend at any parallelism.
-    #[default]
-    Canonical,
-    /// The backend's own files: restores into the same backend at any parallelism.
-    Native,
-}
-
-impl std::str::FromStr for SavepointFormat {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "canonical" => Ok(SavepointFormat::Canonical),
-            "native" => Ok(SavepointFormat::Native),
-            other => Err(format!("unknown savepoint format '{other}' (expected canonical or native)")),
-        }
-    }
-}
-
-/// What a checkpoint barrier asks of the tasks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "snake_case", tag = "kind", content = "format")]
-pub enum SnapshotKind {
-    /// A periodic checkpoint (incremental where the backend and `--incremental` allow).
-    #[default]
-    Checkpoint,
-    /// A checkpoint that references nothing from earlier ones.
-    FullCheckpoint,
-    /// A self-contained savepoint in a directory of its own.
-    Savepoint(SavepointFormat),
-}
+pub use weir_checkpoint::protocol::{SavepointFormat, SnapshotKind};
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -212,6 +173,11 @@ impl JobControl {
         reply
     }
 
+    /// Whether the job was asked to stop (a signal, a stop request).
+    pub fn stop_requested(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
     /// Stops the job as SIGTERM does: sources stop, a final checkpoint is taken, sinks commit.
     pub fn stop(&self) {
         self.update(|s| {
@@ -249,6 +215,11 @@ impl JobControl {
                 s.checkpoints.remove(0);
             }
         });
+    }
+
+    /// Checkpoint `id`'s record.
+    pub(crate) fn record(&self, id: u64) -> Option<CheckpointRecord> {
+        self.status().checkpoints.iter().rev().find(|r| r.id == id).cloned()
     }
 
     /// Updates checkpoint `id`'s record and returns it.

@@ -15,6 +15,7 @@ mod env;
 mod error;
 mod event;
 mod executor;
+mod fail;
 mod graph;
 mod http;
 mod incremental;
@@ -31,6 +32,7 @@ mod sink;
 mod snapshot;
 mod source;
 mod task;
+mod two_phase;
 mod upload;
 
 pub use config::{CheckpointConfig, JobConfig, OnStart, RestoreFrom};
@@ -41,15 +43,17 @@ pub use env::SubtaskEnv;
 pub use error::JobError;
 pub use event::{Event, Keyed};
 pub use executor::{execute, JobResult};
+pub use fail::{point as fail_point, FAIL_POINT_VAR};
 pub use graph::{BuiltTask, EdgeId, EdgeSpec, JobGraph, TaskFactory, VertexSpec, Wiring, CHANNEL_CAPACITY};
 pub use job_control::{
     CheckpointRecord, CheckpointStatus, JobControl, JobState, JobStatus, OperatorStatus, Reply, SavepointFormat, SnapshotKind,
 };
 pub use message::{Barrier, Message};
 pub use metered::Metered;
-pub use operator::{BatchFn, Operator, Stateless};
+pub use operator::{BatchFn, Notification, Operator, Stateless};
 pub use partition::{ForwardOutput, KeyGroupPartitioner};
 pub use restore::FetchStats;
 pub use sink::{Sink, SinkOperator};
 pub use snapshot::{OperatorSnapshot, RescaledInline, RestoredState};
 pub use source::{Source, SourceStatus, SOURCE_BATCH};
+pub use two_phase::{RecoveryScope, TransactionContext, TwoPhaseCommitOperator, TwoPhaseCommitSink};

@@ -1,6 +1,6 @@
 //! Records in and out of each operator, as `metrics` counters.
 
-use crate::{Barrier, JobError, Operator, OperatorSnapshot};
+use crate::{Barrier, JobError, Notification, Operator, OperatorSnapshot};
 
 /// Counts the records of every batch passing into `inner`, a batch at a time.
 ///
@@ -35,11 +35,14 @@ impl<I> Operator<I> for Metered<I> {
     fn barrier(&mut self, barrier: &Barrier, snapshots: &mut Vec<OperatorSnapshot>) -> Result<(), JobError> {
         self.inner.barrier(barrier, snapshots)
     }
-    fn checkpoint_complete(&mut self, id: u64) -> Result<(), JobError> {
-        self.inner.checkpoint_complete(id)
+    fn checkpoint_complete(&mut self, n: &Notification) -> Result<(), JobError> {
+        self.inner.checkpoint_complete(n)
     }
-    fn checkpoint_aborted(&mut self, id: u64) -> Result<(), JobError> {
-        self.inner.checkpoint_aborted(id)
+    fn checkpoint_aborted(&mut self, n: &Notification) -> Result<(), JobError> {
+        self.inner.checkpoint_aborted(n)
+    }
+    fn open(&mut self) -> Result<(), JobError> {
+        self.inner.open()
     }
     fn finish(&mut self) -> Result<(), JobError> {
         self.inner.finish()

@@ -1,26 +1,70 @@
 //! The chain element: an operator that receives what the one before it emits
 //! and pushes its own output into the next one. Tasks run chains of them.
 
-use crate::{Barrier, JobError, OperatorSnapshot};
+use crate::{Barrier, JobError, OperatorSnapshot, SnapshotKind};
 
-/// One operator of a chain, receiving `I`.
+/// One operator of a chain, receiving `I`: the lifecycle every operator,
+/// stateful or not, source chain or sink, goes through.
 ///
-/// Calls come from one thread, in stream order. `barrier` must snapshot the
-/// operator's own state into `snapshots` and then pass the barrier on; so must
-/// `watermark`, `checkpoint_complete`, `checkpoint_aborted` and `finish`.
+/// 1. **Initialize**: the operator is built with its restored state (the
+///    instance's own, or what [`SubtaskEnv::restored`](crate::SubtaskEnv::restored)
+///    assigns it after a change of parallelism), then [`open`](Operator::open)
+///    runs once every operator of the job is built.
+/// 2. **Process**: batches and watermarks, in stream order.
+/// 3. **Snapshot** at a [`Barrier`], whose `kind` says checkpoint or savepoint.
+/// 4. **Notify**: [`checkpoint_complete`](Operator::checkpoint_complete) and
+///    [`checkpoint_aborted`](Operator::checkpoint_aborted) with the snapshot's
+///    kind. Side effects (a sink's commit) belong to completed checkpoints
+///    only: [`Notification::commits`] says when.
+/// 5. **Finish** at end of input.
+///
+/// Calls come from one thread. An operator that is followed by others in its
+/// chain passes every call on after handling it.
 pub trait Operator<I>: Send {
+    /// The task starts: every operator of the job has its restored state.
+    /// Finish what a restore needs before the first record (a sink commits
+    /// the transactions of the restored checkpoint).
+    fn open(&mut self) -> Result<(), JobError>;
     /// Processes (and drains) a batch.
     fn process(&mut self, batch: &mut Vec<I>) -> Result<(), JobError>;
     /// Event time has reached `watermark`.
     fn watermark(&mut self, watermark: i64) -> Result<(), JobError>;
-    /// Synchronous phase of a checkpoint.
+    /// Synchronous phase of a snapshot: the operator's state goes into `snapshots`.
     fn barrier(&mut self, barrier: &Barrier, snapshots: &mut Vec<OperatorSnapshot>) -> Result<(), JobError>;
-    /// Checkpoint `id` is complete (its `_metadata` is written).
-    fn checkpoint_complete(&mut self, id: u64) -> Result<(), JobError>;
-    /// Checkpoint `id` was aborted.
-    fn checkpoint_aborted(&mut self, id: u64) -> Result<(), JobError>;
+    /// A snapshot is complete (its `_metadata` is written).
+    fn checkpoint_complete(&mut self, n: &Notification) -> Result<(), JobError>;
+    /// A snapshot was aborted.
+    fn checkpoint_aborted(&mut self, n: &Notification) -> Result<(), JobError>;
     /// End of input: flush and pass on.
     fn finish(&mut self) -> Result<(), JobError>;
+}
+
+/// A snapshot's completion or abort, as tasks and operators learn of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Notification {
+    /// The snapshot's id.
+    pub id: u64,
+    /// Checkpoint, full checkpoint or savepoint.
+    pub kind: SnapshotKind,
+    /// The job's last checkpoint: end of input follows.
+    pub is_final: bool,
+}
+
+impl Notification {
+    /// Whether side effects may happen for it: a completed checkpoint
+    /// commits, a savepoint never does (its state may never be restored, and
+    /// the job's next restore from `latest` would replay what it covers).
+    ///
+    /// ```
+    /// use weir_runtime::{Notification, SavepointFormat, SnapshotKind};
+    /// let n = Notification { id: 3, kind: SnapshotKind::Checkpoint, is_final: false };
+    /// assert!(n.commits());
+    /// let n = Notification { id: 4, kind: SnapshotKind::Savepoint(SavepointFormat::Native), is_final: false };
+    /// assert!(!n.commits());
+    /// ```
+    pub fn commits(&self) -> bool {
+        !self.kind.is_savepoint()
+    }
 }
 
 /// An operator that only transforms batches: everything else passes through
@@ -60,11 +104,14 @@ impl<I, O: Send, F: BatchFn<I, O>> Operator<I> for Stateless<I, O, F> {
     fn barrier(&mut self, barrier: &Barrier, snapshots: &mut Vec<OperatorSnapshot>) -> Result<(), JobError> {
         self.next.barrier(barrier, snapshots)
     }
-    fn checkpoint_complete(&mut self, id: u64) -> Result<(), JobError> {
-        self.next.checkpoint_complete(id)
+    fn checkpoint_complete(&mut self, n: &Notification) -> Result<(), JobError> {
+        self.next.checkpoint_complete(n)
     }
-    fn checkpoint_aborted(&mut self, id: u64) -> Result<(), JobError> {
-        self.next.checkpoint_aborted(id)
+    fn checkpoint_aborted(&mut self, n: &Notification) -> Result<(), JobError> {
+        self.next.checkpoint_aborted(n)
+    }
+    fn open(&mut self) -> Result<(), JobError> {
+        self.next.open()
     }
     fn finish(&mut self) -> Result<(), JobError> {
         self.next.finish()

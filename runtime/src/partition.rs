@@ -3,7 +3,7 @@
 use crossbeam_channel::Sender;
 use weir_state::{key_group_of, subtask_for_key_group, Key};
 
-use crate::{Barrier, Event, JobError, Keyed, Message, Operator, OperatorSnapshot};
+use crate::{Barrier, Event, JobError, Keyed, Message, Notification, Operator, OperatorSnapshot};
 
 fn send<T>(tx: &Sender<Message<T>>, msg: Message<T>) -> Result<(), JobError> {
     // A closed channel means the receiving task is gone: the job is failing.
@@ -65,10 +65,13 @@ impl<T: Send, K: Key, F: Fn(&T) -> K + Send> Operator<Event<T>> for KeyGroupPart
         let b = *barrier;
         self.broadcast(|| Message::Barrier(b))
     }
-    fn checkpoint_complete(&mut self, _id: u64) -> Result<(), JobError> {
+    fn checkpoint_complete(&mut self, _: &Notification) -> Result<(), JobError> {
         Ok(())
     }
-    fn checkpoint_aborted(&mut self, _id: u64) -> Result<(), JobError> {
+    fn checkpoint_aborted(&mut self, _: &Notification) -> Result<(), JobError> {
+        Ok(())
+    }
+    fn open(&mut self) -> Result<(), JobError> {
         Ok(())
     }
     fn finish(&mut self) -> Result<(), JobError> {
@@ -99,10 +102,13 @@ impl<T: Send> Operator<T> for ForwardOutput<T> {
     fn barrier(&mut self, barrier: &Barrier, _snapshots: &mut Vec<OperatorSnapshot>) -> Result<(), JobError> {
         send(&self.output, Message::Barrier(*barrier))
     }
-    fn checkpoint_complete(&mut self, _id: u64) -> Result<(), JobError> {
+    fn checkpoint_complete(&mut self, _: &Notification) -> Result<(), JobError> {
         Ok(())
     }
-    fn checkpoint_aborted(&mut self, _id: u64) -> Result<(), JobError> {
+    fn checkpoint_aborted(&mut self, _: &Notification) -> Result<(), JobError> {
+        Ok(())
+    }
+    fn open(&mut self) -> Result<(), JobError> {
         Ok(())
     }
     fn finish(&mut self) -> Result<(), JobError> {

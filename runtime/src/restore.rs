@@ -361,6 +361,7 @@ impl Claimed {
     /// then every file it references, then what is left in its directory.
     pub(crate) async fn delete(&self) -> Result<(), weir_checkpoint::CheckpointError> {
         self.storage.delete(&format!("{}/{}", self.dir.trim_end_matches('/'), weir_checkpoint::METADATA_FILE)).await?;
+        crate::fail::point("claim-deleting");
         for f in self.meta.files() {
             if let Some(path) = root_relative(&self.dir, &f.path) {
                 self.storage.delete(&path).await?;

@@ -1,6 +1,6 @@
 //! Sinks that take no part in checkpoints: they only write.
 
-use crate::{Barrier, Event, JobError, Operator, OperatorSnapshot};
+use crate::{Barrier, Event, JobError, Notification, Operator, OperatorSnapshot};
 
 /// A sink that writes records and keeps no checkpointed state (print,
 /// discard, collect). Wrap it in [`SinkOperator`] to end a chain with it; an
@@ -42,10 +42,13 @@ impl<T, S: Sink<T>> Operator<Event<T>> for SinkOperator<S> {
     fn barrier(&mut self, _: &Barrier, _: &mut Vec<OperatorSnapshot>) -> Result<(), JobError> {
         Ok(())
     }
-    fn checkpoint_complete(&mut self, _: u64) -> Result<(), JobError> {
+    fn checkpoint_complete(&mut self, _: &Notification) -> Result<(), JobError> {
         Ok(())
     }
-    fn checkpoint_aborted(&mut self, _: u64) -> Result<(), JobError> {
+    fn checkpoint_aborted(&mut self, _: &Notification) -> Result<(), JobError> {
+        Ok(())
+    }
+    fn open(&mut self) -> Result<(), JobError> {
         Ok(())
     }
     fn finish(&mut self) -> Result<(), JobError> {

@@ -36,6 +36,32 @@ pub struct RestoredState {
     pub rescaled: Option<RescaledInline>,
 }
 
+impl RestoredState {
+    /// The inline states this instance takes over, by earlier instance: its
+    /// own at the same parallelism; after a change of parallelism, those of
+    /// every earlier instance `s` with `s mod parallelism == subtask`, so that
+    /// each earlier instance's state goes to exactly one new instance (sinks'
+    /// pre-committed transactions). Sources, which split their remaining
+    /// work instead, read [`RestoredState::rescaled`] whole.
+    ///
+    /// ```
+    /// use weir_runtime::{RescaledInline, RestoredState};
+    /// let r = RestoredState {
+    ///     rescaled: Some(RescaledInline { parallelism: 3, states: vec![(0, vec![0]), (1, vec![1]), (2, vec![2])] }),
+    ///     ..Default::default()
+    /// };
+    /// assert_eq!(r.owned_inline(0, 2), vec![(0, vec![0]), (2, vec![2])]);
+    /// assert_eq!(r.owned_inline(1, 2), vec![(1, vec![1])]);
+    /// ```
+    pub fn owned_inline(&self, subtask: u32, parallelism: u32) -> Vec<(u32, Vec<u8>)> {
+        match (&self.inline, &self.rescaled) {
+            (_, Some(r)) => r.states.iter().filter(|(s, _)| s % parallelism.max(1) == subtask).cloned().collect(),
+            (Some(own), None) => vec![(subtask, own.clone())],
+            (None, None) => Vec::new(),
+        }
+    }
+}
+
 /// The inline state of every instance of an operator that ran at another parallelism.
 #[derive(Debug, Default, Clone)]
 pub struct RescaledInline {

@@ -55,6 +55,7 @@ impl<T: Send + 'static> SourceTask<T> {
         let mut batch: Vec<Event<T>> = Vec::with_capacity(SOURCE_BATCH);
         let mut last_wm = i64::MIN;
         let control = plumbing.control.clone();
+        self.chain.open()?;
         let mut exhausted = false;
         loop {
             // Control messages between batches.
@@ -118,16 +119,16 @@ impl<T: Send + 'static> SourceTask<T> {
                 }
                 Ok(false)
             }
-            Control::Complete(id) => {
-                self.chain.checkpoint_complete(id)?;
-                if self.final_barrier.is_some_and(|f| id >= f) {
+            Control::Complete(n) => {
+                self.chain.checkpoint_complete(&n)?;
+                if self.final_barrier.is_some_and(|f| n.id >= f) {
                     self.chain.finish()?;
                     return Ok(true);
                 }
                 Ok(false)
             }
-            Control::Abort(id) => {
-                self.chain.checkpoint_aborted(id)?;
+            Control::Abort(n) => {
+                self.chain.checkpoint_aborted(&n)?;
                 Ok(false)
             }
             Control::SavepointTarget { .. } => Ok(false),

@@ -46,10 +46,15 @@ impl CheckpointPlumbing {
             Control::SavepointTarget { id, storage, dir } => {
                 locked(&self.savepoints).insert(*id, (storage.clone(), dir.clone()));
             }
-            Control::Complete(id) if locked(&self.savepoints).remove(id).is_none() => locked(&self.shared).confirm(*id),
-            Control::Abort(id) => {
-                locked(&self.savepoints).remove(id);
-                locked(&self.shared).abort(*id);
+            Control::Complete(n) => {
+                locked(&self.savepoints).remove(&n.id);
+                if !n.kind.is_savepoint() {
+                    locked(&self.shared).confirm(n.id);
+                }
+            }
+            Control::Abort(n) => {
+                locked(&self.savepoints).remove(&n.id);
+                locked(&self.shared).abort(n.id);
             }
             _ => {}
         }
@@ -66,6 +71,7 @@ impl CheckpointPlumbing {
     pub(crate) fn upload(&self, barrier: &Barrier, snapshots: Vec<OperatorSnapshot>, stats: crate::AckStats) {
         let (Some(events), Some(storage)) = (self.events.clone(), self.storage.clone()) else { return };
         let checkpoint = barrier.id;
+        let savepoint = barrier.kind.is_savepoint();
         let target = match barrier.kind {
             SnapshotKind::Savepoint(_) => match locked(&self.savepoints).get(&checkpoint).cloned() {
                 Some((storage, dir)) => Target { storage, dir, self_contained: true },
@@ -85,12 +91,15 @@ impl CheckpointPlumbing {
         let upload = self.runtime.spawn(async move {
             let started = Instant::now();
             let event = match upload_snapshots(&target, &shared, checkpoint, task, parallelism, snapshots).await {
-                Ok(up) => TaskEvent::Ack {
-                    checkpoint,
-                    task,
-                    states: up.states,
-                    stats: crate::AckStats { async_: started.elapsed(), bytes: up.bytes, ..stats },
-                },
+                Ok(up) => {
+                    crate::fail::point(if savepoint { "savepoint-uploaded" } else { "task-uploaded" });
+                    TaskEvent::Ack {
+                        checkpoint,
+                        task,
+                        states: up.states,
+                        stats: crate::AckStats { async_: started.elapsed(), bytes: up.bytes, ..stats },
+                    }
+                }
                 Err(e) => TaskEvent::Decline { checkpoint, task, reason: e.to_string() },
             };
             let _ = events.send(event);
@@ -107,8 +116,8 @@ pub(crate) struct Notified {
 
 impl Notified {
     fn note(&mut self, msg: &Control) {
-        if let Control::Complete(id) = msg {
-            self.completed = Some(self.completed.map_or(*id, |c| c.max(*id)));
+        if let Control::Complete(n) = msg {
+            self.completed = Some(self.completed.map_or(n.id, |c| c.max(n.id)));
         }
     }
 }
@@ -134,6 +143,7 @@ impl<T: Send + 'static> InputTask<T> {
         let mut aligning: Option<(Barrier, Instant)> = None;
         let mut final_id: Option<u64> = None;
         let control = plumbing.control.clone();
+        self.chain.open()?;
         let mut open = n;
         while open > 0 {
             let mut select = Select::new();
@@ -211,8 +221,8 @@ impl<T: Send + 'static> InputTask<T> {
         self.notified.note(&msg);
         plumbing.note(&msg);
         match msg {
-            Control::Complete(id) => self.chain.checkpoint_complete(id),
-            Control::Abort(id) => self.chain.checkpoint_aborted(id),
+            Control::Complete(n) => self.chain.checkpoint_complete(&n),
+            Control::Abort(n) => self.chain.checkpoint_aborted(&n),
             Control::Trigger(_) | Control::SavepointTarget { .. } => Ok(()),
             Control::Cancel => Err(JobError::Cancelled),
         }

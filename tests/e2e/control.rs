@@ -17,23 +17,29 @@ const KEYS: u64 = 50;
 const EVENT_RATE: u64 = 10_000;
 
 /// A windowed_count child process with its control endpoint.
-struct Job {
-    child: Child,
-    client: ControlClient,
-    stderr: PathBuf,
+pub(crate) struct Job {
+    pub(crate) child: Child,
+    pub(crate) client: ControlClient,
+    pub(crate) stderr: PathBuf,
     stdout: PathBuf,
 }
 
 impl Job {
     /// Starts windowed_count with `args` and `--control-addr 127.0.0.1:0`, and
     /// reads the endpoint's address from its log.
-    fn start(dir: &Path, args: &[String]) -> Job {
+    pub(crate) fn start(dir: &Path, args: &[String]) -> Job {
+        Self::start_with_env(dir, args, &[])
+    }
+
+    /// As [`Job::start`], with `envs` set for the job.
+    pub(crate) fn start_with_env(dir: &Path, args: &[String], envs: &[(&str, &str)]) -> Job {
         let stderr = dir.join("job.stderr");
         let stdout = dir.join("job.stdout");
         let child = Command::new(windowed_count_bin())
             .args(args)
             .args(["--control-addr", "127.0.0.1:0"])
             .env("RUST_LOG", "info")
+            .envs(envs.iter().copied())
             .stdout(std::fs::File::create(&stdout).unwrap())
             .stderr(std::fs::File::create(&stderr).unwrap())
             .spawn()
@@ -69,12 +75,12 @@ impl Job {
         (r.status, json, r)
     }
 
-    fn get(&self, path: &str) -> (u16, Value) {
+    pub(crate) fn get(&self, path: &str) -> (u16, Value) {
         let (status, json, _) = self.call("GET", path, "");
         (status, json)
     }
 
-    fn post(&self, path: &str, body: &str) -> (u16, Value) {
+    pub(crate) fn post(&self, path: &str, body: &str) -> (u16, Value) {
         let (status, json, _) = self.call("POST", path, body);
         (status, json)
     }

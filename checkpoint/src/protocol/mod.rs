@@ -1,17 +1,24 @@
-//! The checkpoint protocol's decisions, as pure functions over data.
+//! The checkpoint protocol's decisions, as a pure state machine over data.
 //!
-//! Nothing here does I/O or waits: the coordinator in the runtime feeds acks
-//! in and acts on the answers (write `_metadata`, delete files). That keeps the
-//! rules — when a checkpoint is complete, what is subsumed, which files may be
-//! deleted, which id comes next — testable without a job or a file system.
+//! Nothing here does I/O, waits or reads a clock: the coordinator in the
+//! runtime feeds events into a [`Protocol`] and executes the [`Action`]s it
+//! returns (send barriers, write `_metadata`, notify tasks, delete files).
+//! That keeps the rules — when a checkpoint is due, complete, timed out or
+//! subsumed, what is retained, which files may be deleted, how the job's last
+//! checkpoint and stop-with-savepoint go — testable without a job or a file
+//! system.
 //!
 //! All file paths returned here are *root-relative*: relative to the job's
 //! checkpoint directory (the storage root), e.g. `chk-3/op-0.state` or
 //! `shared/abc.sst`, ready for [`CheckpointStorage::delete`](crate::CheckpointStorage::delete).
 
+mod kind;
+mod machine;
 mod pending;
 mod retention;
 
+pub use kind::{SavepointFormat, SnapshotKind};
+pub use machine::{savepoint_dir_name, Action, Clock, Deletion, Event, Protocol, Request, RequestId, Settings, Target, Trigger};
 pub use pending::{AckOutcome, PendingCheckpoint, TaskId};
 pub use retention::{deletable_files, next_checkpoint_id, referenced_files, referenced_files_in, subsumed};
 
@@ -23,5 +30,7 @@ pub fn root_relative(checkpoint_dir: &str, file_path: &str) -> Option<String> {
     crate::paths::join_normalized(checkpoint_dir, file_path).filter(|p| !p.is_empty())
 }
 
+#[cfg(test)]
+mod machine_tests;
 #[cfg(test)]
 mod tests;

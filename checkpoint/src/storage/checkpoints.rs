@@ -178,7 +178,8 @@ impl CheckpointStorage {
         self.delete_unreferenced(&Self::checkpoint_dir(pending.id()), &referenced_by(retained)).await
     }
 
-    async fn delete_unreferenced(&self, dir: &str, keep: &BTreeSet<String>) -> Result<(), CheckpointError> {
+    /// Deletes every file under `dir` (relative to the root) that `keep` does not name.
+    pub async fn delete_unreferenced(&self, dir: &str, keep: &BTreeSet<String>) -> Result<(), CheckpointError> {
         for (path, _) in self.list_files(dir).await? {
             if !keep.contains(&path) {
                 self.delete(&path).await?;
