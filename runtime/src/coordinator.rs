@@ -153,7 +153,6 @@ impl Executor {
     fn run(&mut self, protocol: &mut Protocol, mut commands: Receiver<Command>, events: Receiver<TaskEvent>) -> Result<(), JobError> {
         let start = Instant::now();
         let clock = || Clock { mono_ms: start.elapsed().as_millis() as u64, wall_ms: now_ms() };
-        let mut last_tick = Instant::now();
         let mut stop_seen = false;
         loop {
             let mut closed = false;
@@ -179,10 +178,9 @@ impl Executor {
                 stop_seen = true;
                 queue.push_back(Event::Stop);
             }
-            if last_tick.elapsed() >= TICK || queue.is_empty() {
-                last_tick = Instant::now();
-                queue.push_back(Event::Tick);
-            }
+            // Time goes in after every event too: a completion frees a slot
+            // for a checkpoint that is already due.
+            queue.push_back(Event::Tick);
             let mut flow = Flow::Continue;
             while let Some(event) = queue.pop_front() {
                 for action in protocol.handle(event, clock()) {

@@ -415,7 +415,10 @@ impl Protocol {
             && !self.all_exhausted()
             && self.in_flight.len() < self.settings.max_concurrent.max(1)
         {
-            self.next_due_ms = Some(now.mono_ms + self.settings.interval_ms);
+            // Anchored to the schedule, like a ticker; a checkpoint that ran
+            // past the next slot moves the schedule instead of queueing a burst.
+            let next = due + self.settings.interval_ms;
+            self.next_due_ms = Some(if next > now.mono_ms { next } else { now.mono_ms + self.settings.interval_ms });
             self.trigger(SnapshotKind::Checkpoint, false, None, None, now, out);
         }
     }

@@ -392,3 +392,19 @@ fn a_stop_ends_periodic_checkpoints_and_the_final_one_follows_the_sources() {
     complete(&mut p, 1, &[], 520);
     assert_eq!(triggered(&p.handle(Event::SourceExhausted(SRC), at(600))), vec![(2, SnapshotKind::Checkpoint, true)]);
 }
+
+#[test]
+fn the_schedule_is_anchored_and_a_long_checkpoint_moves_it() {
+    let mut p = protocol(settings());
+    p.handle(Event::Tick, at(0));
+    assert_eq!(triggered(&p.handle(Event::Tick, at(107))).len(), 1, "due at 100, seen at 107");
+    complete(&mut p, 1, &[], 120);
+    assert!(p.handle(Event::Tick, at(199)).is_empty());
+    assert_eq!(triggered(&p.handle(Event::Tick, at(200))).len(), 1, "due at 200, not at 207");
+    // Checkpoint 2 runs past two slots: the next is taken when it completes, then one interval later.
+    complete(&mut p, 2, &[], 450);
+    assert_eq!(triggered(&p.handle(Event::Tick, at(451))).len(), 1);
+    complete(&mut p, 3, &[], 460);
+    assert!(p.handle(Event::Tick, at(550)).is_empty());
+    assert_eq!(triggered(&p.handle(Event::Tick, at(551))).len(), 1);
+}
