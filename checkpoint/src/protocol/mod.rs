@@ -12,13 +12,15 @@
 //! checkpoint directory (the storage root), e.g. `chk-3/op-0.state` or
 //! `shared/abc.sst`, ready for [`CheckpointStorage::delete`](crate::CheckpointStorage::delete).
 
+mod events;
 mod kind;
 mod machine;
 mod pending;
 mod retention;
 
+pub use events::{Action, Clock, Deletion, Event, Request, RequestId, Settings, Target, Trigger};
 pub use kind::{SavepointFormat, SnapshotKind};
-pub use machine::{savepoint_dir_name, Action, Clock, Deletion, Event, Protocol, Request, RequestId, Settings, Target, Trigger};
+pub use machine::{savepoint_dir_name, Protocol};
 pub use pending::{AckOutcome, PendingCheckpoint, TaskId};
 pub use retention::{deletable_files, next_checkpoint_id, referenced_files, referenced_files_in, subsumed};
 
