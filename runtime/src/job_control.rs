@@ -164,7 +164,8 @@ impl JobControl {
 
     /// Triggers a savepoint into a new directory under `dir`; the reply
     /// (with its path) comes when it completes or fails. With `stop`, the
-    /// job stops: the savepoint is its final checkpoint.
+    /// job stops: the sources stop, the savepoint is taken, then the final
+    /// checkpoint (which commits the sinks' output).
     pub fn savepoint(&self, dir: &str, format: SavepointFormat, stop: bool) -> Reply<CheckpointRecord> {
         let reply = self.send(|reply| Command::Savepoint { dir: dir.to_string(), format, stop, reply });
         if stop {

@@ -50,7 +50,7 @@ enum Command {
         /// The backend's own format (restores into the same backend) instead of the canonical one
         #[arg(long)]
         native: bool,
-        /// Stop the job: the savepoint is its final checkpoint, and the job exits once it is complete
+        /// Stop the job: its sources stop, the savepoint is taken, then its final checkpoint, and it exits
         #[arg(long)]
         stop: bool,
         /// Give up waiting for the savepoint after this long
