@@ -1,6 +1,6 @@
 //! `StreamEnvironment`: where a job is put together and run.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::rc::Rc;
@@ -108,6 +108,8 @@ impl StreamEnvironment {
     pub fn source<T: Send + 'static>(&self, make: impl Fn(&SubtaskEnv) -> Result<Box<dyn Source<T>>, JobError> + 'static) -> DataStream<T> {
         let id = self.builder.borrow_mut().operator_id("source");
         let cell = id.clone();
+        let idleness = Rc::new(Cell::new(None));
+        let idle_timeout = idleness.clone();
         let head: Head<Event<T>> = Rc::new(move |env, _wiring, chain| {
             let id = cell.borrow().clone();
             let mut source = make(env)?;
@@ -118,10 +120,11 @@ impl StreamEnvironment {
                     source.restore_rescaled(rescaled.parallelism, &rescaled.states)?;
                 }
             }
-            Ok(BuiltTask::source(&id, source, Metered::records_out(&id, chain), env))
+            Ok(BuiltTask::source(&id, source, Metered::records_out(&id, chain), env, idle_timeout.get()))
         });
         let mut stream = DataStream::new(self.builder.clone(), self.config.parallelism, head);
         stream.last_id = Some(id);
+        stream.idleness = vec![idleness];
         stream
     }
 

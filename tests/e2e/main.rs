@@ -12,5 +12,6 @@ mod crash;
 mod incremental;
 mod rescale;
 mod savepoint;
+mod sources;
 mod tool;
 mod windowed_count;
