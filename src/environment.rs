@@ -152,6 +152,13 @@ impl StreamEnvironment {
     /// A stream of the lines of a file, or of the files of a directory in
     /// name order, each turned into an event by `parse`. A line `parse`
     /// rejects fails the job with the file and line number.
+    ///
+    /// Each file is read by one instance (file `i` by instance `i mod
+    /// parallelism`, each instance its files in name order), so the input
+    /// is read once, not scanned by every instance; with files each in
+    /// event-time order and in that order one after another by name, every
+    /// instance's event time keeps increasing. A single file is read by one
+    /// instance: split large input into several files to read it in parallel.
     pub fn read_lines<T: Send + 'static>(
         &self,
         path: &Path,
