@@ -18,6 +18,7 @@ mod executor;
 mod graph;
 mod http;
 mod incremental;
+mod io;
 mod job_control;
 mod job_lock;
 mod leftovers;

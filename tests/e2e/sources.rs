@@ -1,6 +1,6 @@
 //! Sources of unbounded input: a source with nothing to read waits instead
 //! of spinning and still serves checkpoints; an idle source does not hold
-//! windows back (`with_idleness`).
+//! windows back (`with_idleness`); a job runs from inside a tokio runtime.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -191,4 +191,64 @@ fn without_idleness_an_idle_instance_holds_windows_until_the_end() {
     assert!(!before_end, "no window fires while an instance has no watermark");
     // The idle instance's record at 5 ms is on time then.
     assert_eq!((windows.len(), late), (13, 0), "{windows:?}");
+}
+
+fn small_job() -> (StreamEnvironment, Arc<Mutex<Vec<String>>>) {
+    let env = StreamEnvironment::new(JobConfig::new("in-async").with_parallelism(2));
+    let out = env
+        .from_collection(vec![(100, "a"), (900, "b"), (1500, "a")])
+        .key_by(|w: &&str| w.to_string())
+        .window(TumblingWindows::of_millis(1000))
+        .count()
+        .map(|r| format!("{r}"))
+        .collect_to_vec();
+    (env, out)
+}
+
+#[tokio::test]
+async fn execute_runs_inside_a_current_thread_runtime() {
+    let (env, out) = small_job();
+    env.execute().unwrap();
+    let mut got = out.lock().unwrap().clone();
+    got.sort();
+    assert_eq!(got, ["0,a,1", "0,b,1", "1000,a,1"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn execute_runs_inside_a_multi_thread_runtime_with_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = StreamEnvironment::new(
+        JobConfig::new("in-async-chk")
+            .with_parallelism(2)
+            .with_state_dir(&dir.path().join("state"))
+            .with_checkpoints(dir.path().join("chk").to_str().unwrap(), Duration::from_millis(20)),
+    );
+    let out = env
+        .generate(20_000, Some(200_000.0), 0, |i| Event::new(i as i64 / 10, i % 7))
+        .key_by(|k: &u64| *k)
+        .window(TumblingWindows::of_millis(100))
+        .count()
+        .collect_to_vec();
+    let result = env.execute().unwrap();
+    assert!(result.checkpoints.completed >= 1);
+    let total: u64 = out.lock().unwrap().iter().map(|r| r.value).sum();
+    assert_eq!(total, 20_000);
+    // And again from the newest checkpoint: restore and leftovers run there too.
+    let env = StreamEnvironment::new(
+        JobConfig::new("in-async-chk")
+            .with_parallelism(2)
+            .with_state_dir(&dir.path().join("state"))
+            .with_checkpoints(dir.path().join("chk").to_str().unwrap(), Duration::from_millis(20))
+            .with_restore(weir::RestoreFrom::Latest),
+    );
+    let out = env
+        .generate(20_000, None, 0, |i| Event::new(i as i64 / 10, i % 7))
+        .key_by(|k: &u64| *k)
+        .window(TumblingWindows::of_millis(100))
+        .count()
+        .collect_to_vec();
+    let result = env.execute().unwrap();
+    assert!(result.restored_from.is_some());
+    assert_eq!(result.counter("events"), 0, "everything was read before");
+    assert!(out.lock().unwrap().is_empty());
 }
