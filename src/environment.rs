@@ -1,6 +1,6 @@
 //! `StreamEnvironment`: where a job is put together and run.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::rc::Rc;
@@ -108,13 +108,16 @@ impl StreamEnvironment {
     pub fn source<T: Send + 'static>(&self, make: impl Fn(&SubtaskEnv) -> Result<Box<dyn Source<T>>, JobError> + 'static) -> DataStream<T> {
         let id = self.builder.borrow_mut().operator_id("source");
         let cell = id.clone();
+        let idleness = Rc::new(Cell::new(None));
+        let idle_timeout = idleness.clone();
         let head: Head<Event<T>> = Rc::new(move |env, _wiring, chain| {
             let id = cell.borrow().clone();
             let source = make(env)?;
-            BuiltTask::source(&id, source, Metered::records_out(&id, chain), env)
+            BuiltTask::source(&id, source, Metered::records_out(&id, chain), env, idle_timeout.get())
         });
         let mut stream = DataStream::new(self.builder.clone(), self.config.parallelism, head);
         stream.last_id = Some(id);
+        stream.idleness = vec![idleness];
         stream
     }
 
@@ -142,6 +145,13 @@ impl StreamEnvironment {
     /// A stream of the lines of a file, or of the files of a directory in
     /// name order, each turned into an event by `parse`. A line `parse`
     /// rejects fails the job with the file and line number.
+    ///
+    /// Each file is read by one instance (file `i` by instance `i mod
+    /// parallelism`, each instance its files in name order), so the input
+    /// is read once, not scanned by every instance; with files each in
+    /// event-time order and in that order one after another by name, every
+    /// instance's event time keeps increasing. A single file is read by one
+    /// instance: split large input into several files to read it in parallel.
     pub fn read_lines<T: Send + 'static>(
         &self,
         path: &Path,

@@ -1,11 +1,12 @@
 //! `DataStream`: a stream of records, and the operations that transform, key,
 //! combine and end it.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt::Display;
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use weir_operators::sinks::{CollectSink, DiscardSink, FileSink, PrintSink};
 use weir_operators::{FilterFn, FlatMapFn, MapFn};
@@ -32,11 +33,14 @@ pub struct DataStream<T> {
     pub(crate) head: Head<Event<T>>,
     /// The id of the last stateful operator, which `uid` renames.
     pub(crate) last_id: Option<Rc<RefCell<String>>>,
+    /// The idle timeouts of the sources this stream comes from with no
+    /// channel in between (both sides of a union), which `with_idleness` sets.
+    pub(crate) idleness: Vec<Rc<Cell<Option<Duration>>>>,
 }
 
 impl<T: Send + 'static> DataStream<T> {
     pub(crate) fn new(builder: Rc<RefCell<Builder>>, parallelism: u32, head: Head<Event<T>>) -> Self {
-        DataStream { builder, parallelism, head, last_id: None }
+        DataStream { builder, parallelism, head, last_id: None, idleness: Vec::new() }
     }
 
     /// Chains a stateless operator: `make()` builds its per-instance function.
@@ -51,7 +55,7 @@ impl<T: Send + 'static> DataStream<T> {
             let op = Stateless::new(make(), Metered::records_out(&name, down));
             head(env, wiring, Metered::records_in(&name, Box::new(op)))
         });
-        DataStream { builder: self.builder, parallelism: self.parallelism, head: next, last_id: None }
+        DataStream { builder: self.builder, parallelism: self.parallelism, head: next, last_id: None, idleness: self.idleness }
     }
 
     /// Gives the last stateful operator (source, process function, window or
@@ -61,6 +65,27 @@ impl<T: Send + 'static> DataStream<T> {
     pub fn uid(self, id: &str) -> Self {
         if let Some(cell) = &self.last_id {
             *cell.borrow_mut() = id.to_string();
+        }
+        self
+    }
+
+    /// Marks a source instance idle once it has had nothing to read for
+    /// `timeout` (its [`Source::poll`](weir_runtime::Source::poll) returned
+    /// [`SourceStatus::Idle`](weir_runtime::SourceStatus::Idle) with no
+    /// records), as Flink's `withIdleness` does. Without it an operator
+    /// with several inputs waits for the watermark of every one of them, so
+    /// a single instance with no data (a quiet partition, more instances
+    /// than input) would hold every window back until it gets data again.
+    /// An idle instance is left out of the minimum until its next record or
+    /// watermark; its records behind the watermark reached meanwhile are
+    /// late (windows drop them).
+    ///
+    /// Applies to the sources this stream comes from with no `key_by` in
+    /// between (both sides of a `union`); elsewhere it changes nothing.
+    /// Sources are never marked idle without it.
+    pub fn with_idleness(self, timeout: Duration) -> Self {
+        for cell in &self.idleness {
+            cell.set(Some(timeout));
         }
         self
     }
@@ -104,6 +129,7 @@ impl<T: Send + 'static> DataStream<T> {
     pub fn union(self, other: DataStream<T>) -> DataStream<T> {
         let p = self.parallelism;
         let mut edges = Vec::new();
+        let mut idleness = Vec::new();
         for stream in [self, other] {
             let edge = stream.builder.borrow_mut().add_edge(EdgeSpec::forward::<Event<T>>(p));
             let head = stream.head;
@@ -118,6 +144,7 @@ impl<T: Send + 'static> DataStream<T> {
                 }),
             });
             edges.push((edge, stream.builder));
+            idleness.extend(stream.idleness);
         }
         let builder = edges[0].1.clone();
         let ids: Vec<usize> = edges.iter().map(|e| e.0).collect();
@@ -128,7 +155,9 @@ impl<T: Send + 'static> DataStream<T> {
             }
             Ok(BuiltTask::input(inputs, down))
         });
-        DataStream::new(builder, p, head)
+        let mut out = DataStream::new(builder, p, head);
+        out.idleness = idleness;
+        out
     }
 
     /// Ends the stream in a sink that `make` builds for each instance.

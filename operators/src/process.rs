@@ -211,4 +211,7 @@ impl<K: Key, I: Send, O: Send, F: KeyedProcessFunction<K, I, O>> Operator<Keyed<
         self.flush()?;
         self.next.finish()
     }
+    fn idle(&mut self) -> Result<(), JobError> {
+        self.next.idle()
+    }
 }

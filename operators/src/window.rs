@@ -287,4 +287,7 @@ impl<K: Key, T: Send, A: Aggregate<T>> Operator<Keyed<K, T>> for WindowOperator<
         self.flush()?;
         self.next.finish()
     }
+    fn idle(&mut self) -> Result<(), JobError> {
+        self.next.idle()
+    }
 }

@@ -14,6 +14,7 @@ use weir_checkpoint::{CheckpointStorage, TaskId};
 use crate::coordinator::Coordinator;
 use crate::graph::new_stop_flag;
 use crate::incremental::SharedFiles;
+use crate::io::block_on;
 use crate::job_lock::HeldLock;
 use crate::leftovers;
 use crate::restore::{FetchStats, Restore};
@@ -50,22 +51,30 @@ impl JobResult {
 }
 
 /// Runs `graph` with `config` to its end.
+///
+/// Blocks the calling thread until the job ends. It may be called from
+/// inside a tokio runtime (async code): the job has its own I/O runtime, and
+/// what it waits for on the calling thread then runs on a thread of its own.
 pub fn execute(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
-    let result = run(graph, config);
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("weir-io")
+        .enable_all()
+        .build()
+        .map_err(|e| JobError::io("starting the I/O runtime", e))
+        .and_then(|runtime| {
+            let result = run(graph, config, &runtime);
+            crate::io::drop_runtime(runtime);
+            result
+        });
     if config.remove_state_dir {
         let _ = std::fs::remove_dir_all(&config.state_dir);
     }
     result
 }
 
-fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
+fn run(graph: JobGraph, config: &JobConfig, runtime: &tokio::runtime::Runtime) -> Result<JobResult, JobError> {
     let started = Instant::now();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("weir-io")
-        .enable_all()
-        .build()
-        .map_err(|e| JobError::io("starting the I/O runtime", e))?;
     let stop = new_stop_flag();
     if config.handle_signals {
         for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -99,7 +108,7 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
         stop.clone(),
     );
     let _endpoint = match &config.control_addr {
-        Some(addr) => Some(crate::http::serve(&runtime, addr, control.clone(), config.savepoint_dir.clone())?),
+        Some(addr) => Some(crate::http::serve(runtime, addr, control.clone(), config.savepoint_dir.clone())?),
         None => None,
     };
 
@@ -109,10 +118,10 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
         None => None,
     };
     // One job at a time writes into a checkpoint directory; released when this returns.
-    let _lock = storage.as_ref().map(|s| HeldLock::acquire(&runtime, s, &config.job_name)).transpose()?;
+    let _lock = storage.as_ref().map(|s| HeldLock::acquire(runtime, s, &config.job_name)).transpose()?;
     // Left behind by a run that died while writing a checkpoint.
     let leftovers::Checkpoints { complete: existing, ids: existing_ids } = match &storage {
-        Some(storage) => runtime.block_on(leftovers::remove_leftovers(storage))?,
+        Some(storage) => block_on(runtime.handle(), leftovers::remove_leftovers(storage))?,
         None => leftovers::Checkpoints::default(),
     };
 
@@ -124,15 +133,15 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
             let Some(storage) = &storage else {
                 return Err(JobError::Config("--from-checkpoint latest needs --checkpoint-dir".into()));
             };
-            match runtime.block_on(storage.latest_complete())? {
-                Some(id) => Some(Restore::load(&runtime, storage, &CheckpointStorage::checkpoint_dir(id), &config.state_dir)?),
+            match block_on(runtime.handle(), storage.latest_complete())? {
+                Some(id) => Some(Restore::load(runtime, storage, &CheckpointStorage::checkpoint_dir(id), &config.state_dir)?),
                 None => {
                     info!(dir = %storage.describe(""), "no complete checkpoint to restore from; starting fresh");
                     None
                 }
             }
         }
-        Some(RestoreFrom::Path(path)) => Some(Restore::load_path(&runtime, path, &config.state_dir)?),
+        Some(RestoreFrom::Path(path)) => Some(Restore::load_path(runtime, path, &config.state_dir)?),
     };
     if let Some(r) = &restore {
         r.check_compatible(&graph.operator_ids, config.max_parallelism, config.allow_non_restored_state)?;
@@ -329,9 +338,9 @@ fn run(graph: JobGraph, config: &JobConfig) -> Result<JobResult, JobError> {
     };
     // Uploads of aborted checkpoints may still be running, and may write after
     // the abort removed what they had written so far.
-    runtime.block_on(uploads.wait());
+    block_on(runtime.handle(), uploads.wait());
     if let Some(storage) = &storage {
-        if let Err(e) = runtime.block_on(leftovers::remove_leftovers(storage)) {
+        if let Err(e) = block_on(runtime.handle(), leftovers::remove_leftovers(storage)) {
             warn!(error = %e, "removing what aborted checkpoints left behind failed; the next start removes it");
         }
     }

@@ -5,6 +5,7 @@ use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
 
@@ -27,12 +28,15 @@ pub struct BuiltTask {
 }
 
 impl BuiltTask {
-    /// A task that drives `source` into `chain`.
+    /// A task that drives `source` into `chain`. With an `idle_timeout`, a
+    /// source that has had nothing to read for that long marks its output
+    /// idle, so that it does not hold back the watermark downstream.
     pub fn source<T: Send + 'static>(
         operator_id: &str,
         source: Box<dyn Source<T>>,
         chain: Box<dyn Operator<Event<T>>>,
         env: &SubtaskEnv,
+        idle_timeout: Option<Duration>,
     ) -> Result<Self, JobError> {
         let mut source = source;
         // The source's restored position: its own, or every earlier
@@ -51,6 +55,7 @@ impl BuiltTask {
             stop: env.stop.clone(),
             events: env.counters.counter("events"),
             final_barrier: None,
+            idle_timeout,
         };
         Ok(BuiltTask { is_source: true, run: Box::new(move |p| task.run(p)) })
     }

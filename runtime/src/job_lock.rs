@@ -19,7 +19,7 @@ impl HeldLock {
     /// [`weir_checkpoint::CheckpointError::LockHeld`] (naming the lock file and
     /// its holder's pid and host) while another live job holds it.
     pub(crate) fn acquire(runtime: &tokio::runtime::Runtime, storage: &CheckpointStorage, job_name: &str) -> Result<Self, JobError> {
-        let lock = runtime.block_on(JobLock::acquire(storage, job_name))?;
+        let lock = crate::io::block_on(runtime.handle(), JobLock::acquire(storage, job_name))?;
         Ok(HeldLock { lock: Some(lock), runtime: runtime.handle().clone() })
     }
 }
@@ -28,7 +28,7 @@ impl Drop for HeldLock {
     fn drop(&mut self) {
         if let Some(lock) = self.lock.take() {
             let path = lock.info().to_string();
-            if let Err(e) = self.runtime.block_on(lock.release()) {
+            if let Err(e) = crate::io::block_on(&self.runtime, lock.release()) {
                 warn!(lock = %path, error = %e, "could not release the checkpoint directory's lock");
             }
         }

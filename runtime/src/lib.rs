@@ -19,6 +19,7 @@ mod fail;
 mod graph;
 mod http;
 mod incremental;
+mod io;
 mod job_control;
 mod job_lock;
 mod leftovers;

@@ -49,4 +49,9 @@ pub enum Message<T> {
     Barrier(Barrier),
     /// The sender is done.
     End,
+    /// The sender has gone idle (a source with nothing to read for longer
+    /// than its idle timeout): the receiver leaves this channel out of its
+    /// watermark until the channel's next record or watermark, so that an
+    /// idle source does not hold event time back.
+    Idle,
 }

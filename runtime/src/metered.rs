@@ -47,4 +47,7 @@ impl<I> Operator<I> for Metered<I> {
     fn finish(&mut self) -> Result<(), JobError> {
         self.inner.finish()
     }
+    fn idle(&mut self) -> Result<(), JobError> {
+        self.inner.idle()
+    }
 }

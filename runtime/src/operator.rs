@@ -37,6 +37,14 @@ pub trait Operator<I>: Send {
     fn checkpoint_aborted(&mut self, n: &Notification) -> Result<(), JobError>;
     /// End of input: flush and pass on.
     fn finish(&mut self) -> Result<(), JobError>;
+    /// The input has gone idle: no records or watermarks for a while (see
+    /// [`Message::Idle`](crate::Message::Idle)), so downstream must not
+    /// wait for its watermark. The next record or watermark makes it active
+    /// again. An operator that forwards watermarks passes this on too; the
+    /// default keeps it, so that downstream keeps waiting as before.
+    fn idle(&mut self) -> Result<(), JobError> {
+        Ok(())
+    }
 }
 
 /// A snapshot's completion or abort, as tasks and operators learn of it.
@@ -115,5 +123,8 @@ impl<I, O: Send, F: BatchFn<I, O>> Operator<I> for Stateless<I, O, F> {
     }
     fn finish(&mut self) -> Result<(), JobError> {
         self.next.finish()
+    }
+    fn idle(&mut self) -> Result<(), JobError> {
+        self.next.idle()
     }
 }

@@ -77,6 +77,9 @@ impl<T: Send, K: Key, F: Fn(&T) -> K + Send> Operator<Event<T>> for KeyGroupPart
     fn finish(&mut self) -> Result<(), JobError> {
         self.broadcast(|| Message::End)
     }
+    fn idle(&mut self) -> Result<(), JobError> {
+        self.broadcast(|| Message::Idle)
+    }
 }
 
 /// Sends everything to one downstream instance (the one with the same index).
@@ -113,5 +116,8 @@ impl<T: Send> Operator<T> for ForwardOutput<T> {
     }
     fn finish(&mut self) -> Result<(), JobError> {
         send(&self.output, Message::End)
+    }
+    fn idle(&mut self) -> Result<(), JobError> {
+        send(&self.output, Message::Idle)
     }
 }

@@ -127,7 +127,7 @@ impl Restore {
         state_root: &Path,
     ) -> Result<Self, JobError> {
         let started = Instant::now();
-        let meta = runtime.block_on(storage.read_metadata(dir))?;
+        let meta = crate::io::block_on(runtime.handle(), storage.read_metadata(dir))?;
         let local_dir = state_root.join(".restore").join(format!("chk-{}", meta.checkpoint_id));
         if local_dir.exists() {
             std::fs::remove_dir_all(&local_dir).map_err(|e| JobError::io(format!("clearing {}", local_dir.display()), e))?;
@@ -147,7 +147,8 @@ impl Restore {
                 }
             }
         }
-        let results: Vec<Result<Fetched, JobError>> = runtime.block_on(
+        let results: Vec<Result<Fetched, JobError>> = crate::io::block_on(
+            runtime.handle(),
             futures::stream::iter(jobs.iter().map(|(target, job)| fetch(storage, dir, state_root, target, job.clone())))
                 .buffer_unordered(PARALLEL_FETCHES)
                 .collect(),

@@ -2,7 +2,9 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::RecvTimeoutError;
 
 use crate::snapshot::OperatorSnapshot;
 use crate::task::{CheckpointPlumbing, TaskOutcome};
@@ -13,6 +15,11 @@ use crate::{Control, Counter, Event, JobError, Operator, TaskEvent};
 pub enum SourceStatus {
     /// More may come.
     More,
+    /// Nothing now, more may come later (an unbounded source that is caught
+    /// up). The task then waits on its control channel before it polls
+    /// again, from 1 ms up to 50 ms while the source stays idle, instead of
+    /// spinning a core.
+    Idle,
     /// No more input.
     Exhausted,
 }
@@ -48,6 +55,49 @@ pub(crate) struct SourceTask<T> {
     pub events: Counter,
     /// The id of the last final barrier sent.
     pub final_barrier: Option<u64>,
+    /// After how long without records the source marks its output idle, so
+    /// that it does not hold back the watermark downstream (`None`: never).
+    pub idle_timeout: Option<Duration>,
+}
+
+/// The first wait of a source that has nothing to read.
+const IDLE_WAIT_MIN: Duration = Duration::from_millis(1);
+/// The longest wait between two polls of an idle source: how late it may
+/// see new input, a checkpoint trigger or a stop request.
+const IDLE_WAIT_MAX: Duration = Duration::from_millis(50);
+
+/// A source task's idleness: how long to wait before the next poll, since
+/// when the source has had nothing, and whether its output is marked idle.
+struct Idleness {
+    wait: Duration,
+    since: Option<Instant>,
+    marked: bool,
+}
+
+impl Idleness {
+    fn new() -> Self {
+        Idleness { wait: IDLE_WAIT_MIN, since: None, marked: false }
+    }
+
+    /// How long to wait now (doubling from poll to poll up to the cap, and
+    /// never past the moment the output is to be marked idle).
+    fn next_wait(&mut self, now: Instant, timeout: Option<Duration>) -> Duration {
+        let since = self.since.unwrap_or(now);
+        let wait = self.wait;
+        self.wait = (self.wait * 2).min(IDLE_WAIT_MAX);
+        match timeout {
+            Some(t) if !self.marked => wait.min((since + t).saturating_duration_since(now)),
+            _ => wait,
+        }
+    }
+
+    /// Whether the output is to be marked idle now.
+    fn due(&self, now: Instant, timeout: Option<Duration>) -> bool {
+        match (timeout, self.since) {
+            (Some(t), Some(since)) => !self.marked && now.duration_since(since) >= t,
+            _ => false,
+        }
+    }
 }
 
 impl<T: Send + 'static> SourceTask<T> {
@@ -57,6 +107,7 @@ impl<T: Send + 'static> SourceTask<T> {
         let control = plumbing.control.clone();
         self.chain.open()?;
         let mut exhausted = false;
+        let mut idle = Idleness::new();
         loop {
             // Control messages between batches.
             while let Ok(msg) = control.try_recv() {
@@ -68,20 +119,31 @@ impl<T: Send + 'static> SourceTask<T> {
                 break;
             }
             let status = self.source.poll(&mut batch, SOURCE_BATCH)?;
-            if !batch.is_empty() {
-                self.events.add(batch.len() as u64);
+            let polled = batch.len();
+            if polled > 0 {
+                if idle.marked {
+                    // Active again: the watermark reaches every channel, also
+                    // those the records do not go to.
+                    self.chain.watermark(last_wm)?;
+                }
+                idle = Idleness::new();
+                self.events.add(polled as u64);
                 self.chain.process(&mut batch)?;
                 batch.clear();
             }
             if let Some(wm) = self.source.watermark() {
                 if wm > last_wm {
                     last_wm = wm;
+                    idle.marked = false;
                     self.chain.watermark(wm)?;
                 }
             }
             if status == SourceStatus::Exhausted {
                 exhausted = true;
                 break;
+            }
+            if status == SourceStatus::Idle && polled == 0 && self.wait_idle(&mut idle, &plumbing)? {
+                return Ok(TaskOutcome::Finished);
             }
         }
         if exhausted {
@@ -100,6 +162,25 @@ impl<T: Send + 'static> SourceTask<T> {
             if self.handle_control(msg, &plumbing)? {
                 return Ok(TaskOutcome::Finished);
             }
+        }
+    }
+
+    /// Waits on the control channel while the source has nothing, handling
+    /// what arrives (a checkpoint trigger is served at once), and marks the
+    /// output idle once the source has had nothing for `idle_timeout`.
+    /// Returns true when the task is done, as [`Self::handle_control`].
+    fn wait_idle(&mut self, idle: &mut Idleness, plumbing: &CheckpointPlumbing) -> Result<bool, JobError> {
+        let now = Instant::now();
+        idle.since.get_or_insert(now);
+        if idle.due(now, self.idle_timeout) {
+            idle.marked = true;
+            self.chain.idle()?;
+        }
+        let wait = idle.next_wait(now, self.idle_timeout);
+        match plumbing.control.recv_timeout(wait) {
+            Ok(msg) => self.handle_control(msg, plumbing),
+            Err(RecvTimeoutError::Timeout) => Ok(false),
+            Err(RecvTimeoutError::Disconnected) => Err(JobError::Cancelled),
         }
     }
 
@@ -134,5 +215,35 @@ impl<T: Send + 'static> SourceTask<T> {
             Control::SavepointTarget { .. } => Ok(false),
             Control::Cancel => Err(JobError::Cancelled),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_idle_source_waits_longer_and_longer_up_to_the_cap() {
+        let now = Instant::now();
+        let mut idle = Idleness::new();
+        idle.since = Some(now);
+        let waits: Vec<u64> = (0..9).map(|_| idle.next_wait(now, None).as_millis() as u64).collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 50, 50, 50]);
+    }
+
+    #[test]
+    fn the_wait_ends_when_the_output_is_due_to_be_marked_idle() {
+        let now = Instant::now();
+        let timeout = Some(Duration::from_millis(20));
+        let mut idle = Idleness::new();
+        idle.since = Some(now);
+        idle.wait = IDLE_WAIT_MAX;
+        assert_eq!(idle.next_wait(now + Duration::from_millis(5), timeout), Duration::from_millis(15));
+        assert!(!idle.due(now + Duration::from_millis(19), timeout));
+        assert!(idle.due(now + Duration::from_millis(20), timeout));
+        idle.marked = true;
+        assert!(!idle.due(now + Duration::from_millis(30), timeout), "marked once");
+        assert_eq!(idle.next_wait(now + Duration::from_millis(30), timeout), IDLE_WAIT_MAX);
+        assert!(!Idleness::new().due(now, None), "never without a timeout");
     }
 }

@@ -126,6 +126,8 @@ struct InputState {
     ended: bool,
     blocked: bool,
     watermark: i64,
+    /// Marked idle by its sender, until its next record or watermark.
+    idle: bool,
 }
 
 pub(crate) struct InputTask<T> {
@@ -138,8 +140,11 @@ pub(crate) struct InputTask<T> {
 impl<T: Send + 'static> InputTask<T> {
     pub(crate) fn run(mut self, plumbing: CheckpointPlumbing) -> Result<TaskOutcome, JobError> {
         let n = self.inputs.len();
-        let mut states: Vec<InputState> = (0..n).map(|_| InputState { ended: false, blocked: false, watermark: i64::MIN }).collect();
+        let mut states: Vec<InputState> =
+            (0..n).map(|_| InputState { ended: false, blocked: false, watermark: i64::MIN, idle: false }).collect();
         let mut watermark = i64::MIN;
+        // Every open input is idle, and the chain was told so.
+        let mut idle_out = false;
         let mut aligning: Option<(Barrier, Instant)> = None;
         let mut final_id: Option<u64> = None;
         let control = plumbing.control.clone();
@@ -169,10 +174,21 @@ impl<T: Send + 'static> InputTask<T> {
                 Err(_) => return Err(JobError::Cancelled),
             };
             match msg {
-                Message::Batch(mut batch) => self.chain.process(&mut batch)?,
+                Message::Batch(mut batch) => {
+                    states[i].idle = false;
+                    self.update_idleness(&states, watermark, &mut idle_out)?;
+                    self.chain.process(&mut batch)?
+                }
                 Message::Watermark(wm) => {
+                    states[i].idle = false;
                     states[i].watermark = states[i].watermark.max(wm);
+                    self.update_idleness(&states, watermark, &mut idle_out)?;
                     self.advance_watermark(&states, &mut watermark)?;
+                }
+                Message::Idle => {
+                    states[i].idle = true;
+                    self.advance_watermark(&states, &mut watermark)?;
+                    self.update_idleness(&states, watermark, &mut idle_out)?;
                 }
                 Message::Barrier(barrier) => {
                     match aligning {
@@ -196,6 +212,7 @@ impl<T: Send + 'static> InputTask<T> {
                     states[i].ended = true;
                     open -= 1;
                     self.advance_watermark(&states, &mut watermark)?;
+                    self.update_idleness(&states, watermark, &mut idle_out)?;
                     self.maybe_complete_alignment(&mut states, &mut aligning, &plumbing)?;
                 }
             }
@@ -228,16 +245,40 @@ impl<T: Send + 'static> InputTask<T> {
         }
     }
 
+    /// The combined watermark is the minimum over the active inputs: those
+    /// neither ended nor idle. It never goes back: an input active again
+    /// behind it sends late records. When the last active input goes idle,
+    /// the largest watermark of the open inputs holds (as Flink flushes it),
+    /// so that idle inputs do not keep event time from where it got to.
     fn advance_watermark(&mut self, states: &[InputState], current: &mut i64) -> Result<(), JobError> {
-        let min = states.iter().filter(|s| !s.ended).map(|s| s.watermark).min();
-        let next = match min {
+        let open = || states.iter().filter(|s| !s.ended);
+        let next = match open().filter(|s| !s.idle).map(|s| s.watermark).min() {
             Some(m) => m,
-            // Every input ended: their last watermarks hold (sources send i64::MAX at end of input).
-            None => states.iter().map(|s| s.watermark).min().unwrap_or(i64::MIN),
+            None => match open().map(|s| s.watermark).max() {
+                Some(m) => m,
+                // Every input ended: their last watermarks hold (sources send i64::MAX at end of input).
+                None => states.iter().map(|s| s.watermark).min().unwrap_or(i64::MIN),
+            },
         };
         if next > *current {
             *current = next;
             self.chain.watermark(next)?;
+        }
+        Ok(())
+    }
+
+    /// Tells the chain its input is idle when every open input is; when one
+    /// is active again, sends the current watermark on, which makes the
+    /// output active again everywhere downstream.
+    fn update_idleness(&mut self, states: &[InputState], current: i64, idle_out: &mut bool) -> Result<(), JobError> {
+        let open = states.iter().any(|s| !s.ended);
+        let active = states.iter().any(|s| !s.ended && !s.idle);
+        if open && !active && !*idle_out {
+            *idle_out = true;
+            self.chain.idle()?;
+        } else if active && *idle_out {
+            *idle_out = false;
+            self.chain.watermark(current)?;
         }
         Ok(())
     }
@@ -269,5 +310,86 @@ impl<T: Send + 'static> InputTask<T> {
         }
         *aligning = None;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Records what reaches the chain.
+    struct Recorder(Arc<Mutex<Vec<String>>>);
+
+    impl Operator<u64> for Recorder {
+        fn open(&mut self) -> Result<(), JobError> {
+            Ok(())
+        }
+        fn process(&mut self, _: &mut Vec<u64>) -> Result<(), JobError> {
+            Ok(())
+        }
+        fn watermark(&mut self, watermark: i64) -> Result<(), JobError> {
+            self.0.lock().unwrap().push(format!("wm {watermark}"));
+            Ok(())
+        }
+        fn barrier(&mut self, _: &Barrier, _: &mut Vec<OperatorSnapshot>) -> Result<(), JobError> {
+            Ok(())
+        }
+        fn checkpoint_complete(&mut self, _: &crate::Notification) -> Result<(), JobError> {
+            Ok(())
+        }
+        fn checkpoint_aborted(&mut self, _: &crate::Notification) -> Result<(), JobError> {
+            Ok(())
+        }
+        fn finish(&mut self) -> Result<(), JobError> {
+            Ok(())
+        }
+        fn idle(&mut self) -> Result<(), JobError> {
+            self.0.lock().unwrap().push("idle".into());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_watermark_is_the_minimum_of_the_active_inputs_and_never_goes_back() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut task = InputTask::<u64> { inputs: Vec::new(), chain: Box::new(Recorder(log.clone())), notified: Notified::default() };
+        let mut states: Vec<InputState> =
+            (0..2).map(|_| InputState { ended: false, blocked: false, watermark: i64::MIN, idle: false }).collect();
+        let (mut wm, mut idle_out) = (i64::MIN, false);
+        let mut step = |states: &[InputState], task: &mut InputTask<u64>| {
+            task.update_idleness(states, wm, &mut idle_out).unwrap();
+            task.advance_watermark(states, &mut wm).unwrap();
+            task.update_idleness(states, wm, &mut idle_out).unwrap();
+        };
+        states[0].watermark = 100;
+        step(&states, &mut task); // input 1 has no watermark yet: nothing
+        states[1].idle = true;
+        step(&states, &mut task); // input 1 idle: input 0 alone counts
+        states[0].watermark = 200;
+        step(&states, &mut task);
+        states[0].idle = true;
+        step(&states, &mut task); // every input idle: the output is idle, the watermark holds
+        (states[1].idle, states[1].watermark) = (false, 50);
+        step(&states, &mut task); // active again, behind: the output is active, the watermark does not go back
+        states[1].watermark = 300;
+        step(&states, &mut task); // input 0 is still idle
+        states[1].ended = true;
+        step(&states, &mut task); // only an idle input is open: idle again, 300 holds
+        assert_eq!(*log.lock().unwrap(), ["wm 100", "wm 200", "idle", "wm 200", "wm 300", "idle"]);
+    }
+
+    #[test]
+    fn when_the_last_active_input_goes_idle_the_largest_watermark_holds() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut task = InputTask::<u64> { inputs: Vec::new(), chain: Box::new(Recorder(log.clone())), notified: Notified::default() };
+        let mut states: Vec<InputState> =
+            (0..2).map(|_| InputState { ended: false, blocked: false, watermark: i64::MIN, idle: false }).collect();
+        let mut wm = i64::MIN;
+        (states[0].watermark, states[0].idle) = (500, true);
+        task.advance_watermark(&states, &mut wm).unwrap(); // input 1 active without a watermark
+        states[1].idle = true;
+        task.advance_watermark(&states, &mut wm).unwrap();
+        assert_eq!(*log.lock().unwrap(), ["wm 500"]);
     }
 }

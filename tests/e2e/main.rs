@@ -14,5 +14,6 @@ mod lifecycle;
 mod rescale;
 mod savepoint;
 mod setup;
+mod sources;
 mod tool;
 mod windowed_count;

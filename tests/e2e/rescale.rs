@@ -1,8 +1,8 @@
 //! The rescale matrix: a job stopped at one parallelism (SIGTERM: a final
 //! checkpoint) resumes from that checkpoint at another, with each state
 //! backend, and its committed output is exactly the reference. Keyed state
-//! is cut by key group; the generator's stripes and the sink's uncommitted
-//! files are dealt out to the new instances.
+//! is cut by key group; the generator's stripes, the line-file source's
+//! files and the sink's uncommitted files are dealt out to the new instances.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -128,4 +128,36 @@ fn a_rescaled_rocksdb_job_references_the_kept_files_and_restores_from_them() {
     assert!(o.status.success(), "p3 -> p3: {}", stderr(&o));
     assert!(stderr(&o).contains("local recovery"), "the kept files are found in the state directory: {}", stderr(&o));
     assert_eq!(committed_lines(&out), generated_reference(N, KEYS, EVENT_RATE, 1000), "2 -> 3 -> 3");
+}
+
+/// File input: each file is read by one instance; stopped partway at 3,
+/// its files and offsets go on at 2, each to exactly one instance.
+#[test]
+fn rescale_file_input_from_a_checkpoint() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let (input, out, chk) = (dir.path().join("in"), dir.path().join("out"), dir.path().join("chk"));
+    std::fs::create_dir(&input).unwrap();
+    // Seven files, in event-time order one after another by name.
+    let events: Vec<(i64, u64)> = (0..N).map(|i| ((i * 1000 / EVENT_RATE) as i64, (i * 2654435761) % KEYS)).collect();
+    for (f, chunk) in events.chunks(N as usize / 7 + 1).enumerate() {
+        let mut file = std::io::BufWriter::new(std::fs::File::create(input.join(format!("part-{f}.csv"))).unwrap());
+        for (ts, key) in chunk {
+            writeln!(file, "{ts},{key}").unwrap();
+        }
+    }
+    let args = |parallelism: u32, rate: u64| {
+        argv(&format!(
+            "--input {} --rate {rate} --parallelism {parallelism} --output {} --checkpoint-dir {} --checkpoint-interval 300ms \
+             --from-checkpoint latest",
+            input.display(),
+            out.display(),
+            chk.display()
+        ))
+    };
+    let first = stop_partway(&args(3, 40_000), Duration::from_millis(1300), "files p3");
+    assert!(first > 0 && first < N, "the first run stopped partway ({first} events)");
+    let o = run_windowed_count(&args(2, 1_000_000));
+    assert!(o.status.success(), "files 3 -> 2: {}", stderr(&o));
+    assert_eq!(committed_lines(&out), reference(events.iter().copied(), 1000), "files: parallelism 3 -> 2");
 }
