@@ -1,7 +1,7 @@
 //! One behaviour for every storage backend.
 
 use bytes::Bytes;
-use weir_checkpoint::{CheckpointError, CheckpointListing, CheckpointStorage};
+use weir_checkpoint::{CheckpointError, CheckpointListing, CheckpointMetadata, CheckpointStorage};
 
 use crate::{read_all, write_checkpoint};
 
@@ -87,6 +87,29 @@ async fn storage_conformance(storage: CheckpointStorage) {
     storage.delete_prefix("chk-4").await.unwrap();
     let ids: Vec<u64> = storage.list_checkpoints().await.unwrap().iter().map(|c| c.id).collect();
     assert_eq!(ids, vec![1, 2, 3, 5, 6]);
+
+    metadata_is_create_only(&storage, m2).await;
+}
+
+/// Two writers cannot both complete one checkpoint: `_metadata` is written
+/// only where there is none, and the first one stays.
+async fn metadata_is_create_only(storage: &CheckpointStorage, first: CheckpointMetadata) {
+    let dir = CheckpointStorage::checkpoint_dir(first.checkpoint_id);
+    // The same bytes again: the writer's own put, repeated by a retry.
+    storage.write_metadata(&first).await.unwrap();
+    let second = CheckpointMetadata { job_name: "a-second-writer".into(), timestamp_ms: first.timestamp_ms + 1, ..first.clone() };
+    let err = storage.write_metadata(&second).await.unwrap_err();
+    assert!(matches!(err, CheckpointError::MetadataExists { .. }), "{err}");
+    assert!(err.to_string().contains(&storage.describe(&format!("{dir}/_metadata"))), "{err}");
+    assert_eq!(storage.read_metadata(&dir).await.unwrap(), first, "the first writer's _metadata stays");
+    // A savepoint's directory alike.
+    storage.write_metadata_in("savepoints/sp-2", &first).await.unwrap();
+    let err = storage.write_metadata_in("savepoints/sp-2", &second).await.unwrap_err();
+    assert!(err.to_string().contains(&storage.describe("savepoints/sp-2/_metadata")), "{err}");
+    // Once deleted, a _metadata can be written again.
+    storage.delete_prefix("savepoints/sp-2").await.unwrap();
+    storage.write_metadata_in("savepoints/sp-2", &second).await.unwrap();
+    assert_eq!(storage.read_metadata("savepoints/sp-2").await.unwrap(), second);
 }
 
 #[tokio::test]
