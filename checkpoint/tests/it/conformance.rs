@@ -148,6 +148,31 @@ async fn local_file_system() {
     }
 }
 
+/// The same suite against moto's S3 server: a root prefix, as `s3://bucket/prefix` gives.
+#[cfg(feature = "s3")]
+#[tokio::test]
+async fn s3() {
+    let server = crate::moto::MotoServer::start();
+    storage_conformance(s3_storage(&server, "jobs/one")).await;
+    // The server refused the second _metadata itself (`If-None-Match: *`).
+    let refused = server.log().lines().any(|l| l.contains("/_metadata HTTP/1.1") && l.contains(" 412 "));
+    assert!(refused, "no 412 answer to a _metadata put: {}", server.log());
+    // Nothing escaped the prefix, and a sibling root sees nothing.
+    assert!(s3_storage(&server, "jobs/two").list_checkpoints().await.unwrap().is_empty());
+}
+
+/// Storage on the bucket of `server` under `root`, configured as
+/// `AmazonS3Builder::from_env` would be with [`MotoServer::env`] (the tests
+/// of this process do not change its environment, which others read).
+#[cfg(feature = "s3")]
+fn s3_storage(server: &crate::moto::MotoServer, root: &str) -> CheckpointStorage {
+    let mut builder = object_store::aws::AmazonS3Builder::new().with_bucket_name(crate::moto::BUCKET);
+    for (key, value) in server.env() {
+        builder = builder.with_config(key.to_ascii_lowercase().parse().unwrap(), value);
+    }
+    CheckpointStorage::from_store(std::sync::Arc::new(builder.build().unwrap()), root)
+}
+
 #[tokio::test]
 async fn local_file_system_through_file_url() {
     let tmp = tempfile::tempdir().unwrap();
