@@ -1,9 +1,31 @@
 #!/usr/bin/env bash
-# Installs what building weir needs besides a Rust toolchain: libclang, for
-# the bindings of RocksDB (the `rocksdb` crate builds RocksDB from source),
-# and sccache, which CI uses to cache compiled C++ outside the clone.
-# Idempotent and quick once both are there.
+# Installs what building and testing weir needs besides a Rust toolchain:
+# - libclang, for the bindings of RocksDB (the `rocksdb` crate builds RocksDB
+#   from source);
+# - sccache, which CI uses to cache compiled C++ outside the clone;
+# - moto's S3 server (`moto_server`, from PyPI), which the tests of the `s3`
+#   feature start on a loopback port. It goes into a virtualenv outside the
+#   clone, $WEIR_MOTO_VENV (default ~/.cache/weir/moto-venv), so that a fresh
+#   clone on the same machine reuses it; the tests look for it there.
+# Idempotent and quick once everything is there.
 set -euo pipefail
+
+# The moto release line the tests are written against.
+moto_requirement='moto[server]>=5.1,<6'
+moto_venv="${WEIR_MOTO_VENV:-$HOME/.cache/weir/moto-venv}"
+
+apt_install() {
+  if command -v apt-get >/dev/null 2>&1; then
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    echo "setup: installing $*" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+  else
+    echo "setup: please install $* (libclang builds RocksDB's bindings; python3 with venv runs the S3 test server)" >&2
+    exit 1
+  fi
+}
 
 need=()
 # Only a libclang that bindgen can load counts: Debian's LLVM brings
@@ -11,15 +33,25 @@ need=()
 here=$(cd "$(dirname "$0")" && pwd)
 "$here/find-libclang.sh" >/dev/null || need+=(libclang-dev)
 command -v sccache >/dev/null 2>&1 || need+=(sccache)
-[ ${#need[@]} -eq 0 ] && exit 0
 
-if command -v apt-get >/dev/null 2>&1; then
-  sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  echo "setup: installing ${need[*]}" >&2
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
-else
-  echo "setup: please install ${need[*]} (libclang is needed to build RocksDB's bindings)" >&2
-  exit 1
+# moto is installed once per requirement: the marker file records which.
+moto_ready() {
+  [ -x "$moto_venv/bin/moto_server" ] && [ "$(cat "$moto_venv/.weir-requirement" 2>/dev/null)" = "$moto_requirement" ]
+}
+if ! moto_ready; then
+  command -v python3 >/dev/null 2>&1 || need+=(python3)
+  # Debian's python3 has no `venv` (nor ensurepip) without python3-venv.
+  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then need+=(python3-venv); fi
+fi
+
+[ ${#need[@]} -eq 0 ] || apt_install "${need[@]}"
+
+if ! moto_ready; then
+  echo "setup: installing $moto_requirement into $moto_venv" >&2
+  rm -rf "$moto_venv"
+  mkdir -p "$(dirname "$moto_venv")"
+  python3 -m venv "$moto_venv"
+  "$moto_venv/bin/python" -m pip install -q --disable-pip-version-check "$moto_requirement"
+  "$moto_venv/bin/moto_server" --help >/dev/null
+  echo "$moto_requirement" >"$moto_venv/.weir-requirement"
 fi

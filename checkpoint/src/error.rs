@@ -144,6 +144,15 @@ pub enum CheckpointError {
         source: Box<CheckpointError>,
     },
 
+    /// A `_metadata` is written only where none exists (create-only), so that
+    /// two writers cannot both complete the same checkpoint or savepoint:
+    /// this one found another's already there, and left it alone.
+    #[error("checkpoint metadata {path} already exists with other contents: another writer completed this checkpoint first; it was not overwritten")]
+    MetadataExists {
+        /// Full path or URL of the existing `_metadata`.
+        path: String,
+    },
+
     /// The destination of a promotion already holds a checkpoint.
     #[error("{path} already exists: promote into a directory without a checkpoint")]
     DestinationExists {

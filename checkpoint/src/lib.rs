@@ -22,6 +22,8 @@
 //! - [`lease`]: the lock file `<checkpoint-dir>/_job_lock` that says which job
 //!   writes into a checkpoint directory ([`JobLock`]).
 //! - [`SharedFileName`]: the names of files in `shared/`.
+//! - `s3` (with the `s3` feature): how the S3 client of `s3://` locations is
+//!   configured, and its time-outs and retries.
 //!
 //! # Example
 //!
@@ -76,6 +78,8 @@ mod location;
 pub mod manifest;
 mod paths;
 pub mod protocol;
+#[cfg(feature = "s3")]
+pub mod s3;
 mod shared_name;
 mod storage;
 pub mod tools;

@@ -15,7 +15,8 @@ use crate::error::CheckpointError;
 /// - a plain path, relative (to the current directory) or absolute;
 /// - `file:///absolute/path`;
 /// - `s3://bucket/prefix`, only when weir is built with the `s3` feature
-///   (credentials and region come from the usual `AWS_*` environment variables).
+///   (credentials, region and endpoint come from the usual `AWS_*` environment
+///   variables; time-outs and retries are described in the `s3` module).
 ///
 /// It displays as the user gave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,7 +168,7 @@ fn open_local(dir: &FsPath, given: &str, create: bool) -> Result<OpenedStore, Ch
 
 #[cfg(feature = "s3")]
 fn open_s3(bucket: &str, prefix: &str, given: &str) -> Result<OpenedStore, CheckpointError> {
-    let store = object_store::aws::AmazonS3Builder::from_env()
+    let store = crate::s3::builder_from_env()
         .with_bucket_name(bucket)
         .build()
         .map_err(|source| CheckpointError::Store { path: given.to_string(), source })?;

@@ -62,15 +62,35 @@ impl CheckpointStorage {
     ///
     /// The write is atomic (readers never see a partial `_metadata`): object
     /// stores guarantee it for a put, and the local file system writes a
-    /// staging file and renames it, with fsync of file and directory.
+    /// staging file and links it into place, with fsync of file and directory.
+    ///
+    /// It is also create-only, so that two writers (a job and a copy of it
+    /// started by mistake on the same directory) cannot both complete chk-N:
+    /// the second fails with [`CheckpointError::MetadataExists`] and the
+    /// first one's `_metadata` stays. The local file system and memory do
+    /// this atomically; S3 sends `If-None-Match: *`; a store without
+    /// conditional puts (S3 with `AWS_CONDITIONAL_PUT=disabled`) checks, then
+    /// writes. A `_metadata` found with exactly the bytes being written counts
+    /// as written: that is this writer's own put, repeated by the client's
+    /// retry after an answer was lost.
     pub async fn write_metadata(&self, meta: &CheckpointMetadata) -> Result<(), CheckpointError> {
         self.write_metadata_in(&Self::checkpoint_dir(meta.checkpoint_id), meta).await
     }
 
-    /// Writes `<dir>/_metadata` (a savepoint's directory), atomically as
-    /// [`CheckpointStorage::write_metadata`] does.
+    /// Writes `<dir>/_metadata` (a savepoint's directory), atomically and
+    /// create-only as [`CheckpointStorage::write_metadata`] does.
     pub async fn write_metadata_in(&self, dir: &str, meta: &CheckpointMetadata) -> Result<(), CheckpointError> {
-        self.put(&metadata_path(dir), Bytes::from(meta.to_json()?)).await
+        let rel = metadata_path(dir);
+        let bytes = Bytes::from(meta.to_json()?);
+        if self.put_if_absent(&rel, bytes.clone()).await? {
+            return Ok(());
+        }
+        match self.get(&rel).await {
+            Ok(existing) if existing == bytes => Ok(()),
+            // Deleted again in between: someone else's all the same.
+            Ok(_) | Err(CheckpointError::Missing { .. }) => Err(CheckpointError::MetadataExists { path: self.describe(&rel) }),
+            Err(e) => Err(e),
+        }
     }
 
     /// Reads and checks the `_metadata` in `checkpoint_dir` (relative to the root).

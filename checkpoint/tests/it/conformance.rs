@@ -1,7 +1,7 @@
 //! One behaviour for every storage backend.
 
 use bytes::Bytes;
-use weir_checkpoint::{CheckpointError, CheckpointListing, CheckpointStorage};
+use weir_checkpoint::{CheckpointError, CheckpointListing, CheckpointMetadata, CheckpointStorage};
 
 use crate::{read_all, write_checkpoint};
 
@@ -87,6 +87,29 @@ async fn storage_conformance(storage: CheckpointStorage) {
     storage.delete_prefix("chk-4").await.unwrap();
     let ids: Vec<u64> = storage.list_checkpoints().await.unwrap().iter().map(|c| c.id).collect();
     assert_eq!(ids, vec![1, 2, 3, 5, 6]);
+
+    metadata_is_create_only(&storage, m2).await;
+}
+
+/// Two writers cannot both complete one checkpoint: `_metadata` is written
+/// only where there is none, and the first one stays.
+async fn metadata_is_create_only(storage: &CheckpointStorage, first: CheckpointMetadata) {
+    let dir = CheckpointStorage::checkpoint_dir(first.checkpoint_id);
+    // The same bytes again: the writer's own put, repeated by a retry.
+    storage.write_metadata(&first).await.unwrap();
+    let second = CheckpointMetadata { job_name: "a-second-writer".into(), timestamp_ms: first.timestamp_ms + 1, ..first.clone() };
+    let err = storage.write_metadata(&second).await.unwrap_err();
+    assert!(matches!(err, CheckpointError::MetadataExists { .. }), "{err}");
+    assert!(err.to_string().contains(&storage.describe(&format!("{dir}/_metadata"))), "{err}");
+    assert_eq!(storage.read_metadata(&dir).await.unwrap(), first, "the first writer's _metadata stays");
+    // A savepoint's directory alike.
+    storage.write_metadata_in("savepoints/sp-2", &first).await.unwrap();
+    let err = storage.write_metadata_in("savepoints/sp-2", &second).await.unwrap_err();
+    assert!(err.to_string().contains(&storage.describe("savepoints/sp-2/_metadata")), "{err}");
+    // Once deleted, a _metadata can be written again.
+    storage.delete_prefix("savepoints/sp-2").await.unwrap();
+    storage.write_metadata_in("savepoints/sp-2", &second).await.unwrap();
+    assert_eq!(storage.read_metadata("savepoints/sp-2").await.unwrap(), second);
 }
 
 #[tokio::test]
@@ -123,6 +146,31 @@ async fn local_file_system() {
             }
         }
     }
+}
+
+/// The same suite against moto's S3 server: a root prefix, as `s3://bucket/prefix` gives.
+#[cfg(feature = "s3")]
+#[tokio::test]
+async fn s3() {
+    let server = crate::moto::MotoServer::start();
+    storage_conformance(s3_storage(&server, "jobs/one")).await;
+    // The server refused the second _metadata itself (`If-None-Match: *`).
+    let refused = server.log().lines().any(|l| l.contains("/_metadata HTTP/1.1") && l.contains(" 412 "));
+    assert!(refused, "no 412 answer to a _metadata put: {}", server.log());
+    // Nothing escaped the prefix, and a sibling root sees nothing.
+    assert!(s3_storage(&server, "jobs/two").list_checkpoints().await.unwrap().is_empty());
+}
+
+/// Storage on the bucket of `server` under `root`, configured as
+/// `AmazonS3Builder::from_env` would be with [`MotoServer::env`] (the tests
+/// of this process do not change its environment, which others read).
+#[cfg(feature = "s3")]
+fn s3_storage(server: &crate::moto::MotoServer, root: &str) -> CheckpointStorage {
+    let mut builder = object_store::aws::AmazonS3Builder::new().with_bucket_name(crate::moto::BUCKET);
+    for (key, value) in server.env() {
+        builder = builder.with_config(key.to_ascii_lowercase().parse().unwrap(), value);
+    }
+    CheckpointStorage::from_store(std::sync::Arc::new(builder.build().unwrap()), root)
 }
 
 #[tokio::test]

@@ -1,12 +1,16 @@
-//! Integration tests of weir-checkpoint: storage conformance, damage
-//! detection, relocation, cleanup, the checked-in format fixture, and the
-//! `weir checkpoints` tools.
+//! Integration tests of weir-checkpoint: storage conformance (in memory, on
+//! the local file system and, with the `s3` feature, on moto's S3 server),
+//! damage detection, relocation, cleanup, the checked-in format fixture, and
+//! the `weir checkpoints` tools.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cleanup;
 mod conformance;
 mod damage;
 mod fixture;
+#[cfg(feature = "s3")]
+#[path = "../support/moto.rs"]
+mod moto;
 mod relocation;
 mod tools;
 
