@@ -6,6 +6,12 @@
 //! This module turns task events and requests into protocol events, and the
 //! protocol's actions into I/O: barriers and notifications to the tasks,
 //! `_metadata` writes, deletions, replies, logs and metrics.
+//!
+//! Storage I/O runs on the I/O runtime, never in the coordinator's loop: a
+//! stalled store must not stop time-outs and triggers. A `_metadata` write
+//! reports back as an event; deletions run one after another in the
+//! background (in the order decided), and the coordinator waits for them
+//! before it returns.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -89,6 +95,12 @@ struct Running {
     location: String,
 }
 
+/// A `_metadata` write that finished on the I/O runtime.
+struct Written {
+    id: u64,
+    result: Result<(), weir_checkpoint::CheckpointError>,
+}
+
 /// Executes the protocol's actions.
 struct Executor {
     storage: CheckpointStorage,
@@ -102,6 +114,9 @@ struct Executor {
     replies: BTreeMap<RequestId, Sender<Result<CheckpointRecord, String>>>,
     next_request: RequestId,
     summary: CheckpointSummary,
+    written: (Sender<Written>, Receiver<Written>),
+    /// The last of the deletions, which run one after another.
+    deletions: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Where the loop goes after a batch of actions.
@@ -140,10 +155,15 @@ impl Coordinator {
             replies: BTreeMap::new(),
             next_request: 0,
             summary: CheckpointSummary::default(),
+            written: crossbeam_channel::unbounded(),
+            deletions: None,
         };
         let result = exec.run(&mut protocol, self.commands.unwrap_or_else(crossbeam_channel::never), self.events);
         if result.is_err() {
             exec.notify(Control::Cancel);
+        }
+        if let Some(deletions) = exec.deletions.take() {
+            let _ = exec.runtime.block_on(deletions);
         }
         result.map(|()| exec.summary)
     }
@@ -154,9 +174,21 @@ impl Executor {
         let start = Instant::now();
         let clock = || Clock { mono_ms: start.elapsed().as_millis() as u64, wall_ms: now_ms() };
         let mut stop_seen = false;
+        let written = self.written.1.clone();
         loop {
             let mut closed = false;
             let event = select! {
+                recv(written) -> w => match w {
+                    Ok(Written { id, result: Err(e @ weir_checkpoint::CheckpointError::MetadataExists { .. }) }) => {
+                        // Another writer completed this checkpoint: the
+                        // directory is not this job's alone. Fail without
+                        // touching what the other wrote.
+                        warn!(checkpoint = id, error = %e, "another job writes into this checkpoint directory");
+                        return Err(JobError::Checkpoint(e));
+                    }
+                    Ok(Written { id, result }) => Some(Event::MetadataWritten { checkpoint: id, result: result.map_err(|e| e.to_string()) }),
+                    Err(_) => None,
+                },
                 recv(commands) -> cmd => match cmd {
                     Ok(cmd) => self.request(cmd),
                     Err(_) => {
@@ -255,24 +287,32 @@ impl Executor {
         match action {
             Action::Trigger(t) => self.trigger(t),
             Action::WriteMetadata { id, target, metadata } => {
-                let result = match self.storage_of(&target) {
-                    Some((storage, dir)) => self.runtime.block_on(storage.write_metadata_in(&dir, &metadata)).map_err(|e| e.to_string()),
-                    None => Err(format!("savepoint directory {} is not open", target.dir())),
-                };
-                if result.is_ok() {
-                    crate::fail::point("metadata-written");
-                    if let Some(r) = self.running.get_mut(&id) {
-                        r.referenced = metadata.files().map(|f| f.size).sum::<u64>()
-                            + metadata
-                                .operators
-                                .iter()
-                                .flat_map(|o| &o.subtasks)
-                                .filter_map(|s| s.inline.as_ref())
-                                .map(|b| b.len() as u64)
-                                .sum::<u64>();
-                    }
+                if let Some(r) = self.running.get_mut(&id) {
+                    r.referenced = metadata.files().map(|f| f.size).sum::<u64>()
+                        + metadata
+                            .operators
+                            .iter()
+                            .flat_map(|o| &o.subtasks)
+                            .filter_map(|s| s.inline.as_ref())
+                            .map(|b| b.len() as u64)
+                            .sum::<u64>();
                 }
-                queue.push_back(Event::MetadataWritten { checkpoint: id, result });
+                match self.storage_of(&target) {
+                    Some((storage, dir)) => {
+                        let done = self.written.0.clone();
+                        self.runtime.spawn(async move {
+                            let result = storage.write_metadata_in(&dir, &metadata).await;
+                            if result.is_ok() {
+                                crate::fail::point("metadata-written");
+                            }
+                            let _ = done.send(Written { id, result });
+                        });
+                    }
+                    None => queue.push_back(Event::MetadataWritten {
+                        checkpoint: id,
+                        result: Err(format!("savepoint directory {} is not open", target.dir())),
+                    }),
+                }
             }
             Action::NotifyComplete { id, kind, is_final } => {
                 self.completed(id, kind);
@@ -289,21 +329,28 @@ impl Executor {
                     r.failure = Some(reason.clone());
                 });
             }
-            Action::Delete(d) => self.delete(&d),
+            Action::Delete(d) => {
+                let storage = self.storage.clone();
+                self.in_background(async move { delete(&storage, &d).await });
+            }
             Action::DeleteSavepoint { root, dir } => {
-                if let Some(storage) = self.roots.get(&root) {
-                    if let Err(e) = self.runtime.block_on(storage.delete_prefix(&dir)) {
-                        warn!(savepoint = %storage.describe(&dir), error = %e, "removing an aborted savepoint failed");
-                    }
+                if let Some(storage) = self.roots.get(&root).cloned() {
+                    self.in_background(async move {
+                        if let Err(e) = storage.delete_prefix(&dir).await {
+                            warn!(savepoint = %storage.describe(&dir), error = %e, "removing an aborted savepoint failed");
+                        }
+                    });
                 }
             }
             Action::DeleteClaimed => {
                 if let Some(claimed) = self.claimed.take() {
-                    let path = claimed.storage.describe(&claimed.dir);
-                    match self.runtime.block_on(claimed.delete()) {
-                        Ok(()) => info!(claimed = %path, "the claimed checkpoint is subsumed and deleted"),
-                        Err(e) => warn!(claimed = %path, error = %e, "deleting the claimed checkpoint failed; its files stay behind"),
-                    }
+                    self.in_background(async move {
+                        let path = claimed.storage.describe(&claimed.dir);
+                        match claimed.delete().await {
+                            Ok(()) => info!(claimed = %path, "the claimed checkpoint is subsumed and deleted"),
+                            Err(e) => warn!(claimed = %path, error = %e, "deleting the claimed checkpoint failed; its files stay behind"),
+                        }
+                    });
                 }
             }
             Action::Reply { request, result } => {
@@ -393,27 +440,40 @@ impl Executor {
         }
     }
 
-    /// Deletes files of the job's checkpoint directory, in order, then sweeps directories.
-    fn delete(&self, d: &Deletion) {
-        let retention = d.files.first().is_some_and(|f| f.ends_with(METADATA_FILE));
-        for (i, path) in d.files.iter().enumerate() {
-            if let Err(e) = self.runtime.block_on(self.storage.delete(path)) {
-                warn!(file = %self.storage.describe(path), error = %e, "deleting a file no checkpoint needs failed; it stays behind");
+    /// Runs `work` on the I/O runtime after the deletions queued before it.
+    fn in_background(&mut self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+        let previous = self.deletions.take();
+        self.deletions = Some(self.runtime.spawn(async move {
+            if let Some(previous) = previous {
+                let _ = previous.await;
             }
-            if i == 0 && retention {
-                crate::fail::point("retention-deleting");
-            }
-        }
-        for dir in &d.sweep {
-            if let Err(e) = self.runtime.block_on(self.storage.delete_unreferenced(dir, &d.keep)) {
-                warn!(dir = %self.storage.describe(dir), error = %e, "removing what is left of a checkpoint failed; it stays behind");
-            }
-        }
+            work.await;
+        }));
     }
 
     fn notify(&self, msg: Control) {
         for (_, tx, _) in &self.tasks {
             let _ = tx.send(msg.clone());
+        }
+    }
+}
+
+/// Deletes files of the job's checkpoint directory, in order, then sweeps
+/// directories. Failures are logged: what stays behind, the next start or
+/// `weir checkpoints gc` removes.
+async fn delete(storage: &CheckpointStorage, d: &Deletion) {
+    let retention = d.files.first().is_some_and(|f| f.ends_with(METADATA_FILE));
+    for (i, path) in d.files.iter().enumerate() {
+        if let Err(e) = storage.delete(path).await {
+            warn!(file = %storage.describe(path), error = %e, "deleting a file no checkpoint needs failed; it stays behind");
+        }
+        if i == 0 && retention {
+            crate::fail::point("retention-deleting");
+        }
+    }
+    for dir in &d.sweep {
+        if let Err(e) = storage.delete_unreferenced(dir, &d.keep).await {
+            warn!(dir = %storage.describe(dir), error = %e, "removing what is left of a checkpoint failed; it stays behind");
         }
     }
 }
