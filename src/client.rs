@@ -71,11 +71,22 @@ pub fn read_token_file(path: &Path) -> Result<String, ClientError> {
 }
 
 /// A job's control endpoint.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ControlClient {
     addr: String,
     timeout: Duration,
     token: Option<String>,
+}
+
+/// Leaves the token out, so that it never ends up in a log.
+impl std::fmt::Debug for ControlClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlClient")
+            .field("addr", &self.addr)
+            .field("timeout", &self.timeout)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// An answer of the endpoint.

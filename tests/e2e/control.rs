@@ -221,6 +221,15 @@ fn status_checkpoints_metrics_and_bad_requests() {
     assert_error(job.post("/savepoints", r#"{"dir": "/tmp/x", "format": "zip"}"#), 400, "unknown savepoint format 'zip'");
     assert_error(job.post("/savepoints", r#"{"directory": "/tmp/x"}"#), 400, "unknown field `directory`");
     assert_error(job.post("/savepoints", ""), 400, "--savepoint-dir");
+    // Without --savepoint-dir, a request may not name a directory either: 403 saying how to allow it.
+    let elsewhere = dir.path().join("elsewhere");
+    let response = job.post("/savepoints", &format!(r#"{{"dir": "{}"}}"#, elsewhere.display()));
+    assert_error(
+        response,
+        403,
+        "start it with --savepoint-dir DIR (requests may name directories under it) or with --savepoint-dirs-anywhere",
+    );
+    assert!(!elsewhere.exists());
     assert_error(job.post("/stop", r#"{"savepoint": true}"#), 400, "--savepoint-dir");
     // Not HTTP at all: hyper answers 400 itself, with no body.
     let answer = raw_request(job.client.addr(), b"HELLO\r\n\r\n");

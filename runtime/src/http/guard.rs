@@ -18,8 +18,7 @@ use hyper::{HeaderMap, Method};
 use super::token::matches;
 use super::wire::Response;
 
-/// The checks of one endpoint.
-#[derive(Debug)]
+/// The checks of one endpoint (not `Debug`: it holds the token).
 pub(crate) struct Guard {
     /// The token.
     pub secret: String,

@@ -22,8 +22,7 @@ pub const TOKEN_FILE: &str = "_control_token";
 /// Random bytes in a generated token (hex-encoded in the file).
 const TOKEN_BYTES: usize = 32;
 
-/// The token of a running endpoint and where it is.
-#[derive(Debug)]
+/// The token of a running endpoint and where it is (not `Debug`: it holds the token).
 pub(crate) struct ControlToken {
     /// The secret.
     pub secret: String,
@@ -162,9 +161,9 @@ mod tests {
         let file = dir.path().join("token");
         let mut config = JobConfig::new("t");
         config.control_token_file = Some(file.clone());
-        assert!(prepare(&config).unwrap_err().to_string().contains("--control-token-file"));
+        assert!(prepare(&config).err().unwrap().to_string().contains("--control-token-file"));
         std::fs::write(&file, "\n").unwrap();
-        assert!(prepare(&config).unwrap_err().to_string().contains("holds no token"));
+        assert!(prepare(&config).err().unwrap().to_string().contains("holds no token"));
         std::fs::write(&file, "  s3cret \nignored\n").unwrap();
         let token = prepare(&config).unwrap();
         assert_eq!(token.secret, "s3cret");
