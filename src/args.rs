@@ -122,9 +122,13 @@ pub struct JobArgs {
     #[arg(long, value_name = "PATH|latest")]
     pub from_checkpoint: Option<String>,
 
-    /// Where savepoints go when a request names no directory
+    /// Where savepoints go when a request names no directory; requests may only name directories under it
     #[arg(long, value_name = "URL")]
     pub savepoint_dir: Option<String>,
+
+    /// Savepoint requests may name any directory, not only ones under --savepoint-dir
+    #[arg(long)]
+    pub savepoint_dirs_anywhere: bool,
 
     /// Checkpoints in flight at once
     #[arg(long, value_name = "N", default_value_t = 1)]
@@ -145,6 +149,10 @@ pub struct JobArgs {
     /// HTTP control and metrics endpoint [default: off]; 127.0.0.1:0 picks a free port (logged)
     #[arg(long, value_name = "HOST:PORT")]
     pub control_addr: Option<String>,
+
+    /// File holding the control endpoint's token [default: generated, written to <checkpoint-dir>/_control_token or <state-dir>/_control_token]; needed beyond loopback
+    #[arg(long, value_name = "PATH")]
+    pub control_token_file: Option<PathBuf>,
 }
 
 impl JobArgs {
@@ -169,6 +177,13 @@ impl JobArgs {
         }
         if let Some(addr) = &self.control_addr {
             check_control_addr(addr).map_err(Error::Args)?;
+            let host = addr.rsplit_once(':').map_or(addr.as_str(), |(host, _)| host);
+            if !weir_runtime::is_loopback_host(host) && self.control_token_file.is_none() {
+                return bad(format!(
+                    "--control-addr {addr} listens beyond this machine: give --control-token-file PATH too \
+                     (a file holding the token that every request must then carry), or listen on 127.0.0.1"
+                ));
+            }
         }
         let claim_restored = self.restore_mode == Some(RestoreMode::Claim);
         if claim_restored && (self.from_checkpoint.is_none() || self.checkpoint_dir.is_none()) {
@@ -211,6 +226,8 @@ impl JobArgs {
             handle_signals: true,
             control_addr: self.control_addr.clone(),
             savepoint_dir: self.savepoint_dir.clone(),
+            savepoint_dirs_anywhere: self.savepoint_dirs_anywhere,
+            control_token_file: self.control_token_file.clone(),
             on_start: None,
         })
     }

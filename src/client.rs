@@ -1,16 +1,18 @@
-//! A small blocking HTTP/1.1 client for a running job's control endpoint
-//! (`--control-addr`), as `weir savepoint` uses it.
+//! A blocking client for a running job's control endpoint
+//! (`--control-addr`), as `weir savepoint` uses it; HTTP is ureq's business.
 //!
 //! ```no_run
-//! use weir::client::ControlClient;
-//! let job = ControlClient::new("http://127.0.0.1:9249").unwrap();
+//! use weir::client::{read_token_file, ControlClient};
+//! let token = read_token_file("/var/weir/checkpoints/_control_token".as_ref()).unwrap();
+//! let job = ControlClient::new("http://127.0.0.1:9249").unwrap().with_token(token);
 //! let answer = job.post("/savepoints", r#"{"dir": "/savepoints"}"#).unwrap();
 //! println!("{}", answer.json().unwrap()["path"]);
 //! ```
 
-use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use ureq::http;
 
 /// Why a request got no answer.
 #[derive(Debug, thiserror::Error)]
@@ -46,13 +48,45 @@ pub enum ClientError {
         /// What is wrong with it.
         message: String,
     },
+    /// The token file cannot be read, or holds no token.
+    #[error("control token file {}: {message}", path.display())]
+    Token {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Reads a job's control token from `path` (the job's `--control-token-file`,
+/// or the `_control_token` it wrote): its first line, trimmed.
+pub fn read_token_file(path: &Path) -> Result<String, ClientError> {
+    let bad = |message: String| ClientError::Token { path: path.to_path_buf(), message };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let token = text.lines().next().unwrap_or_default().trim();
+    if token.is_empty() {
+        return Err(bad("holds no token".into()));
+    }
+    Ok(token.to_string())
 }
 
 /// A job's control endpoint.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ControlClient {
     addr: String,
     timeout: Duration,
+    token: Option<String>,
+}
+
+/// Leaves the token out, so that it never ends up in a log.
+impl std::fmt::Debug for ControlClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ControlClient")
+            .field("addr", &self.addr)
+            .field("timeout", &self.timeout)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// An answer of the endpoint.
@@ -89,12 +123,19 @@ impl ControlClient {
         if host.is_empty() || addr.contains('/') || port.parse::<u16>().is_err() {
             return Err(bad());
         }
-        Ok(ControlClient { addr: addr.to_string(), timeout: Duration::from_secs(600) })
+        Ok(ControlClient { addr: addr.to_string(), timeout: Duration::from_secs(600), token: None })
     }
 
     /// Waits at most `timeout` for an answer.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// Sends `token` with every request (`Authorization: Bearer`); the job
+    /// refuses anything but `GET` without it.
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
         self
     }
 
@@ -113,54 +154,54 @@ impl ControlClient {
         self.request("POST", path, body)
     }
 
-    /// Sends `method path` with `body` and reads the whole answer.
+    /// Sends `method path` with `body` and reads the whole answer, whatever its status.
     pub fn request(&self, method: &str, path: &str, body: &str) -> Result<ControlResponse, ClientError> {
-        let connect = |source| ClientError::Connect { addr: self.addr.clone(), source };
-        let io = |source| ClientError::Io { addr: self.addr.clone(), source };
-        let mut last = None;
-        let mut stream = None;
-        for candidate in self.addr.to_socket_addrs().map_err(connect)? {
-            match TcpStream::connect_timeout(&candidate, Duration::from_secs(10)) {
-                Ok(s) => {
-                    stream = Some(s);
-                    break;
-                }
-                Err(e) => last = Some(e),
-            }
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_global(Some(self.timeout))
+            .build()
+            .into();
+        let mut request = http::Request::builder().method(method).uri(format!("http://{}{path}", self.addr));
+        if !body.is_empty() {
+            request = request.header(http::header::CONTENT_TYPE, "application/json");
         }
-        let mut stream = match (stream, last) {
-            (Some(s), _) => s,
-            (None, Some(e)) => return Err(connect(e)),
-            (None, None) => return Err(connect(std::io::Error::new(std::io::ErrorKind::NotFound, "the name resolves to no address"))),
-        };
-        stream.set_read_timeout(Some(self.timeout)).map_err(io)?;
-        stream.set_write_timeout(Some(Duration::from_secs(10))).map_err(io)?;
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            self.addr,
-            body.len()
-        );
-        stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(body.as_bytes())).map_err(io)?;
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).map_err(|e| match e.kind() {
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-                io(std::io::Error::new(e.kind(), format!("no answer within {:?}", self.timeout)))
-            }
-            _ => io(e),
-        })?;
-        self.parse(&raw)
+        if let Some(token) = &self.token {
+            request = request.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let malformed = |message: String| ClientError::Malformed { addr: self.addr.clone(), message };
+        let sent = if body.is_empty() { request.body(()).map(|r| agent.run(r)) } else { request.body(body).map(|r| agent.run(r)) };
+        let mut response =
+            sent.map_err(|e| malformed(format!("cannot make the request {method} {path}: {e}")))?.map_err(|e| self.error(e))?;
+        let status = response.status().as_u16();
+        let body = response.body_mut().read_to_string().map_err(|e| self.error(e))?;
+        Ok(ControlResponse { status, body, addr: self.addr.clone() })
     }
 
-    fn parse(&self, raw: &[u8]) -> Result<ControlResponse, ClientError> {
-        let malformed = |message: &str| ClientError::Malformed { addr: self.addr.clone(), message: message.to_string() };
-        let text = String::from_utf8_lossy(raw);
-        let (head, body) = text.split_once("\r\n\r\n").ok_or_else(|| malformed("no end of headers"))?;
-        let status_line = head.lines().next().unwrap_or_default();
-        let status = match status_line.split(' ').collect::<Vec<_>>().as_slice() {
-            [version, code, ..] if version.starts_with("HTTP/1.") => code.parse().map_err(|_| malformed(status_line))?,
-            _ => return Err(malformed(status_line)),
-        };
-        Ok(ControlResponse { status, body: body.to_string(), addr: self.addr.clone() })
+    /// What went wrong, in the terms of [`ClientError`].
+    fn error(&self, e: ureq::Error) -> ClientError {
+        let addr = self.addr.clone();
+        let io = |source| ClientError::Io { addr: self.addr.clone(), source };
+        match e {
+            ureq::Error::Io(source)
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::AddrNotAvailable | std::io::ErrorKind::NotFound
+                ) =>
+            {
+                ClientError::Connect { addr, source }
+            }
+            ureq::Error::HostNotFound => {
+                ClientError::Connect { addr, source: std::io::Error::new(std::io::ErrorKind::NotFound, "the name resolves to no address") }
+            }
+            ureq::Error::ConnectionFailed => ClientError::Connect { addr, source: std::io::Error::other("the connection failed") },
+            ureq::Error::Timeout(which) => {
+                io(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("no answer within {:?} ({which})", self.timeout)))
+            }
+            ureq::Error::Io(source) => io(source),
+            other => ClientError::Malformed { addr, message: other.to_string() },
+        }
     }
 }
 

@@ -67,8 +67,15 @@ pub struct JobConfig {
     pub handle_signals: bool,
     /// Serve the control endpoint on this `HOST:PORT` (`127.0.0.1:0` picks a port).
     pub control_addr: Option<String>,
-    /// Where savepoints go when a request names no directory.
+    /// Where savepoints go when a request names no directory, and the root
+    /// that requests naming one must stay under.
     pub savepoint_dir: Option<String>,
+    /// Savepoint requests may name any directory, not only ones under `savepoint_dir`.
+    pub savepoint_dirs_anywhere: bool,
+    /// The file holding the control endpoint's token; without it a token is
+    /// generated and written next to the checkpoint directory's lock (or in
+    /// the state directory). Needed to listen beyond loopback.
+    pub control_token_file: Option<std::path::PathBuf>,
     /// Called with the job's handle once its tasks run (to embed a job in a
     /// program that checkpoints, takes savepoints or stops it).
     pub on_start: Option<OnStart>,
@@ -101,6 +108,8 @@ impl JobConfig {
             claim_restored: false,
             control_addr: None,
             savepoint_dir: None,
+            savepoint_dirs_anywhere: false,
+            control_token_file: None,
             on_start: None,
             handle_signals: false,
         }

@@ -84,9 +84,7 @@ fn run(graph: JobGraph, config: &JobConfig, runtime: &tokio::runtime::Runtime) -
     std::fs::create_dir_all(&config.state_dir)
         .map_err(|e| JobError::io(format!("creating state directory {}", config.state_dir.display()), e))?;
 
-    // The job's handle: status, and requests to the coordinator. The control
-    // endpoint starts before anything else: it installs the metrics recorder
-    // that the operators' counters register with.
+    // The job's handle: status, and requests to the coordinator.
     let (commands_tx, commands_rx) = match &config.checkpoint {
         Some(_) => {
             let (tx, rx) = unbounded();
@@ -107,10 +105,6 @@ fn run(graph: JobGraph, config: &JobConfig, runtime: &tokio::runtime::Runtime) -
         commands_tx,
         stop.clone(),
     );
-    let _endpoint = match &config.control_addr {
-        Some(addr) => Some(crate::http::serve(runtime, addr, control.clone(), config.savepoint_dir.clone())?),
-        None => None,
-    };
 
     // Checkpoint storage, and the checkpoints already in it.
     let storage = match &config.checkpoint {
@@ -119,6 +113,13 @@ fn run(graph: JobGraph, config: &JobConfig, runtime: &tokio::runtime::Runtime) -
     };
     // One job at a time writes into a checkpoint directory; released when this returns.
     let _lock = storage.as_ref().map(|s| HeldLock::acquire(runtime, s, &config.job_name)).transpose()?;
+    // The endpoint starts once the lock is held, as its token file goes next
+    // to the lock, and before anything else: it installs the metrics recorder
+    // that the operators' counters register with.
+    let _endpoint = match &config.control_addr {
+        Some(addr) => Some(crate::http::serve(runtime, addr, control.clone(), config)?),
+        None => None,
+    };
     // Left behind by a run that died while writing a checkpoint.
     let leftovers::Checkpoints { complete: existing, ids: existing_ids } = match &storage {
         Some(storage) => block_on(runtime.handle(), leftovers::remove_leftovers(storage))?,

@@ -46,6 +46,8 @@ pub use event::{Event, Keyed};
 pub use executor::{execute, JobResult};
 pub use fail::{point as fail_point, FAIL_POINT_VAR};
 pub use graph::{BuiltTask, EdgeId, EdgeSpec, JobGraph, TaskFactory, VertexSpec, Wiring, CHANNEL_CAPACITY};
+pub use http::is_loopback_host;
+pub use http::token::{default_token_file, TOKEN_FILE as CONTROL_TOKEN_FILE};
 pub use job_control::{
     CheckpointRecord, CheckpointStatus, JobControl, JobState, JobStatus, OperatorStatus, Reply, SavepointFormat, SnapshotKind,
 };

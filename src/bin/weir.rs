@@ -18,11 +18,12 @@
 //! bad usage.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use serde::Serialize;
-use weir::client::ControlClient;
+use weir::client::{read_token_file, ControlClient};
 use weir_checkpoint::tools::{self, CheckpointSummary, GcOptions};
 use weir_checkpoint::{open_checkpoint, CheckpointError, CheckpointLocation, CheckpointStorage, JobLock, LockStatus, METADATA_FILE};
 
@@ -59,6 +60,12 @@ enum Command {
         /// Print the savepoint's whole record as JSON instead of its path
         #[arg(long)]
         json: bool,
+        /// The job's control token file (its --control-token-file, or the file it logs at start)
+        #[arg(long, value_name = "PATH", conflicts_with = "checkpoint_dir")]
+        token_file: Option<PathBuf>,
+        /// The job's local --checkpoint-dir, to read the token it wrote there (`_control_token`)
+        #[arg(long, value_name = "DIR")]
+        checkpoint_dir: Option<String>,
     },
 }
 
@@ -127,7 +134,10 @@ fn main() -> ExitCode {
     };
     let command = match cli.command {
         Command::Checkpoints(command) => command,
-        Command::Savepoint { job, dir, native, stop, timeout, json } => return savepoint(&job, dir, native, stop, timeout, json),
+        Command::Savepoint { job, dir, native, stop, timeout, json, token_file, checkpoint_dir } => {
+            let request = SavepointRequest { dir, native, stop, timeout, json };
+            return savepoint(&job, token_file, checkpoint_dir, request);
+        }
     };
     match runtime.block_on(run(command)) {
         Ok(code) => code,
@@ -186,14 +196,58 @@ async fn run(command: Checkpoints) -> Result<ExitCode, Failure> {
     }
 }
 
+/// What `weir savepoint` asks for.
+struct SavepointRequest {
+    dir: Option<String>,
+    native: bool,
+    stop: bool,
+    timeout: std::time::Duration,
+    json: bool,
+}
+
+/// The token `weir savepoint` sends: from `--token-file`, or from the
+/// `_control_token` a job wrote into its local `--checkpoint-dir`.
+fn control_token(token_file: Option<PathBuf>, checkpoint_dir: Option<String>) -> Result<String, (u8, String)> {
+    let file = match (token_file, checkpoint_dir) {
+        (Some(file), _) => file,
+        (None, Some(dir)) => match CheckpointLocation::parse(&dir) {
+            Ok(CheckpointLocation::Local { dir, .. }) => dir.join(weir_runtime::CONTROL_TOKEN_FILE),
+            Ok(_) => {
+                return Err((
+                    2,
+                    format!("--checkpoint-dir {dir} is not local: its job keeps its token in its state directory; give --token-file"),
+                ))
+            }
+            Err(e) => return Err((2, format!("--checkpoint-dir: {e}"))),
+        },
+        (None, None) => {
+            return Err((
+                2,
+                "the job's control token is needed: give --token-file PATH (the file the job logs at start) \
+                 or --checkpoint-dir DIR (the job's local checkpoint directory, where it writes _control_token)"
+                    .to_string(),
+            ))
+        }
+    };
+    read_token_file(&file).map_err(|e| (1, e.to_string()))
+}
+
 /// `weir savepoint`: asks the job at `job` for a savepoint (and with `stop`
 /// to stop with it), waits for it and prints its path.
-fn savepoint(job: &str, dir: Option<String>, native: bool, stop: bool, timeout: std::time::Duration, json: bool) -> ExitCode {
+fn savepoint(job: &str, token_file: Option<PathBuf>, checkpoint_dir: Option<String>, request: SavepointRequest) -> ExitCode {
+    let SavepointRequest { dir, native, stop, timeout, json } = request;
     let client = match ControlClient::new(job) {
         Ok(c) => c.with_timeout(timeout),
         Err(e) => {
             eprintln!("weir: error: --job {e}");
             return ExitCode::from(2);
+        }
+    };
+    let client = match control_token(token_file, checkpoint_dir) {
+        Ok(token) => client.with_token(token),
+        Err((code, message)) => {
+            eprintln!("weir: error: {message}");
+            return ExitCode::from(code);
         }
     };
     // A relative directory means one under this directory, not under the job's.

@@ -1,7 +1,9 @@
 //! The control endpoint (`--control-addr`) of a running windowed_count: job
 //! status, checkpoints on request and their history, metrics, savepoints
 //! (through the endpoint and `weir savepoint`), stop with a savepoint and a
-//! restore from it, and the answers to bad requests.
+//! restore from it, the answers to bad requests, and the endpoint's
+//! protection: the token, Host and Origin checks, the savepoint root, binds
+//! beyond loopback, slow clients.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -19,7 +21,10 @@ const EVENT_RATE: u64 = 10_000;
 /// A windowed_count child process with its control endpoint.
 pub(crate) struct Job {
     pub(crate) child: Child,
+    /// A client that sends the job's token.
     pub(crate) client: ControlClient,
+    /// The file the job wrote its token to, as its log names it.
+    pub(crate) token_file: PathBuf,
     pub(crate) stderr: PathBuf,
     stdout: PathBuf,
 }
@@ -44,13 +49,17 @@ impl Job {
             .stderr(std::fs::File::create(&stderr).unwrap())
             .spawn()
             .unwrap();
-        let mut job = Job { child, client: ControlClient::new("127.0.0.1:1").unwrap(), stderr, stdout };
+        let mut job = Job { child, client: ControlClient::new("127.0.0.1:1").unwrap(), token_file: PathBuf::new(), stderr, stdout };
         let started = Instant::now();
         loop {
             let log = std::fs::read_to_string(&job.stderr).unwrap_or_default();
             if let Some(rest) = log.split("control endpoint listening on ").nth(1) {
                 let addr = rest.split_whitespace().next().unwrap();
-                job.client = ControlClient::new(&format!("http://{addr}")).unwrap().with_timeout(Duration::from_secs(120));
+                let file = rest.split("(control token in ").nth(1).and_then(|r| r.split(')').next()).unwrap();
+                job.token_file = PathBuf::from(file);
+                let token = weir::client::read_token_file(&job.token_file).unwrap();
+                job.client =
+                    ControlClient::new(&format!("http://{addr}")).unwrap().with_timeout(Duration::from_secs(120)).with_token(token);
                 break;
             }
             assert!(job.child.try_wait().unwrap().is_none(), "the job ended before its endpoint listened: {log}");
@@ -67,6 +76,11 @@ impl Job {
 
     fn url(&self) -> String {
         format!("http://{}", self.client.addr())
+    }
+
+    /// `--token-file` and the job's token file, for `weir savepoint`.
+    fn token_args(&self) -> [String; 2] {
+        ["--token-file".to_string(), self.token_file.display().to_string()]
     }
 
     fn call(&self, method: &str, path: &str, body: &str) -> (u16, Value, ControlResponse) {
@@ -130,6 +144,16 @@ fn assert_completed(record: &Value, kind: &str) {
     }
     // The barriers reached every task before the checkpoint completed.
     assert!(record["start_delay_ms"].as_u64() <= record["duration_ms"].as_u64(), "{record}");
+}
+
+/// Sends `raw` bytes to `addr` and reads the whole answer.
+pub(crate) fn raw_request(addr: &str, raw: &[u8]) -> String {
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    stream.write_all(raw).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
 }
 
 fn assert_error(response: (u16, Value), status: u16, contains: &str) {
@@ -197,19 +221,46 @@ fn status_checkpoints_metrics_and_bad_requests() {
     assert_error(job.post("/savepoints", r#"{"dir": "/tmp/x", "format": "zip"}"#), 400, "unknown savepoint format 'zip'");
     assert_error(job.post("/savepoints", r#"{"directory": "/tmp/x"}"#), 400, "unknown field `directory`");
     assert_error(job.post("/savepoints", ""), 400, "--savepoint-dir");
+    // Without --savepoint-dir, a request may not name a directory either: 403 saying how to allow it.
+    let elsewhere = dir.path().join("elsewhere");
+    let response = job.post("/savepoints", &format!(r#"{{"dir": "{}"}}"#, elsewhere.display()));
+    assert_error(
+        response,
+        403,
+        "start it with --savepoint-dir DIR (requests may name directories under it) or with --savepoint-dirs-anywhere",
+    );
+    assert!(!elsewhere.exists());
     assert_error(job.post("/stop", r#"{"savepoint": true}"#), 400, "--savepoint-dir");
-    // Not HTTP at all.
-    let mut raw = std::net::TcpStream::connect(job.client.addr()).unwrap();
-    raw.write_all(b"HELLO\r\n\r\n").unwrap();
-    let mut answer = String::new();
-    raw.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 400 ") && answer.contains("\"error\""), "{answer}");
-    // `weir savepoint` with nowhere to put the savepoint: the job's message, exit 1.
-    let o = weir_tool(&["savepoint", "--job", &job.url()]);
+    // Not HTTP at all: hyper answers 400 itself, with no body.
+    let answer = raw_request(job.client.addr(), b"HELLO\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    // Headers past hyper's buffer: 431; a body past the routes' bound: 413 with the JSON error.
+    let huge = format!("GET /job HTTP/1.1\r\nHost: {}\r\nX: {}\r\n\r\n", job.client.addr(), "a".repeat(64 << 10));
+    let answer = raw_request(job.client.addr(), huge.as_bytes());
+    assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
+    let token = weir::client::read_token_file(&job.token_file).unwrap();
+    let large = format!(
+        "POST /savepoints HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\nContent-Length: 999999\r\n\r\n",
+        job.client.addr()
+    );
+    let answer = raw_request(job.client.addr(), large.as_bytes());
+    assert!(answer.starts_with("HTTP/1.1 413 ") && answer.contains("at most"), "{answer}");
+    // `weir savepoint` with nowhere to put the savepoint: the job's message, exit 1
+    // (the token read from the job's checkpoint directory).
+    let o = weir_tool(&["savepoint", "--job", &job.url(), "--checkpoint-dir", chk.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("--savepoint-dir"), "{}", stderr(&o));
     // None of it disturbed the job.
     assert_eq!(job.get("/job").1["state"], "running");
+
+    // The job wrote its token next to its checkpoint directory's lock, for its owner only.
+    let token_file = chk.join("_control_token");
+    assert_eq!(job.token_file, token_file);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
 
     // Stop: the job takes its final checkpoint and exits 0.
     let (status, stopping) = job.post("/stop", "");
@@ -217,6 +268,7 @@ fn status_checkpoints_metrics_and_bad_requests() {
     let (status, summary, log) = job.wait();
     assert!(status.success(), "{log}");
     assert!(summary.starts_with("events="), "{summary}");
+    assert!(!token_file.exists(), "the generated token is removed when the job ends");
 }
 
 /// How a test stops its job with a savepoint.
@@ -230,7 +282,10 @@ fn savepoints_stop_and_restore(backend: &str, stop_with: StopWith) {
     const N: u64 = 400_000;
     let dir = tempfile::tempdir().unwrap();
     let (out, chk, sp) = (dir.path().join("out"), dir.path().join("chk"), dir.path().join("savepoints"));
-    let job = Job::start(dir.path(), &job_args(N, 20_000, &out, &chk, backend));
+    let mut args = job_args(N, 20_000, &out, &chk, backend);
+    // Every savepoint below goes under the temporary directory.
+    args.extend(["--savepoint-dir".to_string(), dir.path().display().to_string()]);
+    let job = Job::start(dir.path(), &args);
 
     // Canonical and native savepoints through the endpoint.
     let body = format!(r#"{{"dir": "{}", "format": "canonical"}}"#, sp.display());
@@ -249,7 +304,8 @@ fn savepoints_stop_and_restore(backend: &str, stop_with: StopWith) {
 
     // And through `weir savepoint`, which prints the path.
     let tool_dir = dir.path().join("by-tool");
-    let o = weir_tool(&["savepoint", "--job", &job.url(), "--dir", tool_dir.to_str().unwrap(), "--native"]);
+    let [flag, file] = job.token_args();
+    let o = weir_tool(&["savepoint", "--job", &job.url(), "--dir", tool_dir.to_str().unwrap(), "--native", &flag, &file]);
     assert!(o.status.success(), "{}", stderr(&o));
     let printed = stdout(&o).trim().to_string();
     assert_savepoint(&printed, &tool_dir);
@@ -267,7 +323,8 @@ fn savepoints_stop_and_restore(backend: &str, stop_with: StopWith) {
             record["path"].as_str().unwrap().to_string()
         }
         StopWith::Tool => {
-            let o = weir_tool(&["savepoint", "--job", &job.url(), "--dir", last.to_str().unwrap(), "--stop"]);
+            let [flag, file] = job.token_args();
+            let o = weir_tool(&["savepoint", "--job", &job.url(), "--dir", last.to_str().unwrap(), "--stop", &flag, &file]);
             assert!(o.status.success(), "{}", stderr(&o));
             stdout(&o).trim().to_string()
         }
@@ -333,7 +390,135 @@ fn weir_savepoint_usage_and_unreachable_jobs() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     // Nothing listens there.
     let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let o = weir_tool(&["savepoint", "--job", &format!("http://{free}"), "--dir", "/tmp/x"]);
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "s3cret\n").unwrap();
+    let o = weir_tool(&["savepoint", "--job", &format!("http://{free}"), "--dir", "/tmp/x", "--token-file", token.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("cannot reach the job"), "{}", stderr(&o));
+    // Without the token, or with a file that is not there.
+    let o = weir_tool(&["savepoint", "--job", &format!("http://{free}")]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--token-file") && stderr(&o).contains("--checkpoint-dir"), "{}", stderr(&o));
+    let missing = dir.path().join("nothing");
+    let o = weir_tool(&["savepoint", "--job", &format!("http://{free}"), "--token-file", missing.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("control token file"), "{}", stderr(&o));
+}
+
+#[test]
+fn the_endpoint_refuses_what_it_must() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, chk, root) = (dir.path().join("out"), dir.path().join("chk"), dir.path().join("sp-root"));
+    let token_file = dir.path().join("my-token");
+    std::fs::write(&token_file, "a-token-of-my-own\n").unwrap();
+    let mut args = job_args(100_000_000, 20_000, &out, &chk, "hashmap");
+    args.extend(["--savepoint-dir".to_string(), root.display().to_string()]);
+    args.extend(["--control-token-file".to_string(), token_file.display().to_string()]);
+    let job = Job::start(dir.path(), &args);
+    assert_eq!(job.token_file, token_file, "the log names the given token file");
+    assert!(!chk.join("_control_token").exists(), "no token is generated when one is given");
+    let addr = job.client.addr().to_string();
+
+    // Without the token: 401 with a JSON error, and nothing happens.
+    let anonymous = ControlClient::new(&job.url()).unwrap();
+    for (path, body) in [("/checkpoints", ""), ("/savepoints", r#"{"dir": "nightly"}"#), ("/stop", "")] {
+        let r = anonymous.post(path, body).unwrap();
+        assert_eq!(r.status, 401, "{path}: {}", r.body);
+        assert!(r.error_message().contains("Authorization: Bearer"), "{}", r.body);
+    }
+    let r = ControlClient::new(&job.url()).unwrap().with_token("a-token-of-someone-else").post("/stop", "").unwrap();
+    assert_eq!(r.status, 401, "{}", r.body);
+    let r = anonymous.get("/job").unwrap();
+    assert_eq!(r.status, 200, "GET stays open on loopback: {}", r.body);
+    assert_eq!(r.json().unwrap()["state"], "running");
+    assert_eq!(job.get("/checkpoints").1["counts"]["completed"], 0);
+
+    // A foreign Host, whatever the route and token: 403. No CORS headers, ever.
+    let token = "a-token-of-my-own";
+    for request in [
+        "GET /job HTTP/1.1\r\nHost: evil.example\r\n\r\n".to_string(),
+        format!("POST /stop HTTP/1.1\r\nHost: evil.example:{}\r\nAuthorization: Bearer {token}\r\n\r\n", addr.rsplit(':').next().unwrap()),
+    ] {
+        let answer = raw_request(&addr, request.as_bytes());
+        assert!(answer.starts_with("HTTP/1.1 403 ") && answer.contains("is not this endpoint"), "{answer}");
+        assert!(!answer.to_ascii_lowercase().contains("access-control-"), "{answer}");
+    }
+    // A cross-origin POST, even with the token: refused.
+    let cross = format!(
+        "POST /stop HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://evil.example\r\nAuthorization: Bearer {token}\r\nContent-Length: 0\r\n\r\n"
+    );
+    let answer = raw_request(&addr, cross.as_bytes());
+    assert!(answer.starts_with("HTTP/1.1 403 ") && answer.contains("cross-origin"), "{answer}");
+    assert!(!answer.to_ascii_lowercase().contains("access-control-"), "{answer}");
+    // The endpoint's own origin is fine.
+    let own = format!("GET /job HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\n\r\n");
+    assert!(raw_request(&addr, own.as_bytes()).starts_with("HTTP/1.1 200 "));
+
+    // Savepoints outside the root: 403 naming it, and nothing written.
+    let elsewhere = dir.path().join("elsewhere");
+    let escape = format!("{}/../escape", root.display());
+    for requested in [elsewhere.display().to_string(), escape.clone(), "../escape".to_string()] {
+        let response = job.post("/savepoints", &format!(r#"{{"dir": "{requested}"}}"#));
+        assert_error(response, 403, &format!("outside the allowed savepoint root {}", root.display()));
+    }
+    let response = job.post("/stop", &format!(r#"{{"savepoint_dir": "{}"}}"#, elsewhere.display()));
+    assert_error(response, 403, "--savepoint-dirs-anywhere");
+    let [flag, file] = job.token_args();
+    let o = weir_tool(&["savepoint", "--job", &job.url(), "--dir", elsewhere.to_str().unwrap(), &flag, &file]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("outside the allowed savepoint root"), "{}", stderr(&o));
+    assert!(!elsewhere.exists() && !dir.path().join("escape").exists(), "a refused savepoint wrote something");
+    // A subdirectory of the root is fine, named relative to it.
+    let (status, record) = job.post("/savepoints", r#"{"dir": "nightly"}"#);
+    assert_eq!(status, 200, "{record}");
+    assert_savepoint(record["path"].as_str().unwrap(), &root.join("nightly"));
+
+    // Slow clients: connections that send part of a request line and then
+    // nothing neither hold the endpoint nor keep it from answering.
+    let slow: Vec<std::net::TcpStream> = (0..100)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            s.write_all(b"POST /sto").unwrap();
+            s
+        })
+        .collect();
+    let started = Instant::now();
+    let (status, running) = job.get("/job");
+    let took = started.elapsed();
+    assert_eq!((status, running["state"].as_str()), (200, Some("running")));
+    eprintln!("answered after {took:?} with {} slow connections open", slow.len());
+    assert!(took < Duration::from_secs(3), "answered after {took:?}");
+    drop(slow);
+
+    // None of it stopped the job; the token does.
+    let (status, _) = job.post("/stop", "");
+    assert_eq!(status, 202);
+    let (status, _, log) = job.wait();
+    assert!(status.success(), "{log}");
+    assert!(token_file.exists(), "a given token file is left alone");
+}
+
+#[test]
+fn listening_beyond_loopback_needs_a_token_file() {
+    let dir = tempfile::tempdir().unwrap();
+    for addr in ["0.0.0.0:0", "[::]:0"] {
+        let started = Instant::now();
+        let chk = dir.path().join("chk");
+        let o = run_windowed_count(&[
+            "--generate",
+            "100M",
+            "--rate",
+            "1000",
+            "--checkpoint-dir",
+            chk.to_str().unwrap(),
+            "--control-addr",
+            addr,
+        ]);
+        assert!(!o.status.success(), "{addr}: {}", stderr(&o));
+        assert!(started.elapsed() < Duration::from_secs(30), "{addr}: the job ran");
+        let err = stderr(&o);
+        assert!(err.contains(addr) && err.contains("--control-token-file"), "{addr}: {err}");
+        assert!(!err.contains("control endpoint listening"), "{addr}: {err}");
+    }
 }

@@ -1,42 +1,64 @@
 //! The control endpoint (`--control-addr`): the job's status, checkpoints,
 //! savepoints and metrics over HTTP with JSON.
 //!
-//! A small HTTP/1.1 server on the job's I/O runtime: one request per
-//! connection, answered with `Connection: close`. Requests that wait for a
-//! checkpoint or savepoint poll their reply without blocking the runtime.
+//! hyper serves HTTP/1.1 on the job's I/O runtime, one request per connection
+//! (answers say `Connection: close`). What bounds a client: hyper's header
+//! read timeout and buffer size (431 past it), a body size and time limit
+//! ([`wire`]), and a bound on open connections in which the oldest connection
+//! still sending its request gives way to a new one ([`conns`]). Who may ask
+//! what is [`guard`]'s business; where savepoints may go, [`dirs`]'. Requests
+//! that wait for a checkpoint or savepoint poll their reply without blocking
+//! the runtime.
 
+mod conns;
+mod dirs;
+mod guard;
 mod routes;
+pub(crate) mod token;
 mod wire;
 
-use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use metrics_exporter_prometheus::{BuildError, PrometheusBuilder, PrometheusHandle};
 use tokio::task::JoinHandle;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
-use crate::{JobControl, JobError};
+use crate::{JobConfig, JobControl, JobError};
+use conns::{Admitted, Connections};
+use dirs::SavepointDirs;
+use guard::Guard;
 use routes::Context;
+use token::ControlToken;
 use wire::Response;
 
-/// Connections served at once; more are answered 503 at once.
+/// Connections open at once (each holds at most [`MAX_HEAD`] of buffer).
 const MAX_CONNECTIONS: usize = 64;
+/// A request line and headers may take this many bytes; more is answered 431.
+const MAX_HEAD: usize = 16 << 10;
+/// A client has this long to send its request line and headers; then hyper
+/// closes the connection.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a stopping endpoint lets the requests it is answering finish
 /// (a stop with a savepoint is answered just as the job ends).
 const DRAIN: Duration = Duration::from_secs(3);
 /// How often the Prometheus recorder's histograms are drained.
 const UPKEEP: Duration = Duration::from_secs(5);
 
-/// A running endpoint; it stops when dropped.
+/// A running endpoint; it stops when dropped (and removes a token file it wrote).
 pub(crate) struct Endpoint {
     /// The address it listens on.
     pub addr: SocketAddr,
     accept: JoinHandle<()>,
     upkeep: Option<JoinHandle<()>>,
-    /// Connections being served.
-    open: Arc<AtomicUsize>,
+    connections: Arc<Connections>,
+    _token: ControlToken,
 }
 
 impl Drop for Endpoint {
@@ -46,7 +68,7 @@ impl Drop for Endpoint {
             upkeep.abort();
         }
         let deadline = Instant::now() + DRAIN;
-        while self.open.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+        while self.connections.count() > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
         debug!(addr = %self.addr, "control endpoint stopped");
@@ -70,15 +92,30 @@ fn prometheus() -> Result<PrometheusHandle, String> {
         .clone()
 }
 
+/// Whether `host` (of `HOST:PORT`) is this machine only: 127.0.0.0/8, `::1`
+/// or `localhost`. Other names count as beyond it, whatever they resolve to now.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Binds `addr` (`IP:PORT` or `HOST:PORT`, exactly as given: a port taken or
-/// an address not on this machine is an error, never a fallback).
-fn bind(addr: &str) -> Result<std::net::TcpListener, JobError> {
+/// an address not on this machine is an error, never a fallback). Beyond
+/// loopback only with a token file.
+fn bind(addr: &str, has_token_file: bool) -> Result<std::net::TcpListener, JobError> {
     let candidates: Vec<SocketAddr> = addr
         .to_socket_addrs()
         .map_err(|e| {
             JobError::Config(format!("--control-addr {addr}: not an address to listen on ({e}); expected HOST:PORT, e.g. 127.0.0.1:0"))
         })?
         .collect();
+    let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+    if !has_token_file && (!is_loopback_host(host) || candidates.iter().any(|c| !c.ip().is_loopback())) {
+        return Err(JobError::Config(format!(
+            "--control-addr {addr} listens beyond this machine: give --control-token-file PATH too \
+             (a file holding the token that every request must then carry), or listen on 127.0.0.1"
+        )));
+    }
     let mut last = None;
     for candidate in &candidates {
         match std::net::TcpListener::bind(candidate) {
@@ -92,15 +129,10 @@ fn bind(addr: &str) -> Result<std::net::TcpListener, JobError> {
     }
 }
 
-/// Starts the endpoint on `addr` on the job's I/O runtime. `savepoint_dir`
-/// is where savepoints go when a request names no directory.
-pub(crate) fn serve(
-    runtime: &tokio::runtime::Runtime,
-    addr: &str,
-    control: JobControl,
-    savepoint_dir: Option<String>,
-) -> Result<Endpoint, JobError> {
-    let listener = bind(addr)?;
+/// Starts the endpoint on `addr` on the job's I/O runtime, with the token,
+/// savepoint directories and token file of `config`.
+pub(crate) fn serve(runtime: &tokio::runtime::Runtime, addr: &str, control: JobControl, config: &JobConfig) -> Result<Endpoint, JobError> {
+    let listener = bind(addr, config.control_token_file.is_some())?;
     let local = listener.local_addr().map_err(|e| JobError::io(format!("--control-addr {addr}: reading the bound address"), e))?;
     listener.set_nonblocking(true).map_err(|e| JobError::io(format!("--control-addr {addr}: configuring the socket"), e))?;
     let listener = {
@@ -108,6 +140,7 @@ pub(crate) fn serve(
         tokio::net::TcpListener::from_std(listener)
             .map_err(|e| JobError::io(format!("--control-addr {addr}: registering the socket"), e))?
     };
+    let token = token::prepare(config)?;
     let metrics = prometheus();
     let upkeep = metrics.as_ref().ok().cloned().map(|handle| {
         runtime.spawn(async move {
@@ -118,127 +151,101 @@ pub(crate) fn serve(
         })
     });
     if let Err(why) = &metrics {
-        warn!("{why}; GET /metrics answers 503");
+        tracing::warn!("{why}; GET /metrics answers 503");
     }
-    if !local.ip().is_loopback() {
-        warn!(addr = %local, "the control endpoint has no authentication and listens beyond this machine");
-    }
-    let ctx = Arc::new(Context { control, savepoint_dir, metrics });
-    let open = Arc::new(AtomicUsize::new(0));
-    let accept = runtime.spawn(accept_loop(listener, ctx, open.clone()));
-    info!("control endpoint listening on {local}");
-    Ok(Endpoint { addr: local, accept, upkeep, open })
+    let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+    let name = host.parse::<IpAddr>().is_err().then(|| host.trim_start_matches('[').trim_end_matches(']').to_string());
+    let guard = Guard { secret: token.secret.clone(), name };
+    let savepoints = SavepointDirs { root: config.savepoint_dir.clone(), anywhere: config.savepoint_dirs_anywhere };
+    let ctx = Arc::new(Served { routes: Context { control, savepoints, metrics }, guard });
+    let connections = Connections::new(MAX_CONNECTIONS);
+    let accept = runtime.spawn(accept_loop(listener, ctx, connections.clone()));
+    info!("control endpoint listening on {local} (control token in {})", token.file.display());
+    Ok(Endpoint { addr: local, accept, upkeep, connections, _token: token })
 }
 
-/// Decrements the count of open connections when a connection's task ends, however it ends.
-struct Open(Arc<AtomicUsize>);
-
-impl Drop for Open {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
+/// What every connection works with.
+struct Served {
+    routes: Context,
+    guard: Guard,
 }
 
-async fn accept_loop(listener: tokio::net::TcpListener, ctx: Arc<Context>, open: Arc<AtomicUsize>) {
+async fn accept_loop(listener: tokio::net::TcpListener, ctx: Arc<Served>, connections: Arc<Connections>) {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(HEADER_TIMEOUT).max_buf_size(MAX_HEAD).keep_alive(false);
+    let http = Arc::new(http);
     loop {
-        let (mut stream, peer) = match listener.accept().await {
+        let (stream, peer) = match listener.accept().await {
             Ok(conn) => conn,
             Err(e) => {
                 // Out of file descriptors and the like: wait a little, go on.
-                warn!(error = %e, "control endpoint: accepting a connection failed");
+                tracing::warn!(error = %e, "control endpoint: accepting a connection failed");
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
-        let guard = Open(open.clone());
-        if open.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
-            tokio::spawn(async move {
-                let _guard = guard;
-                let busy = Response::error(503, format!("busy: {MAX_CONNECTIONS} requests are being answered"));
-                let _ = wire::write_response(&mut stream, &busy).await;
-            });
+        let Some(admitted) = connections.admit() else {
+            debug!(%peer, "control endpoint: {MAX_CONNECTIONS} requests are being answered; closing a new connection");
             continue;
-        }
-        let ctx = ctx.clone();
-        tokio::spawn(async move {
-            let _guard = guard;
-            serve_connection(&ctx, &mut stream, peer).await;
-        });
+        };
+        let local = match stream.local_addr() {
+            Ok(local) => local,
+            Err(e) => {
+                debug!(%peer, error = %e, "control endpoint: a connection without a local address");
+                continue;
+            }
+        };
+        let (ctx, http) = (ctx.clone(), http.clone());
+        tokio::spawn(async move { serve_connection(&http, ctx, stream, peer, local, admitted).await });
     }
 }
 
-async fn serve_connection(ctx: &Context, stream: &mut tokio::net::TcpStream, peer: SocketAddr) {
-    let response = match tokio::time::timeout(wire::READ_TIMEOUT, wire::read_request(stream)).await {
-        Err(_) => Response::error(408, format!("the request did not arrive within {:?}", wire::READ_TIMEOUT)),
-        Ok(Ok(None)) => return,
-        Ok(Err(refused)) => refused,
-        Ok(Ok(Some(request))) => {
-            let response = routes::handle(ctx, &request).await;
-            debug!(%peer, method = %request.method, path = %request.path, status = response.status, "control request");
-            response
+async fn serve_connection(
+    http: &http1::Builder,
+    ctx: Arc<Served>,
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    mut admitted: Admitted,
+) {
+    let answering = admitted.answering.clone();
+    let service = service_fn(move |request| {
+        let (ctx, answering) = (ctx.clone(), answering.clone());
+        async move { Ok::<_, Infallible>(answer(&ctx, request, peer, local, &answering).await.into_hyper()) }
+    });
+    tokio::select! {
+        served = http.serve_connection(TokioIo::new(stream), service) => {
+            if let Err(e) = served {
+                debug!(%peer, error = %e, "control endpoint: connection ended with an error");
+            }
         }
-    };
-    if let Err(e) = wire::write_response(stream, &response).await {
-        debug!(%peer, error = %e, "control endpoint: writing an answer failed");
+        _ = &mut admitted.evicted => debug!(%peer, "control endpoint: closed a connection still sending its request to make room"),
     }
+}
+
+/// Checks a request, reads its body and answers it.
+async fn answer(
+    ctx: &Served,
+    request: hyper::Request<hyper::body::Incoming>,
+    peer: SocketAddr,
+    local: SocketAddr,
+    answering: &std::sync::atomic::AtomicBool,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    if let Err(refused) = ctx.guard.check(&parts.method, &parts.headers, local) {
+        debug!(%peer, method = %parts.method, path = %parts.uri.path(), status = refused.status, "control request refused");
+        return refused;
+    }
+    let body = match wire::read_body(&parts.headers, body).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
+    answering.store(true, Ordering::Release);
+    let request = wire::request(&parts, body);
+    let response = routes::handle(&ctx.routes, &request).await;
+    debug!(%peer, method = %request.method, path = %request.path, status = response.status, "control request");
+    response
 }
 
 #[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-    use std::io::{Read, Write};
-    use std::sync::atomic::AtomicBool;
-
-    use super::*;
-    use crate::{JobState, JobStatus};
-
-    fn control() -> JobControl {
-        let status = JobStatus {
-            job_name: "t".into(),
-            state: JobState::Running,
-            parallelism: 1,
-            max_parallelism: 128,
-            operators: Vec::new(),
-            restored_from: None,
-            checkpoints: Vec::new(),
-        };
-        JobControl::new(status, None, Arc::new(AtomicBool::new(false)))
-    }
-
-    fn get(addr: SocketAddr, raw: &str) -> String {
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        s.write_all(raw.as_bytes()).unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        out
-    }
-
-    #[test]
-    fn serves_over_tcp_and_stops_when_dropped() {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-        let endpoint = serve(&runtime, "127.0.0.1:0", control(), None).unwrap();
-        let addr = endpoint.addr;
-        assert_ne!(addr.port(), 0);
-        let job = get(addr, "GET /job HTTP/1.1\r\nHost: x\r\n\r\n");
-        assert!(job.starts_with("HTTP/1.1 200 OK\r\n"), "{job}");
-        assert!(job.contains("\"state\": \"running\""), "{job}");
-        let bad = get(addr, "POST /stop HTTP/1.1\r\nContent-Length: 3\r\n\r\n{x}");
-        assert!(bad.starts_with("HTTP/1.1 400 "), "{bad}");
-        // Taken: binding the same address again fails, naming the flag.
-        let taken = serve(&runtime, &addr.to_string(), control(), None).err().unwrap().to_string();
-        assert!(taken.contains(&format!("--control-addr {addr}")), "{taken}");
-        drop(endpoint);
-        std::thread::sleep(Duration::from_millis(50));
-        assert!(std::net::TcpStream::connect(addr).is_err(), "still listening after the drop");
-    }
-
-    #[test]
-    fn refuses_addresses_it_cannot_bind() {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        for addr in ["127.0.0.1", "nonsense", "127.0.0.1:99999", "192.0.2.1:0"] {
-            let e = serve(&runtime, addr, control(), None).err().unwrap().to_string();
-            assert!(e.contains(&format!("--control-addr {addr}")), "{addr}: {e}");
-        }
-    }
-}
+mod tests;

@@ -6,6 +6,7 @@ use crossbeam_channel::TryRecvError;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::{Deserialize, Serialize};
 
+use super::dirs::SavepointDirs;
 use super::wire::{Request, Response};
 use crate::{CheckpointRecord, CheckpointStatus, JobControl, JobState, OperatorStatus, Reply, SavepointFormat};
 
@@ -15,8 +16,8 @@ const ROUTES: &str = "GET /job, GET /checkpoints, POST /checkpoints, POST /savep
 /// What the routes work with.
 pub(crate) struct Context {
     pub control: JobControl,
-    /// The job's `--savepoint-dir`.
-    pub savepoint_dir: Option<String>,
+    /// Where savepoints may go.
+    pub savepoints: SavepointDirs,
     /// The Prometheus recorder, or why there is none.
     pub metrics: Result<PrometheusHandle, String>,
 }
@@ -78,7 +79,7 @@ fn job(ctx: &Context) -> Response {
             operators: s.operators,
             restored_from: s.restored_from,
             checkpointing: ctx.control.commands.is_some(),
-            savepoint_dir: ctx.savepoint_dir.clone(),
+            savepoint_dir: ctx.savepoints.root.clone(),
         },
     )
 }
@@ -161,18 +162,13 @@ fn format(format: Option<&str>) -> Result<SavepointFormat, Response> {
     format.map_or(Ok(SavepointFormat::Canonical), |f| f.parse().map_err(|e: String| Response::error(400, e)))
 }
 
-/// The directory a savepoint goes to: the request's, or the job's `--savepoint-dir`.
-fn savepoint_dir(ctx: &Context, requested: Option<String>, field: &str) -> Result<String, Response> {
-    match requested.or_else(|| ctx.savepoint_dir.clone()) {
-        Some(dir) if !dir.trim().is_empty() => Ok(dir),
-        Some(_) => Err(Response::error(400, format!("\"{field}\" is empty"))),
-        None => Err(Response::error(400, format!("no savepoint directory: give \"{field}\" or start the job with --savepoint-dir"))),
-    }
-}
-
 /// `POST /savepoints`.
 async fn savepoint(ctx: &Context, request: &Request) -> Response {
-    let prepared = body::<SavepointRequest>(request).and_then(|b| Ok((savepoint_dir(ctx, b.dir, "dir")?, format(b.format.as_deref())?)));
+    let prepared = body::<SavepointRequest>(request).and_then(|b| {
+        // The format first: a request that could never succeed says why before where.
+        let format = format(b.format.as_deref())?;
+        Ok((ctx.savepoints.resolve(b.dir, "dir")?, format))
+    });
     let (dir, format) = match prepared {
         Ok(p) => p,
         Err(r) => return r,
@@ -202,7 +198,7 @@ async fn stop(ctx: &Context, request: &Request) -> Response {
         ctx.control.stop();
         return Response::json(202, &Stopping { state: JobState::Stopping });
     }
-    let prepared = savepoint_dir(ctx, b.savepoint_dir, "savepoint_dir").and_then(|d| Ok((d, format(b.format.as_deref())?)));
+    let prepared = format(b.format.as_deref()).and_then(|f| Ok((ctx.savepoints.resolve(b.savepoint_dir, "savepoint_dir")?, f)));
     let (dir, format) = match prepared {
         Ok(p) => p,
         Err(r) => return r,
@@ -305,7 +301,8 @@ mod tests {
         });
         let stop = Arc::new(AtomicBool::new(false));
         let control = JobControl::new(status(), Some(tx), stop.clone());
-        let ctx = Context { control, savepoint_dir: savepoint_dir.map(str::to_string), metrics: Err("no metrics here".into()) };
+        let savepoints = SavepointDirs { root: savepoint_dir.map(str::to_string), anywhere: true };
+        let ctx = Context { control, savepoints, metrics: Err("no metrics here".into()) };
         (ctx, stop, seen_rx)
     }
 
@@ -380,6 +377,24 @@ mod tests {
     }
 
     #[test]
+    fn savepoints_stay_under_the_root() {
+        let (mut ctx, stop, seen) = context(Some("/sp"), |_| Ok(record(5, CheckpointStatus::Completed)));
+        ctx.savepoints.anywhere = false;
+        for (target, body) in
+            [("/savepoints", r#"{"dir": "/etc"}"#), ("/savepoints", r#"{"dir": "/sp/../etc"}"#), ("/stop", r#"{"savepoint_dir": "/tmp"}"#)]
+        {
+            let (status, r) = call(&ctx, "POST", target, body);
+            assert_eq!(status, 403, "{body}: {r}");
+            assert!(r["error"].as_str().unwrap().contains("root /sp"), "{r}");
+        }
+        assert!(seen.try_recv().is_err(), "nothing reached the coordinator");
+        assert!(!stop.load(std::sync::atomic::Ordering::Relaxed));
+        let (status, _) = call(&ctx, "POST", "/savepoints", r#"{"dir": "nightly"}"#);
+        assert_eq!(status, 200);
+        assert!(seen.recv().unwrap().contains("\"/sp/nightly\""));
+    }
+
+    #[test]
     fn plain_stop() {
         let (ctx, stop, _) = context(None, |_| Err("x".into()));
         let (status, r) = call(&ctx, "POST", "/stop", "");
@@ -421,7 +436,8 @@ mod tests {
     #[test]
     fn without_checkpoints() {
         let control = JobControl::new(status(), None, Arc::new(AtomicBool::new(false)));
-        let ctx = Context { control, savepoint_dir: Some("/sp".into()), metrics: Err("none".into()) };
+        let savepoints = SavepointDirs { root: Some("/sp".into()), anywhere: false };
+        let ctx = Context { control, savepoints, metrics: Err("none".into()) };
         for (method, target) in [("POST", "/checkpoints"), ("POST", "/savepoints")] {
             let (status, r) = call(&ctx, method, target, "");
             assert_eq!(status, 409, "{target}");
