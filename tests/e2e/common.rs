@@ -159,3 +159,37 @@ impl Rng {
         self.0 % n
     }
 }
+
+/// Starts a job with `spawn(rng)` again and again, killing it with SIGKILL
+/// after a random wait in `wait_ms` (from, span) up to `max_kills` times,
+/// until a run ends by itself. Returns the number of kills; fails if no run
+/// ended or a run that ended failed.
+pub fn kill_at_random_moments(
+    rng: &mut Rng,
+    max_kills: u32,
+    wait_ms: (u64, u64),
+    what: &str,
+    mut spawn: impl FnMut(&mut Rng) -> std::process::Child,
+) -> u32 {
+    let mut kills = 0;
+    for attempt in 0..20 {
+        let mut child = spawn(rng);
+        if kills < max_kills {
+            let wait = std::time::Duration::from_millis(wait_ms.0 + rng.below(wait_ms.1));
+            let started = std::time::Instant::now();
+            while started.elapsed() < wait && child.try_wait().unwrap().is_none() {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            if child.try_wait().unwrap().is_none() {
+                child.kill().unwrap(); // SIGKILL
+                child.wait().unwrap();
+                kills += 1;
+                continue;
+            }
+        }
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{what}: attempt {attempt} failed: {status}");
+        return kills;
+    }
+    panic!("{what}: the job never ran to its end");
+}

@@ -74,12 +74,12 @@ impl Job {
         job
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.client.addr())
     }
 
     /// `--token-file` and the job's token file, for `weir savepoint`.
-    fn token_args(&self) -> [String; 2] {
+    pub(crate) fn token_args(&self) -> [String; 2] {
         ["--token-file".to_string(), self.token_file.display().to_string()]
     }
 
@@ -104,7 +104,7 @@ impl Job {
     }
 
     /// Waits for the process to end by itself.
-    fn wait(mut self) -> (std::process::ExitStatus, String, String) {
+    pub(crate) fn wait(mut self) -> (std::process::ExitStatus, String, String) {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -123,7 +123,7 @@ impl Drop for Job {
     }
 }
 
-fn job_args(n: u64, rate: u64, out: &Path, chk: &Path, backend: &str) -> Vec<String> {
+pub(crate) fn job_args(n: u64, rate: u64, out: &Path, chk: &Path, backend: &str) -> Vec<String> {
     argv(&format!(
         "--generate {n} --keys {KEYS} --event-rate {EVENT_RATE} --rate {rate} --parallelism 2 --output {} --checkpoint-dir {} \
          --checkpoint-interval 1h --state-backend {backend}",
@@ -156,14 +156,14 @@ pub(crate) fn raw_request(addr: &str, raw: &[u8]) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
-fn assert_error(response: (u16, Value), status: u16, contains: &str) {
+pub(crate) fn assert_error(response: (u16, Value), status: u16, contains: &str) {
     assert_eq!(response.0, status, "{}", response.1);
     let error = response.1["error"].as_str().unwrap_or_else(|| panic!("no error field: {}", response.1));
     assert!(error.contains(contains), "'{error}' does not say '{contains}'");
 }
 
 /// A savepoint directory with its `_metadata`.
-fn assert_savepoint(path: &str, under: &Path) {
+pub(crate) fn assert_savepoint(path: &str, under: &Path) {
     let path = Path::new(path);
     assert!(path.starts_with(under), "{} is not under {}", path.display(), under.display());
     assert!(path.join("_metadata").is_file(), "{} has no _metadata", path.display());
@@ -404,121 +404,4 @@ fn weir_savepoint_usage_and_unreachable_jobs() {
     let o = weir_tool(&["savepoint", "--job", &format!("http://{free}"), "--token-file", missing.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("control token file"), "{}", stderr(&o));
-}
-
-#[test]
-fn the_endpoint_refuses_what_it_must() {
-    let dir = tempfile::tempdir().unwrap();
-    let (out, chk, root) = (dir.path().join("out"), dir.path().join("chk"), dir.path().join("sp-root"));
-    let token_file = dir.path().join("my-token");
-    std::fs::write(&token_file, "a-token-of-my-own\n").unwrap();
-    let mut args = job_args(100_000_000, 20_000, &out, &chk, "hashmap");
-    args.extend(["--savepoint-dir".to_string(), root.display().to_string()]);
-    args.extend(["--control-token-file".to_string(), token_file.display().to_string()]);
-    let job = Job::start(dir.path(), &args);
-    assert_eq!(job.token_file, token_file, "the log names the given token file");
-    assert!(!chk.join("_control_token").exists(), "no token is generated when one is given");
-    let addr = job.client.addr().to_string();
-
-    // Without the token: 401 with a JSON error, and nothing happens.
-    let anonymous = ControlClient::new(&job.url()).unwrap();
-    for (path, body) in [("/checkpoints", ""), ("/savepoints", r#"{"dir": "nightly"}"#), ("/stop", "")] {
-        let r = anonymous.post(path, body).unwrap();
-        assert_eq!(r.status, 401, "{path}: {}", r.body);
-        assert!(r.error_message().contains("Authorization: Bearer"), "{}", r.body);
-    }
-    let r = ControlClient::new(&job.url()).unwrap().with_token("a-token-of-someone-else").post("/stop", "").unwrap();
-    assert_eq!(r.status, 401, "{}", r.body);
-    let r = anonymous.get("/job").unwrap();
-    assert_eq!(r.status, 200, "GET stays open on loopback: {}", r.body);
-    assert_eq!(r.json().unwrap()["state"], "running");
-    assert_eq!(job.get("/checkpoints").1["counts"]["completed"], 0);
-
-    // A foreign Host, whatever the route and token: 403. No CORS headers, ever.
-    let token = "a-token-of-my-own";
-    for request in [
-        "GET /job HTTP/1.1\r\nHost: evil.example\r\n\r\n".to_string(),
-        format!("POST /stop HTTP/1.1\r\nHost: evil.example:{}\r\nAuthorization: Bearer {token}\r\n\r\n", addr.rsplit(':').next().unwrap()),
-    ] {
-        let answer = raw_request(&addr, request.as_bytes());
-        assert!(answer.starts_with("HTTP/1.1 403 ") && answer.contains("is not this endpoint"), "{answer}");
-        assert!(!answer.to_ascii_lowercase().contains("access-control-"), "{answer}");
-    }
-    // A cross-origin POST, even with the token: refused.
-    let cross = format!(
-        "POST /stop HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://evil.example\r\nAuthorization: Bearer {token}\r\nContent-Length: 0\r\n\r\n"
-    );
-    let answer = raw_request(&addr, cross.as_bytes());
-    assert!(answer.starts_with("HTTP/1.1 403 ") && answer.contains("cross-origin"), "{answer}");
-    assert!(!answer.to_ascii_lowercase().contains("access-control-"), "{answer}");
-    // The endpoint's own origin is fine.
-    let own = format!("GET /job HTTP/1.1\r\nHost: {addr}\r\nOrigin: http://{addr}\r\n\r\n");
-    assert!(raw_request(&addr, own.as_bytes()).starts_with("HTTP/1.1 200 "));
-
-    // Savepoints outside the root: 403 naming it, and nothing written.
-    let elsewhere = dir.path().join("elsewhere");
-    let escape = format!("{}/../escape", root.display());
-    for requested in [elsewhere.display().to_string(), escape.clone(), "../escape".to_string()] {
-        let response = job.post("/savepoints", &format!(r#"{{"dir": "{requested}"}}"#));
-        assert_error(response, 403, &format!("outside the allowed savepoint root {}", root.display()));
-    }
-    let response = job.post("/stop", &format!(r#"{{"savepoint_dir": "{}"}}"#, elsewhere.display()));
-    assert_error(response, 403, "--savepoint-dirs-anywhere");
-    let [flag, file] = job.token_args();
-    let o = weir_tool(&["savepoint", "--job", &job.url(), "--dir", elsewhere.to_str().unwrap(), &flag, &file]);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains("outside the allowed savepoint root"), "{}", stderr(&o));
-    assert!(!elsewhere.exists() && !dir.path().join("escape").exists(), "a refused savepoint wrote something");
-    // A subdirectory of the root is fine, named relative to it.
-    let (status, record) = job.post("/savepoints", r#"{"dir": "nightly"}"#);
-    assert_eq!(status, 200, "{record}");
-    assert_savepoint(record["path"].as_str().unwrap(), &root.join("nightly"));
-
-    // Slow clients: connections that send part of a request line and then
-    // nothing neither hold the endpoint nor keep it from answering.
-    let slow: Vec<std::net::TcpStream> = (0..100)
-        .map(|_| {
-            let mut s = std::net::TcpStream::connect(&addr).unwrap();
-            s.write_all(b"POST /sto").unwrap();
-            s
-        })
-        .collect();
-    let started = Instant::now();
-    let (status, running) = job.get("/job");
-    let took = started.elapsed();
-    assert_eq!((status, running["state"].as_str()), (200, Some("running")));
-    eprintln!("answered after {took:?} with {} slow connections open", slow.len());
-    assert!(took < Duration::from_secs(3), "answered after {took:?}");
-    drop(slow);
-
-    // None of it stopped the job; the token does.
-    let (status, _) = job.post("/stop", "");
-    assert_eq!(status, 202);
-    let (status, _, log) = job.wait();
-    assert!(status.success(), "{log}");
-    assert!(token_file.exists(), "a given token file is left alone");
-}
-
-#[test]
-fn listening_beyond_loopback_needs_a_token_file() {
-    let dir = tempfile::tempdir().unwrap();
-    for addr in ["0.0.0.0:0", "[::]:0"] {
-        let started = Instant::now();
-        let chk = dir.path().join("chk");
-        let o = run_windowed_count(&[
-            "--generate",
-            "100M",
-            "--rate",
-            "1000",
-            "--checkpoint-dir",
-            chk.to_str().unwrap(),
-            "--control-addr",
-            addr,
-        ]);
-        assert!(!o.status.success(), "{addr}: {}", stderr(&o));
-        assert!(started.elapsed() < Duration::from_secs(30), "{addr}: the job ran");
-        let err = stderr(&o);
-        assert!(err.contains(addr) && err.contains("--control-token-file"), "{addr}: {err}");
-        assert!(!err.contains("control endpoint listening"), "{addr}: {err}");
-    }
 }

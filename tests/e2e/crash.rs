@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::common::*;
 
@@ -26,38 +26,15 @@ fn sigkill_at_random_moments(backend: &str) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let chk = dir.path().join("chk");
-    let mut kills = 0;
-    let mut finished = false;
-    for attempt in 0..20 {
+    let kills = kill_at_random_moments(&mut rng, 6, (150, 800), backend, |rng| {
         let interval = format!("{}ms", 100 + rng.below(101));
-        let mut child = Command::new(windowed_count_bin())
+        Command::new(windowed_count_bin())
             .args(args(&out, &chk, &interval, 50_000, backend))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap();
-        if kills < 6 {
-            let wait = Duration::from_millis(150 + rng.below(800));
-            let started = Instant::now();
-            while started.elapsed() < wait {
-                if child.try_wait().unwrap().is_some() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            if child.try_wait().unwrap().is_none() {
-                child.kill().unwrap(); // SIGKILL
-                child.wait().unwrap();
-                kills += 1;
-                continue;
-            }
-        }
-        let status = child.wait().unwrap();
-        assert!(status.success(), "{backend}: attempt {attempt} failed: {status}");
-        finished = true;
-        break;
-    }
-    assert!(finished, "{backend}: the job never ran to its end");
+            .unwrap()
+    });
     assert!(kills >= 3, "{backend}: the job was killed only {kills} times");
     assert_eq!(committed_lines(&out), generated_reference(N, KEYS, EVENT_RATE, 1000), "{backend}: after {kills} kills");
     let leftovers: Vec<_> = std::fs::read_dir(out.join(".inprogress")).unwrap().collect();

@@ -16,6 +16,7 @@ mod lifecycle;
 #[cfg(feature = "s3")]
 #[path = "../../checkpoint/tests/support/moto.rs"]
 mod moto;
+mod protection;
 mod rescale;
 #[cfg(feature = "s3")]
 mod s3;

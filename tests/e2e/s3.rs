@@ -83,30 +83,10 @@ fn s3_sigkill_at_random_moments_then_latest_gives_the_reference_output() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let chk = server.url("crash/chk");
-    let (mut kills, mut finished) = (0, false);
-    for attempt in 0..20 {
+    let kills = kill_at_random_moments(&mut rng, 4, (400, 1200), "s3", |rng| {
         let interval = format!("--checkpoint-interval {}ms --rate 50000 --from-checkpoint latest", 100 + rng.below(101));
-        let mut child =
-            windowed_count(&server, &job(N, "rocksdb", &chk, &out, &interval)).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-        if kills < 4 {
-            let started = Instant::now();
-            let wait = Duration::from_millis(400 + rng.below(1200));
-            while started.elapsed() < wait && child.try_wait().unwrap().is_none() {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            if child.try_wait().unwrap().is_none() {
-                child.kill().unwrap(); // SIGKILL
-                child.wait().unwrap();
-                kills += 1;
-                continue;
-            }
-        }
-        let status = child.wait().unwrap();
-        assert!(status.success(), "attempt {attempt} failed: {status}");
-        finished = true;
-        break;
-    }
-    assert!(finished, "the job never ran to its end");
+        windowed_count(&server, &job(N, "rocksdb", &chk, &out, &interval)).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap()
+    });
     assert!(kills >= 3, "the job was killed only {kills} times");
     assert_eq!(committed_lines(&out), generated_reference(N, KEYS, EVENT_RATE, 1000), "after {kills} kills");
     let ids = complete_ids(&server, &chk);
