@@ -1,5 +1,5 @@
 //! Savepoints taken from a running job through its `JobControl`: canonical
-//! and native, while running and as the final checkpoint of a stop, and
+//! and native, while running and when a stop takes one before its final checkpoint, and
 //! restores from them into the same and the other backend. The rescale
 //! matrix: {canonical, native} x {hashmap, rocksdb} x parallelism
 //! {1 -> 3, 3 -> 2, 2 -> 4} (from a checkpoint: `rescale.rs`).
