@@ -117,7 +117,8 @@ fn s3_tool_lists_inspects_verifies_collects_and_promotes() {
     assert_eq!(listed["location"], chk.as_str(), "{listed}");
     assert_eq!(listed["lock"]["status"], "stale", "{listed}");
     let ids = complete_ids(&server, &chk);
-    assert_eq!(ids.len(), 2, "two retained checkpoints: {listed}");
+    // Two are retained; a kill while the oldest was being deleted leaves a third.
+    assert!((2..=3).contains(&ids.len()), "the retained checkpoints: {listed}");
     let last = *ids.last().unwrap();
     let row = listed["checkpoints"].as_array().unwrap().iter().find(|c| c["id"] == last).unwrap();
     assert!(row["full_size"].as_u64().unwrap() > 0 && row["problem"].is_null(), "{row}");
