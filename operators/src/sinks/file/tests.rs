@@ -15,6 +15,11 @@ fn sink(dir: &Path, run: &str, restored: Option<Vec<u8>>) -> Op {
     sink_at(dir, 0, 1, run, restored.map(|s| vec![(0, s)]))
 }
 
+/// Writes one record per value.
+fn write(op: &mut Op, values: &[u32]) {
+    op.process(&mut values.iter().map(|v| Event::new(0, *v)).collect()).unwrap();
+}
+
 fn barrier(op: &mut Op, id: u64, kind: SnapshotKind) -> Vec<u8> {
     let mut snaps: Vec<OperatorSnapshot> = Vec::new();
     op.barrier(&Barrier { id, timestamp_ms: 0, is_final: false, kind }, &mut snaps).unwrap();
@@ -52,9 +57,9 @@ const SP: SnapshotKind = SnapshotKind::Savepoint(SavepointFormat::Canonical);
 fn files_appear_only_when_a_checkpoint_covering_them_completes_never_on_a_savepoint() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = sink(dir.path(), "r1", None);
-    s.process(&mut vec![Event::new(0, 1), Event::new(0, 2)]).unwrap();
+    write(&mut s, &[1, 2]);
     barrier(&mut s, 3, CP);
-    s.process(&mut vec![Event::new(0, 3)]).unwrap();
+    write(&mut s, &[3]);
     s.checkpoint_aborted(&Notification { id: 3, kind: CP, is_final: false }).unwrap();
     barrier(&mut s, 4, SP);
     complete(&mut s, 4, SP);
@@ -71,10 +76,10 @@ fn files_appear_only_when_a_checkpoint_covering_them_completes_never_on_a_savepo
 fn restore_finishes_a_commit_the_crash_interrupted_and_drops_uncovered_output() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = sink(dir.path(), "r1", None);
-    s.process(&mut vec![Event::new(0, 7)]).unwrap();
+    write(&mut s, &[7]);
     let state = barrier(&mut s, 5, CP);
     // Written after checkpoint 5: no checkpoint covers it.
-    s.process(&mut vec![Event::new(0, 8)]).unwrap();
+    write(&mut s, &[8]);
     // The process dies here: _metadata of checkpoint 5 was written, the sink never heard.
     drop(s);
     assert!(committed(dir.path()).is_empty());
@@ -94,16 +99,16 @@ fn restore_finishes_a_commit_the_crash_interrupted_and_drops_uncovered_output() 
 fn a_savepoint_then_a_crash_then_the_older_checkpoint_leaves_no_duplicate() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = sink(dir.path(), "r1", None);
-    s.process(&mut vec![Event::new(0, 1)]).unwrap();
+    write(&mut s, &[1]);
     let chk = barrier(&mut s, 1, CP);
     complete(&mut s, 1, CP);
-    s.process(&mut vec![Event::new(0, 2)]).unwrap();
+    write(&mut s, &[2]);
     barrier(&mut s, 2, SP);
     complete(&mut s, 2, SP);
     drop(s); // killed before the next checkpoint
              // Resumed from checkpoint 1: record 2 is replayed.
     let mut r = sink(dir.path(), "r2", Some(chk));
-    r.process(&mut vec![Event::new(0, 2)]).unwrap();
+    write(&mut r, &[2]);
     barrier(&mut r, 3, CP);
     complete(&mut r, 3, CP);
     assert_eq!(text(dir.path()), "1,2");
@@ -113,15 +118,15 @@ fn a_savepoint_then_a_crash_then_the_older_checkpoint_leaves_no_duplicate() {
 fn replayed_checkpoint_ids_never_reuse_a_committed_name() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = sink(dir.path(), "r1", None);
-    s.process(&mut vec![Event::new(0, 1)]).unwrap();
+    write(&mut s, &[1]);
     let chk = barrier(&mut s, 1, CP);
     complete(&mut s, 1, CP);
-    s.process(&mut vec![Event::new(0, 2)]).unwrap();
+    write(&mut s, &[2]);
     barrier(&mut s, 2, CP);
     complete(&mut s, 2, CP);
     // A restore from checkpoint 1 (kept by retention) takes id 2 again.
     let mut r = sink(dir.path(), "r2", Some(chk));
-    r.process(&mut vec![Event::new(0, 20)]).unwrap();
+    write(&mut r, &[20]);
     barrier(&mut r, 2, CP);
     complete(&mut r, 2, CP);
     assert_eq!(committed(dir.path()).len(), 3);
@@ -133,10 +138,10 @@ fn after_a_rescale_each_earlier_instance_is_recovered_by_exactly_one_new_one() {
     let dir = tempfile::tempdir().unwrap();
     let mut a = sink_at(dir.path(), 0, 2, "r1", None);
     let mut b = sink_at(dir.path(), 1, 2, "r1", None);
-    a.process(&mut vec![Event::new(0, 1)]).unwrap();
-    b.process(&mut vec![Event::new(0, 2)]).unwrap();
+    write(&mut a, &[1]);
+    write(&mut b, &[2]);
     let (sa, sb) = (barrier(&mut a, 4, CP), barrier(&mut b, 4, CP));
-    b.process(&mut vec![Event::new(0, 99)]).unwrap(); // after the checkpoint
+    write(&mut b, &[99]); // after the checkpoint
     drop((a, b));
     // One instance now: it commits both earlier instances' files and removes instance 1's uncovered one.
     let _one = sink_at(dir.path(), 0, 1, "r2", Some(vec![(0, sa), (1, sb)]));
@@ -148,7 +153,7 @@ fn after_a_rescale_each_earlier_instance_is_recovered_by_exactly_one_new_one() {
 fn a_pending_file_that_vanished_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = sink(dir.path(), "r1", None);
-    s.process(&mut vec![Event::new(0, 7)]).unwrap();
+    write(&mut s, &[7]);
     let state = barrier(&mut s, 2, CP);
     drop(s);
     for e in fs::read_dir(dir.path().join(IN_PROGRESS_DIR)).unwrap() {
@@ -166,7 +171,7 @@ fn without_checkpoints_files_are_committed_at_the_end() {
     let sink = FileSink::<u32>::new("out", dir.path(), 0, Counters::default().counter("rows")).unwrap();
     let mut op = TwoPhaseCommitOperator::new("out", sink, 0, 1, "r1", false, None).unwrap();
     op.open().unwrap();
-    op.process(&mut vec![Event::new(0, 5)]).unwrap();
+    write(&mut op, &[5]);
     assert!(committed(dir.path()).is_empty());
     op.finish().unwrap();
     assert_eq!(committed(dir.path()), vec!["part-0000-r1-0".to_string()]);
