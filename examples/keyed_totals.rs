@@ -61,6 +61,7 @@ pub struct Total {
     /// Makes the value `--value-bytes` long.
     pub padding: Vec<u8>,
 }
+weir::state_type!(Total, "keyed_totals.Total");
 
 /// Updates each key's total.
 #[derive(Clone)]

@@ -54,7 +54,7 @@ pub use weir_runtime::{
     Event, JobConfig, JobError, JobResult, RecoveryScope, RestoreFrom, Source, SourceStatus, SubtaskEnv, TransactionContext,
     TwoPhaseCommitSink,
 };
-pub use weir_state::{Key, ListState, MapState, ReducingState, ValueState};
+pub use weir_state::{state_type, Key, ListState, MapState, ReducingState, StateDescriptor, StateType, ValueFormat, ValueState};
 
 /// The crates weir is made of, for what the facade does not re-export.
 pub mod crates {

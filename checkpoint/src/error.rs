@@ -4,8 +4,6 @@
 //! can look up (see [`CheckpointStorage::describe`](crate::CheckpointStorage::describe)),
 //! and says what is wrong with it.
 
-use crate::codec::CodecError;
-
 /// Everything that can go wrong while writing, reading or locating checkpoints.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
@@ -50,7 +48,7 @@ pub enum CheckpointError {
     /// A `_metadata` file was written in a format version this build does not read.
     #[error(
         "checkpoint metadata {path}: format version {found} is not supported \
-         (this weir reads format version {supported})"
+         (this weir reads format versions 1 to {supported})"
     )]
     UnsupportedVersion {
         /// Full path or URL of the `_metadata` file.
@@ -97,10 +95,6 @@ pub enum CheckpointError {
         #[source]
         source: object_store::Error,
     },
-
-    /// Encoding or decoding state with the binary codec failed.
-    #[error(transparent)]
-    Codec(#[from] CodecError),
 
     /// A path recorded in `_metadata` leads outside the storage root (too many `../`).
     #[error("checkpoint file {path}: path leads outside the checkpoint storage root")]

@@ -16,7 +16,6 @@
 //!   savepoint for a restore, wherever it was copied to.
 //! - [`protocol`]: pure decisions — when a checkpoint is complete, what is
 //!   subsumed, which files may be deleted, the next checkpoint id.
-//! - [`codec`]: the binary encoding of state (the only user of `bincode`).
 //! - [`tools`]: list, inspect, verify, garbage-collect and promote
 //!   checkpoints (the library half of `weir checkpoints`).
 //! - [`lease`]: the lock file `<checkpoint-dir>/_job_lock` that says which job
@@ -69,7 +68,6 @@
 #![deny(missing_docs)]
 
 mod checksum;
-pub mod codec;
 mod error;
 mod hex;
 mod key_groups;
@@ -86,13 +84,12 @@ pub mod tools;
 mod utc;
 
 pub use checksum::{checksum, checksum_file};
-pub use codec::CodecError;
 pub use error::CheckpointError;
 pub use lease::{JobLock, LockInfo, LockStatus, JOB_LOCK_FILE};
 pub use location::CheckpointLocation;
 pub use manifest::{
     parse_checkpoint_dir, CheckpointMetadata, KeyGroupOffset, KeyGroupRange, OperatorState, StateFile, SubtaskState, FORMAT_VERSION,
-    METADATA_FILE,
+    INLINE_VALUE_FORMAT, METADATA_FILE,
 };
 pub use protocol::{AckOutcome, PendingCheckpoint, TaskId};
 pub use shared_name::SharedFileName;

@@ -1,13 +1,15 @@
 //! The `_metadata` document that describes one checkpoint or savepoint.
 //!
 //! It is written as pretty-printed JSON so that users can read it. Format
-//! version 1 looks like this (paths are relative to the directory that holds
+//! version 2 looks like this (paths are relative to the directory that holds
 //! `_metadata`; `inline` is small state such as source positions, as a
-//! lowercase hex string, or `null`):
+//! lowercase hex string, or `null`, encoded in value format `value_format`
+//! (the numbers of `weir_state::codec::ValueFormat`: 1 bincode, 2 postcard)):
 //!
 //! ```json
 //! {
-//!   "format_version": 1,
+//!   "format_version": 2,
+//!   "value_format": 2,
 //!   "checkpoint_id": 7,
 //!   "job_name": "windowed-count",
 //!   "timestamp_ms": 1700000000000,
@@ -36,6 +38,9 @@
 //! }
 //! ```
 //!
+//! Version 1 is the same without `value_format`: its inline state is in
+//! value format 1. This build reads both and writes version 2.
+//!
 //! Unknown fields are ignored when reading, so a later version may add
 //! optional fields without bumping [`FORMAT_VERSION`]; any change that an
 //! older reader would misread must bump it.
@@ -47,8 +52,17 @@ use serde::{Deserialize, Serialize};
 use crate::error::CheckpointError;
 pub use crate::key_groups::KeyGroupRange;
 
-/// The `_metadata` format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The `_metadata` format version this build writes (it also reads version 1).
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The value format of inline state that this build writes (the state
+/// crate's codec owns the numbers; the runtime checks that they agree).
+pub const INLINE_VALUE_FORMAT: u32 = 2;
+
+/// The value format of the inline state of a version-1 document.
+fn legacy_value_format() -> u32 {
+    1
+}
 
 /// File name of the metadata document inside a checkpoint directory.
 pub const METADATA_FILE: &str = "_metadata";
@@ -78,6 +92,10 @@ pub fn parse_checkpoint_dir(name: &str) -> Option<u64> {
 pub struct CheckpointMetadata {
     /// Format version of this document, [`FORMAT_VERSION`] when written by this build.
     pub format_version: u32,
+    /// The value format of the inline state ([`INLINE_VALUE_FORMAT`] when
+    /// written by this build; 1 in version-1 documents, which lack it).
+    #[serde(default = "legacy_value_format")]
+    pub value_format: u32,
     /// The checkpoint's id.
     pub checkpoint_id: u64,
     /// Name of the job that took it.
@@ -164,14 +182,17 @@ impl CheckpointMetadata {
     pub fn from_json(path_for_errors: &str, bytes: &[u8]) -> Result<Self, CheckpointError> {
         let corrupt = |reason: String| CheckpointError::CorruptMetadata { path: path_for_errors.to_string(), reason };
         let probe: VersionProbe = serde_json::from_slice(bytes).map_err(|e| corrupt(json_reason(&e)))?;
-        if probe.format_version != FORMAT_VERSION {
+        if !(1..=FORMAT_VERSION).contains(&probe.format_version) {
             return Err(CheckpointError::UnsupportedVersion {
                 path: path_for_errors.to_string(),
                 found: probe.format_version,
                 supported: FORMAT_VERSION,
             });
         }
-        let meta: CheckpointMetadata = serde_json::from_slice(bytes).map_err(|e| corrupt(json_reason(&e)))?;
+        let mut meta: CheckpointMetadata = serde_json::from_slice(bytes).map_err(|e| corrupt(json_reason(&e)))?;
+        if meta.format_version == 1 {
+            meta.value_format = legacy_value_format();
+        }
         meta.check().map_err(corrupt)?;
         Ok(meta)
     }

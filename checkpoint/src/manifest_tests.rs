@@ -5,6 +5,7 @@ use super::*;
 pub(crate) fn sample() -> CheckpointMetadata {
     CheckpointMetadata {
         format_version: FORMAT_VERSION,
+        value_format: 2,
         checkpoint_id: 3,
         job_name: "job".into(),
         timestamp_ms: 1_700_000_000_000,
@@ -62,11 +63,11 @@ fn accessors() {
 
 #[test]
 fn unsupported_version_is_reported_first() {
-    let json = br#"{"format_version": 2, "something_new": true}"#;
+    let json = br#"{"format_version": 3, "something_new": true}"#;
     let err = CheckpointMetadata::from_json("/d/chk-1/_metadata", json).unwrap_err();
-    assert!(matches!(err, CheckpointError::UnsupportedVersion { found: 2, supported: 1, .. }));
+    assert!(matches!(err, CheckpointError::UnsupportedVersion { found: 3, supported: 2, .. }));
     let msg = err.to_string();
-    assert!(msg.contains("/d/chk-1/_metadata") && msg.contains("version 2"), "{msg}");
+    assert!(msg.contains("/d/chk-1/_metadata") && msg.contains("version 3"), "{msg}");
 }
 
 #[test]

@@ -29,7 +29,7 @@ pub enum JobError {
     Checkpoint(#[from] CheckpointError),
     /// State could not be encoded or decoded.
     #[error(transparent)]
-    Codec(#[from] weir_checkpoint::CodecError),
+    Codec(#[from] weir_state::CodecError),
     /// The checkpoint to restore does not fit the job.
     #[error("cannot restore checkpoint {path}: {reason}")]
     IncompatibleCheckpoint {

@@ -43,8 +43,8 @@ impl BuiltTask {
         // instance's after a change of parallelism (each new instance takes its share).
         if let Some(restored) = env.restored(operator_id, false)? {
             match (restored.inline, restored.rescaled) {
-                (_, Some(rescaled)) => source.restore_rescaled(rescaled.parallelism, &rescaled.states)?,
-                (Some(position), None) => source.restore(&position)?,
+                (_, Some(rescaled)) => source.restore_rescaled(rescaled.parallelism, &rescaled.states, restored.format)?,
+                (Some(position), None) => source.restore(&position, restored.format)?,
                 (None, None) => {}
             }
         }

@@ -330,7 +330,9 @@ impl Restore {
     /// The state of `operator_id` for the instance described by `env`.
     pub(crate) fn state_for(&self, operator_id: &str, env: &SubtaskEnv, keyed: bool) -> Result<Option<RestoredState>, JobError> {
         let Some(op) = self.meta.operator(operator_id) else { return Ok(None) };
-        let mut restored = RestoredState { checkpoint_id: self.meta.checkpoint_id, ..RestoredState::default() };
+        let format = weir_state::ValueFormat::from_number(self.meta.value_format)
+            .map_err(|e| JobError::Input(format!("operator {operator_id}: its checkpointed inline state: {e}")))?;
+        let mut restored = RestoredState { checkpoint_id: self.meta.checkpoint_id, format, ..RestoredState::default() };
         if keyed {
             restored.files = self.keyed_files(operator_id, env.key_groups)?;
         }

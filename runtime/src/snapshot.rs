@@ -29,6 +29,8 @@ pub struct RestoredState {
     pub checkpoint_id: u64,
     /// Inline state of this instance (same parallelism only).
     pub inline: Option<Vec<u8>>,
+    /// The value format of the inline state (the checkpoint's).
+    pub format: weir_state::ValueFormat,
     /// Keyed-state files covering this instance's key groups.
     pub files: Vec<RestoredFile>,
     /// At another parallelism: the inline state of every checkpointed

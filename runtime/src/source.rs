@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use weir_state::ValueFormat;
 
 use crossbeam_channel::RecvTimeoutError;
 
@@ -33,13 +34,13 @@ pub trait Source<T>: Send {
     fn watermark(&self) -> Option<i64>;
     /// The position to resume from, encoded.
     fn snapshot(&mut self) -> Result<Vec<u8>, JobError>;
-    /// Resumes from an encoded position.
-    fn restore(&mut self, position: &[u8]) -> Result<(), JobError>;
+    /// Resumes from a position encoded in `format` (that of the checkpoint).
+    fn restore(&mut self, position: &[u8], format: ValueFormat) -> Result<(), JobError>;
     /// Resumes at another parallelism: `positions` are those of every
     /// instance of the run that ran with `parallelism` instances; each new
-    /// instance takes its share of the work they had left.
-    fn restore_rescaled(&mut self, parallelism: u32, positions: &[(u32, Vec<u8>)]) -> Result<(), JobError> {
-        let _ = positions;
+    /// instance takes its share of the work they had left. They are encoded in `format`.
+    fn restore_rescaled(&mut self, parallelism: u32, positions: &[(u32, Vec<u8>)], format: ValueFormat) -> Result<(), JobError> {
+        let _ = (positions, format);
         Err(JobError::Input(format!("this source ran with parallelism {parallelism} and cannot resume at another parallelism")))
     }
 }

@@ -82,7 +82,7 @@ use std::fmt::Debug;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use weir_checkpoint::codec;
+use weir_state::codec::{self, ValueFormat};
 
 use crate::{Barrier, Event, JobError, Notification, Operator, OperatorSnapshot, SubtaskEnv};
 
@@ -177,16 +177,21 @@ pub struct TwoPhaseCommitOperator<T, S: TwoPhaseCommitSink<T>> {
     _t: std::marker::PhantomData<fn(T)>,
 }
 
+/// Checkpointed sink states an instance takes over: their value format, and
+/// `(earlier instance, state)` of each.
+pub type Restored = (ValueFormat, Vec<(u32, Vec<u8>)>);
+
 impl<T, S: TwoPhaseCommitSink<T>> TwoPhaseCommitOperator<T, S> {
     /// The sink instance described by `env`, with its share of the restored state.
     pub fn from_env(id: &str, sink: S, env: &SubtaskEnv) -> Result<Self, JobError> {
-        let restored = env.restored(id, false)?.map(|r| r.owned_inline(env.subtask, env.parallelism));
+        let restored = env.restored(id, false)?.map(|r| (r.format, r.owned_inline(env.subtask, env.parallelism)));
         Self::new(id, sink, env.subtask, env.parallelism, &env.run_id, env.checkpointing, restored)
     }
 
     /// Instance `subtask` of `parallelism` of the sink `id`, in run `run`;
     /// `restored` holds the checkpointed states this instance takes over
-    /// (its own, or several earlier instances' after a change of parallelism).
+    /// (its own, or several earlier instances' after a change of parallelism),
+    /// encoded in the value format it names.
     pub fn new(
         id: &str,
         sink: S,
@@ -194,11 +199,12 @@ impl<T, S: TwoPhaseCommitSink<T>> TwoPhaseCommitOperator<T, S> {
         parallelism: u32,
         run: &str,
         checkpointing: bool,
-        restored: Option<Vec<(u32, Vec<u8>)>>,
+        restored: Option<Restored>,
     ) -> Result<Self, JobError> {
         let mut handles = Vec::new();
-        for (s, bytes) in restored.unwrap_or_default() {
-            let state: Pending<S::Handle> = codec::decode(&bytes).map_err(|e| JobError::Sink {
+        let (format, restored) = restored.unwrap_or_default();
+        for (s, bytes) in restored {
+            let state: Pending<S::Handle> = codec::decode(format, &bytes).map_err(|e| JobError::Sink {
                 operator: id.to_string(),
                 message: format!("the checkpointed transactions of instance {s} cannot be read: {e}"),
             })?;

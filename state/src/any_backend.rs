@@ -4,8 +4,8 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::{
-    HashMapBackend, Key, KeyGroupRange, KeyedStateBackend, Namespace, RestoredFile, RocksDbBackend, RocksDbConfig, StateError, StateId,
-    StateSnapshot, StateValue, Timer,
+    HashMapBackend, Key, KeyGroupRange, KeyedStateBackend, ListId, MapId, Namespace, RestoredFile, RocksDbBackend, RocksDbConfig,
+    StateDescriptor, StateError, StateId, StateKind, StateSnapshot, StateValue, Timer, UserKey,
 };
 
 /// Which keyed-state backend a job uses (`--state-backend`).
@@ -119,8 +119,91 @@ impl<K: Key> KeyedStateBackend<K> for Backend<K> {
     fn key_group_range(&self) -> KeyGroupRange {
         delegate!(self, b => b.key_group_range())
     }
-    fn register<N: Namespace, V: StateValue>(&mut self, name: &str) -> Result<StateId<N, V>, StateError> {
-        delegate!(self, b => b.register(name))
+    fn register_state<N: Namespace, V: StateValue>(
+        &mut self,
+        state: &StateDescriptor<V>,
+        kind: StateKind,
+    ) -> Result<StateId<N, V>, StateError> {
+        delegate!(self, b => b.register_state(state, kind))
+    }
+    fn register_list<N: Namespace, V: StateValue>(&mut self, state: &StateDescriptor<V>) -> Result<ListId<N, V>, StateError> {
+        delegate!(self, b => b.register_list(state))
+    }
+    #[inline]
+    fn list_add<N: Namespace, V: StateValue>(&mut self, id: &ListId<N, V>, kg: u32, key: &K, ns: &N, value: V) -> Result<(), StateError> {
+        delegate!(self, b => b.list_add(id, kg, key, ns, value))
+    }
+    fn list_for_each<N: Namespace, V: StateValue>(
+        &mut self,
+        id: &ListId<N, V>,
+        kg: u32,
+        key: &K,
+        ns: &N,
+        f: &mut dyn FnMut(V) -> Result<(), StateError>,
+    ) -> Result<(), StateError> {
+        delegate!(self, b => b.list_for_each(id, kg, key, ns, f))
+    }
+    fn list_clear<N: Namespace, V: StateValue>(&mut self, id: &ListId<N, V>, kg: u32, key: &K, ns: &N) -> Result<(), StateError> {
+        delegate!(self, b => b.list_clear(id, kg, key, ns))
+    }
+    fn register_map<N: Namespace, UK: UserKey, V: StateValue>(
+        &mut self,
+        state: &StateDescriptor<V>,
+    ) -> Result<MapId<N, UK, V>, StateError> {
+        delegate!(self, b => b.register_map(state))
+    }
+    #[inline]
+    fn map_get<N: Namespace, UK: UserKey, V: StateValue>(
+        &mut self,
+        id: &MapId<N, UK, V>,
+        kg: u32,
+        key: &K,
+        ns: &N,
+        user_key: &UK,
+    ) -> Result<Option<V>, StateError> {
+        delegate!(self, b => b.map_get(id, kg, key, ns, user_key))
+    }
+    #[inline]
+    fn map_put<N: Namespace, UK: UserKey, V: StateValue>(
+        &mut self,
+        id: &MapId<N, UK, V>,
+        kg: u32,
+        key: &K,
+        ns: &N,
+        user_key: UK,
+        value: V,
+    ) -> Result<(), StateError> {
+        delegate!(self, b => b.map_put(id, kg, key, ns, user_key, value))
+    }
+    #[inline]
+    fn map_remove<N: Namespace, UK: UserKey, V: StateValue>(
+        &mut self,
+        id: &MapId<N, UK, V>,
+        kg: u32,
+        key: &K,
+        ns: &N,
+        user_key: &UK,
+    ) -> Result<Option<V>, StateError> {
+        delegate!(self, b => b.map_remove(id, kg, key, ns, user_key))
+    }
+    fn map_for_each<N: Namespace, UK: UserKey, V: StateValue>(
+        &mut self,
+        id: &MapId<N, UK, V>,
+        kg: u32,
+        key: &K,
+        ns: &N,
+        f: &mut dyn FnMut(UK, V) -> Result<(), StateError>,
+    ) -> Result<(), StateError> {
+        delegate!(self, b => b.map_for_each(id, kg, key, ns, f))
+    }
+    fn map_clear<N: Namespace, UK: UserKey, V: StateValue>(
+        &mut self,
+        id: &MapId<N, UK, V>,
+        kg: u32,
+        key: &K,
+        ns: &N,
+    ) -> Result<(), StateError> {
+        delegate!(self, b => b.map_clear(id, kg, key, ns))
     }
     #[inline]
     fn get<N: Namespace, V: StateValue>(&mut self, id: &StateId<N, V>, kg: u32, key: &K, ns: &N) -> Result<Option<V>, StateError> {

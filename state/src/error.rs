@@ -1,26 +1,28 @@
-use weir_checkpoint::CodecError;
+use crate::codec::CodecError;
 
 /// What can go wrong while reading, writing, snapshotting or restoring keyed state.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    /// A state was registered twice under one name with different types.
-    #[error("state '{name}' is already registered with value type {existing}, not {requested}")]
+    /// A state was registered twice under one name with different schemas.
+    #[error("state '{name}' is already registered as {existing}, not {requested}")]
     TypeConflict {
         /// The state's name.
         name: String,
-        /// The type it was registered with first.
-        existing: &'static str,
-        /// The type asked for now.
-        requested: &'static str,
+        /// The schema it was registered with first.
+        existing: String,
+        /// The schema asked for now.
+        requested: String,
     },
-    /// Restored bytes of a state could not be read as the type the job declares.
-    #[error("state '{name}' in the checkpoint cannot be read as {requested} (the job's declared type): {reason}")]
+    /// A restored state was written with a schema the job's declared one cannot read.
+    #[error("state '{name}' cannot be restored: the checkpoint holds {written}, the job declares {declared}: {reason}")]
     IncompatibleState {
         /// The state's name.
         name: String,
-        /// The type the job declares.
-        requested: &'static str,
-        /// What the decoder said.
+        /// The schema the job declares.
+        declared: String,
+        /// The schema the checkpoint records.
+        written: String,
+        /// Why the one cannot be read as the other.
         reason: String,
     },
     /// A key group outside the instance's range was used.

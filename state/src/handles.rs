@@ -1,13 +1,8 @@
 //! The state handles user functions declare: value, list, map and reducing state.
 
-use std::hash::Hash;
 use std::marker::PhantomData;
 
-use rustc_hash::FxHashMap;
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-
-use crate::{Backend, Key, KeyedStateBackend, StateError, StateId, StateValue};
+use crate::{Backend, Key, KeyedStateBackend, ListId, MapId, StateDescriptor, StateError, StateId, StateKind, StateValue, UserKey};
 
 /// Access to the keyed state of one key: the backend, the key and its key group.
 /// Operators create it for the record (or timer) being processed.
@@ -51,9 +46,9 @@ impl<V> Clone for ValueState<V> {
 }
 
 impl<V: StateValue> ValueState<V> {
-    /// Declares the state `name` in `backend`.
-    pub fn register<K: Key>(backend: &mut Backend<K>, name: &str) -> Result<Self, StateError> {
-        Ok(ValueState { id: backend.register(name)? })
+    /// Declares the state in `backend`: a name, or a [`StateDescriptor`] with migrations.
+    pub fn register<K: Key>(backend: &mut Backend<K>, state: impl Into<StateDescriptor<V>>) -> Result<Self, StateError> {
+        Ok(ValueState { id: backend.register_state(&state.into(), StateKind::Value)? })
     }
     /// The current key's value.
     pub fn get<K: Key>(&self, s: &mut KeyedState<'_, K>) -> Result<Option<V>, StateError> {
@@ -87,7 +82,8 @@ impl<V: StateValue> ValueState<V> {
     }
 }
 
-/// A list of values per key.
+/// A list of values per key. Adding a value does not read the list (RocksDB
+/// appends it with a merge), and reading streams the elements.
 ///
 /// ```
 /// # use weir_state::*;
@@ -100,7 +96,7 @@ impl<V: StateValue> ValueState<V> {
 /// ```
 #[derive(Debug)]
 pub struct ListState<V> {
-    id: StateId<(), Vec<V>>,
+    id: ListId<(), V>,
 }
 impl<V> Clone for ListState<V> {
     fn clone(&self) -> Self {
@@ -109,29 +105,44 @@ impl<V> Clone for ListState<V> {
 }
 
 impl<V: StateValue> ListState<V> {
-    /// Declares the state `name` in `backend`.
-    pub fn register<K: Key>(backend: &mut Backend<K>, name: &str) -> Result<Self, StateError> {
-        Ok(ListState { id: backend.register(name)? })
+    /// Declares the state in `backend`: a name, or a [`StateDescriptor`] with migrations (of the element type).
+    pub fn register<K: Key>(backend: &mut Backend<K>, state: impl Into<StateDescriptor<V>>) -> Result<Self, StateError> {
+        Ok(ListState { id: backend.register_list(&state.into())? })
     }
     /// The current key's list (empty when there is none).
     pub fn get<K: Key>(&self, s: &mut KeyedState<'_, K>) -> Result<Vec<V>, StateError> {
-        Ok(s.backend.get(&self.id, s.key_group, s.key, &())?.unwrap_or_default())
+        let mut out = Vec::new();
+        self.for_each(s, |v| {
+            out.push(v);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+    /// Calls `f` with each element of the current key's list, oldest first,
+    /// without building the list.
+    pub fn for_each<K: Key>(&self, s: &mut KeyedState<'_, K>, mut f: impl FnMut(V) -> Result<(), StateError>) -> Result<(), StateError> {
+        s.backend.list_for_each(&self.id, s.key_group, s.key, &(), &mut f)
     }
     /// Appends a value to the current key's list.
     pub fn add<K: Key>(&self, s: &mut KeyedState<'_, K>, value: V) -> Result<(), StateError> {
-        s.backend.upsert(&self.id, s.key_group, s.key, &(), value, |v| vec![v], |l, v| l.push(v)).map(|_| ())
+        s.backend.list_add(&self.id, s.key_group, s.key, &(), value)
     }
     /// Replaces the current key's list.
     pub fn set<K: Key>(&self, s: &mut KeyedState<'_, K>, values: Vec<V>) -> Result<(), StateError> {
-        s.backend.put(&self.id, s.key_group, s.key, &(), values)
+        s.backend.list_clear(&self.id, s.key_group, s.key, &())?;
+        for v in values {
+            s.backend.list_add(&self.id, s.key_group, s.key, &(), v)?;
+        }
+        Ok(())
     }
     /// Removes the current key's list.
     pub fn clear<K: Key>(&self, s: &mut KeyedState<'_, K>) -> Result<(), StateError> {
-        s.backend.remove(&self.id, s.key_group, s.key, &()).map(|_| ())
+        s.backend.list_clear(&self.id, s.key_group, s.key, &())
     }
 }
 
-/// A map from user keys to values, per key.
+/// A map from user keys to values, per key. Each entry is stored on its
+/// own: reading or writing one entry touches that entry only.
 ///
 /// ```
 /// # use weir_state::*;
@@ -140,11 +151,12 @@ impl<V: StateValue> ListState<V> {
 /// let mut s = KeyedState::new(&mut b, 0, &1);
 /// by_page.put(&mut s, "/".into(), 2).unwrap();
 /// assert_eq!(by_page.get(&mut s, &"/".to_string()).unwrap(), Some(2));
+/// assert!(by_page.contains(&mut s, &"/".to_string()).unwrap());
 /// assert_eq!(by_page.entries(&mut s).unwrap().len(), 1);
 /// ```
 #[derive(Debug)]
 pub struct MapState<UK, UV> {
-    id: StateId<(), FxHashMap<UK, UV>>,
+    id: MapId<(), UK, UV>,
 }
 impl<UK, UV> Clone for MapState<UK, UV> {
     fn clone(&self) -> Self {
@@ -152,69 +164,47 @@ impl<UK, UV> Clone for MapState<UK, UV> {
     }
 }
 
-impl<UK, UV> MapState<UK, UV>
-where
-    UK: Hash + Eq + Clone + Serialize + DeserializeOwned + Send + Sync + 'static,
-    UV: StateValue,
-{
-    /// Declares the state `name` in `backend`.
-    pub fn register<K: Key>(backend: &mut Backend<K>, name: &str) -> Result<Self, StateError> {
-        Ok(MapState { id: backend.register(name)? })
+impl<UK: UserKey, UV: StateValue> MapState<UK, UV> {
+    /// Declares the state in `backend`: a name, or a [`StateDescriptor`] with migrations (of the value type).
+    pub fn register<K: Key>(backend: &mut Backend<K>, state: impl Into<StateDescriptor<UV>>) -> Result<Self, StateError> {
+        Ok(MapState { id: backend.register_map(&state.into())? })
     }
     /// The value under `user_key` for the current key.
     pub fn get<K: Key>(&self, s: &mut KeyedState<'_, K>, user_key: &UK) -> Result<Option<UV>, StateError> {
-        Ok(s.backend.get(&self.id, s.key_group, s.key, &())?.and_then(|m| m.get(user_key).cloned()))
+        s.backend.map_get(&self.id, s.key_group, s.key, &(), user_key)
+    }
+    /// Whether the current key's map has `user_key`.
+    pub fn contains<K: Key>(&self, s: &mut KeyedState<'_, K>, user_key: &UK) -> Result<bool, StateError> {
+        Ok(self.get(s, user_key)?.is_some())
     }
     /// Stores `value` under `user_key` for the current key.
     pub fn put<K: Key>(&self, s: &mut KeyedState<'_, K>, user_key: UK, value: UV) -> Result<(), StateError> {
-        s.backend
-            .upsert(
-                &self.id,
-                s.key_group,
-                s.key,
-                &(),
-                (user_key, value),
-                |(k, v)| {
-                    let mut m = FxHashMap::default();
-                    m.insert(k, v);
-                    m
-                },
-                |m, (k, v)| {
-                    m.insert(k, v);
-                },
-            )
-            .map(|_| ())
+        s.backend.map_put(&self.id, s.key_group, s.key, &(), user_key, value)
     }
     /// Removes `user_key` for the current key.
     pub fn remove<K: Key>(&self, s: &mut KeyedState<'_, K>, user_key: &UK) -> Result<Option<UV>, StateError> {
-        let mut removed = None;
-        let mut empty = false;
-        if s.backend.get(&self.id, s.key_group, s.key, &())?.is_some() {
-            s.backend.upsert(
-                &self.id,
-                s.key_group,
-                s.key,
-                &(),
-                (),
-                |()| FxHashMap::default(),
-                |m, ()| {
-                    removed = m.remove(user_key);
-                    empty = m.is_empty();
-                },
-            )?;
-        }
-        if empty {
-            s.backend.remove(&self.id, s.key_group, s.key, &())?;
-        }
-        Ok(removed)
+        s.backend.map_remove(&self.id, s.key_group, s.key, &(), user_key)
+    }
+    /// Calls `f` with every entry of the current key's map, without building it.
+    pub fn for_each<K: Key>(
+        &self,
+        s: &mut KeyedState<'_, K>,
+        mut f: impl FnMut(UK, UV) -> Result<(), StateError>,
+    ) -> Result<(), StateError> {
+        s.backend.map_for_each(&self.id, s.key_group, s.key, &(), &mut f)
     }
     /// Every entry of the current key's map.
     pub fn entries<K: Key>(&self, s: &mut KeyedState<'_, K>) -> Result<Vec<(UK, UV)>, StateError> {
-        Ok(s.backend.get(&self.id, s.key_group, s.key, &())?.map(|m| m.into_iter().collect()).unwrap_or_default())
+        let mut out = Vec::new();
+        self.for_each(s, |k, v| {
+            out.push((k, v));
+            Ok(())
+        })?;
+        Ok(out)
     }
     /// Removes the current key's whole map.
     pub fn clear<K: Key>(&self, s: &mut KeyedState<'_, K>) -> Result<(), StateError> {
-        s.backend.remove(&self.id, s.key_group, s.key, &()).map(|_| ())
+        s.backend.map_clear(&self.id, s.key_group, s.key, &())
     }
 }
 
@@ -242,9 +232,9 @@ impl<V, F: Clone> Clone for ReducingState<V, F> {
 }
 
 impl<V: StateValue, F: Fn(V, V) -> V> ReducingState<V, F> {
-    /// Declares the state `name` in `backend`, folded with `reduce`.
-    pub fn register<K: Key>(backend: &mut Backend<K>, name: &str, reduce: F) -> Result<Self, StateError> {
-        Ok(ReducingState { id: backend.register(name)?, reduce, _v: PhantomData })
+    /// Declares the state in `backend` (a name, or a [`StateDescriptor`]), folded with `reduce`.
+    pub fn register<K: Key>(backend: &mut Backend<K>, state: impl Into<StateDescriptor<V>>, reduce: F) -> Result<Self, StateError> {
+        Ok(ReducingState { id: backend.register_state(&state.into(), StateKind::Reducing)?, reduce, _v: PhantomData })
     }
     /// The current key's reduced value.
     pub fn get<K: Key>(&self, s: &mut KeyedState<'_, K>) -> Result<Option<V>, StateError> {

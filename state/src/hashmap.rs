@@ -9,18 +9,22 @@
 
 use std::any::Any;
 use std::collections::HashMap as StdHashMap;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use hashbrown::{Equivalent, HashMap};
-use weir_checkpoint::codec;
+use rustc_hash::FxHashMap;
 
 use crate::canonical::{self, CanonicalWriter, Parsed, RestoredEntries, Section};
+use crate::codec::{self, CodecError, ValueFormat};
+use crate::convert::Reader;
 use crate::timers::TimerMap;
 use crate::{
-    Key, KeyGroupRange, KeyedStateBackend, Namespace, RestoredFile, SnapshotFile, StateError, StateId, StateSnapshot, StateValue, Timer,
+    Key, KeyGroupRange, KeyedStateBackend, ListId, MapId, Namespace, RestoredFile, Schema, SnapshotFile, StateDescriptor, StateError,
+    StateId, StateKind, StateSnapshot, StateValue, Timer, UserKey,
 };
 
-type Map<K, N, V> = HashMap<(K, N), V>;
+type Map<K, N, X> = HashMap<(K, N), X>;
 
 /// A borrowed `(key, namespace)` that looks up an owned one without cloning.
 #[derive(Hash)]
@@ -32,8 +36,86 @@ impl<K: Eq, N: Eq> Equivalent<(K, N)> for Lookup<'_, K, N> {
     }
 }
 
-struct Table<K: Key, N: Namespace, V: StateValue> {
-    maps: Vec<Arc<Map<K, N, V>>>,
+/// What a table stores per `(key, namespace)` and how that is written as
+/// canonical entries (the layout of [`crate::convert`]) and read back.
+trait Layout<K: Key, N: Namespace>: Send + Sync + 'static {
+    type Stored: Clone + Send + Sync + 'static;
+    /// Writes the entries of one `(key, namespace)`.
+    fn write(key: &(K, N), stored: &Self::Stored, out: &mut CanonicalWriter, buf: &mut Vec<u8>) -> Result<(), StateError>;
+    /// Adds an entry of the current format and layout.
+    fn read(map: &mut Map<K, N, Self::Stored>, key: &[u8], value: &[u8]) -> Result<(), CodecError>;
+}
+
+/// One value per key and namespace.
+struct Values<V>(PhantomData<fn() -> V>);
+/// A list per key and namespace, appended to in place.
+struct Lists<V>(PhantomData<fn() -> V>);
+/// A map per key and namespace, each entry read and written on its own.
+struct Maps<UK, V>(PhantomData<fn() -> (UK, V)>);
+
+const CURRENT: ValueFormat = ValueFormat::CURRENT;
+
+impl<K: Key, N: Namespace, V: StateValue> Layout<K, N> for Values<V> {
+    type Stored = V;
+    fn write(key: &(K, N), stored: &V, out: &mut CanonicalWriter, _: &mut Vec<u8>) -> Result<(), StateError> {
+        out.push_encoded(key, stored)
+    }
+    fn read(map: &mut Map<K, N, V>, key: &[u8], value: &[u8]) -> Result<(), CodecError> {
+        map.insert(codec::decode(CURRENT, key)?, codec::decode(CURRENT, value)?);
+        Ok(())
+    }
+}
+
+impl<K: Key, N: Namespace, V: StateValue> Layout<K, N> for Lists<V> {
+    type Stored = Vec<V>;
+    fn write(key: &(K, N), stored: &Vec<V>, out: &mut CanonicalWriter, buf: &mut Vec<u8>) -> Result<(), StateError> {
+        buf.clear();
+        codec::encode_into(key, buf)?;
+        let at = buf.len();
+        for v in stored {
+            codec::encode_into(v, buf)?;
+        }
+        let (k, v) = buf.split_at(at);
+        out.push_entry(k, v)
+    }
+    fn read(map: &mut Map<K, N, Vec<V>>, key: &[u8], value: &[u8]) -> Result<(), CodecError> {
+        let list = map.entry(codec::decode(CURRENT, key)?).or_default();
+        let mut rest = value;
+        while !rest.is_empty() {
+            let (v, used) = codec::decode_prefix(CURRENT, rest)?;
+            list.push(v);
+            rest = &rest[used..];
+        }
+        Ok(())
+    }
+}
+
+impl<K: Key, N: Namespace, UK: UserKey, V: StateValue> Layout<K, N> for Maps<UK, V> {
+    type Stored = FxHashMap<UK, V>;
+    fn write(key: &(K, N), stored: &FxHashMap<UK, V>, out: &mut CanonicalWriter, buf: &mut Vec<u8>) -> Result<(), StateError> {
+        buf.clear();
+        codec::encode_into(key, buf)?;
+        let prefix = buf.len();
+        for (uk, v) in stored {
+            buf.truncate(prefix);
+            codec::encode_into(uk, buf)?;
+            let at = buf.len();
+            codec::encode_into(v, buf)?;
+            let (k, v) = buf.split_at(at);
+            out.push_entry(k, v)?;
+        }
+        Ok(())
+    }
+    fn read(map: &mut Map<K, N, FxHashMap<UK, V>>, key: &[u8], value: &[u8]) -> Result<(), CodecError> {
+        let (key_ns, used): ((K, N), usize) = codec::decode_prefix(CURRENT, key)?;
+        let uk: UK = codec::decode(CURRENT, &key[used..])?;
+        map.entry(key_ns).or_default().insert(uk, codec::decode(CURRENT, value)?);
+        Ok(())
+    }
+}
+
+struct Table<K: Key, N: Namespace, L: Layout<K, N>> {
+    maps: Vec<Arc<Map<K, N, L::Stored>>>,
 }
 
 trait ErasedTable<K: Key>: Send {
@@ -43,25 +125,25 @@ trait ErasedTable<K: Key>: Send {
 
 trait FrozenTable: Send {
     /// Writes the entries of key group index `idx` into the open section of `out`.
-    fn write_key_group(&self, idx: usize, out: &mut CanonicalWriter) -> Result<(), StateError>;
+    fn write_key_group(&self, idx: usize, out: &mut CanonicalWriter, buf: &mut Vec<u8>) -> Result<(), StateError>;
 }
 
-impl<K: Key, N: Namespace, V: StateValue> ErasedTable<K> for Table<K, N, V> {
+impl<K: Key, N: Namespace, L: Layout<K, N>> ErasedTable<K> for Table<K, N, L> {
     fn as_any_mut(&mut self) -> &mut dyn Any {
         self
     }
     fn freeze(&self) -> Box<dyn FrozenTable> {
-        Box::new(FrozenMaps(self.maps.clone()))
+        Box::new(FrozenMaps::<K, N, L>(self.maps.clone()))
     }
 }
 
-struct FrozenMaps<K, N, V>(Vec<Arc<Map<K, N, V>>>);
+struct FrozenMaps<K: Key, N: Namespace, L: Layout<K, N>>(Vec<Arc<Map<K, N, L::Stored>>>);
 
-impl<K: Key, N: Namespace, V: StateValue> FrozenTable for FrozenMaps<K, N, V> {
-    fn write_key_group(&self, idx: usize, out: &mut CanonicalWriter) -> Result<(), StateError> {
+impl<K: Key, N: Namespace, L: Layout<K, N>> FrozenTable for FrozenMaps<K, N, L> {
+    fn write_key_group(&self, idx: usize, out: &mut CanonicalWriter, buf: &mut Vec<u8>) -> Result<(), StateError> {
         let Some(map) = self.0.get(idx) else { return Ok(()) };
         for (k, v) in map.iter() {
-            out.push_encoded(k, v)?;
+            L::write(k, v, out, buf)?;
         }
         Ok(())
     }
@@ -69,11 +151,11 @@ impl<K: Key, N: Namespace, V: StateValue> FrozenTable for FrozenMaps<K, N, V> {
 
 struct Slot<K: Key> {
     name: String,
-    type_name: &'static str,
+    schema: Schema,
     table: Box<dyn ErasedTable<K>>,
 }
 
-/// A state's restored blocks: the type it was written as, and `(file, key group, entries)`.
+/// A state's restored blocks: the schema it was written with, and `(file, key group, entries)`.
 type RestoredBlocks = (String, Vec<(String, u32, RestoredEntries)>);
 
 /// The hashmap keyed-state backend.
@@ -111,19 +193,82 @@ impl<K: Key> HashMapBackend<K> {
     }
 
     #[inline]
-    fn table<N: Namespace, V: StateValue>(&mut self, id: &StateId<N, V>) -> Result<&mut Table<K, N, V>, StateError> {
-        self.slots
-            .get_mut(id.index())
-            .and_then(|s| s.table.as_any_mut().downcast_mut::<Table<K, N, V>>())
-            .ok_or(StateError::UnknownState(id.index()))
+    fn table<N: Namespace, L: Layout<K, N>>(&mut self, index: usize) -> Result<&mut Table<K, N, L>, StateError> {
+        self.slots.get_mut(index).and_then(|s| s.table.as_any_mut().downcast_mut::<Table<K, N, L>>()).ok_or(StateError::UnknownState(index))
     }
 
+    /// The map of key group `kg` of table `index`, to read.
     #[inline]
-    fn map<N: Namespace, V: StateValue>(&mut self, id: &StateId<N, V>, kg: u32) -> Result<&mut Map<K, N, V>, StateError> {
+    fn map_ref<N: Namespace, L: Layout<K, N>>(&mut self, index: usize, kg: u32) -> Result<&Map<K, N, L::Stored>, StateError> {
         let idx = self.index(kg)?;
-        let table = self.table(id)?;
-        let map = table.maps.get_mut(idx).ok_or(StateError::UnknownState(id.index()))?;
+        let table = self.table::<N, L>(index)?;
+        table.maps.get(idx).map(|m| &**m).ok_or(StateError::UnknownState(index))
+    }
+
+    /// The map of key group `kg` of table `index`, to change (copied first if a snapshot holds it).
+    #[inline]
+    fn map_mut<N: Namespace, L: Layout<K, N>>(&mut self, index: usize, kg: u32) -> Result<&mut Map<K, N, L::Stored>, StateError> {
+        let idx = self.index(kg)?;
+        let table = self.table::<N, L>(index)?;
+        let map = table.maps.get_mut(idx).ok_or(StateError::UnknownState(index))?;
         Ok(Arc::make_mut(map))
+    }
+
+    /// Registers a table of layout `L`: the existing one of the same name
+    /// and schema, or a new one holding what was restored under the name.
+    fn register_table<N: Namespace, UK: UserKey, V: StateValue, L: Layout<K, N>>(
+        &mut self,
+        state: &StateDescriptor<V>,
+        kind: StateKind,
+    ) -> Result<usize, StateError> {
+        let reader = Reader::<K, N, UK, V>::new(kind, state);
+        let schema = reader.schema();
+        let name = state.name();
+        if let Some(i) = self.slots.iter().position(|s| s.name == name) {
+            if self.slots[i].schema != schema {
+                return Err(StateError::TypeConflict {
+                    name: name.to_string(),
+                    existing: self.slots[i].schema.to_string(),
+                    requested: schema.to_string(),
+                });
+            }
+            return Ok(i);
+        }
+        let n = self.range.len();
+        let mut maps: Vec<Map<K, N, L::Stored>> = (0..n).map(|_| HashMap::new()).collect();
+        // Every block is checked before any is taken: a refused state stays unclaimed.
+        if let Some((written, blocks)) = self.restored.get(name) {
+            for (_, _, entries) in blocks {
+                let format = match entries {
+                    RestoredEntries::V1(_) => ValueFormat::LEGACY,
+                    RestoredEntries::Framed(_, f) => *f,
+                };
+                reader.plan(written, format)?;
+            }
+        }
+        if let Some((written, blocks)) = self.restored.remove(name) {
+            for (file, kg, entries) in blocks {
+                let map = &mut maps[self.index(kg)?];
+                let at = canonical::At { file: &file, key_group: kg };
+                let mut add = |k: &[u8], v: &[u8]| L::read(map, k, v).map_err(|e| at.corrupt(format!("state '{name}': {e}")));
+                match entries {
+                    RestoredEntries::V1(bytes) => reader.convert_v1(&bytes, &mut add)?,
+                    RestoredEntries::Framed(raw, format) => {
+                        let plan = reader.plan(&written, format)?;
+                        for entry in canonical::entries(&raw) {
+                            let (k, v) = entry.map_err(|e| at.corrupt(format!("state '{name}': {e}")))?;
+                            reader.convert(&plan, k, v, &mut add)?;
+                        }
+                    }
+                }
+            }
+        }
+        self.slots.push(Slot {
+            name: name.to_string(),
+            schema,
+            table: Box::new(Table::<K, N, L> { maps: maps.into_iter().map(Arc::new).collect() }),
+        });
+        Ok(self.slots.len() - 1)
     }
 
     /// Names of the restored states that no `register` has claimed yet.
@@ -139,69 +284,22 @@ impl<K: Key> KeyedStateBackend<K> for HashMapBackend<K> {
         self.range
     }
 
-    fn register<N: Namespace, V: StateValue>(&mut self, name: &str) -> Result<StateId<N, V>, StateError> {
-        let requested = std::any::type_name::<(N, V)>();
-        if let Some(i) = self.slots.iter().position(|s| s.name == name) {
-            let existing = self.slots[i].type_name;
-            if existing != requested {
-                return Err(StateError::TypeConflict { name: name.to_string(), existing, requested });
-            }
-            return Ok(StateId::new(i));
-        }
-        let n = self.range.len();
-        let mut maps: Vec<Map<K, N, V>> = (0..n).map(|_| HashMap::new()).collect();
-        // Encoded bytes do not always reveal a changed type (a string decodes
-        // as a list of small integers), so the declared types must match.
-        if let Some((written_as, _)) = self.restored.get(name) {
-            if written_as != requested {
-                return Err(StateError::IncompatibleState {
-                    name: name.to_string(),
-                    requested,
-                    reason: format!("the checkpoint holds it as {written_as}"),
-                });
-            }
-        }
-        if let Some((written_as, blocks)) = self.restored.remove(name) {
-            let incompatible = |e: weir_checkpoint::CodecError| StateError::IncompatibleState {
-                name: name.to_string(),
-                requested,
-                reason: format!("written as {written_as}: {e}"),
-            };
-            for (file, kg, entries) in blocks {
-                let map = &mut maps[self.index(kg)?];
-                match entries {
-                    RestoredEntries::V1(bytes) => {
-                        let entries: Vec<((K, N), V)> = codec::decode(&bytes).map_err(incompatible)?;
-                        map.extend(entries);
-                    }
-                    RestoredEntries::V2(raw) => {
-                        let at = canonical::At { file: &file, key_group: kg };
-                        for entry in canonical::entries(&raw) {
-                            let (k, v) = entry.map_err(|e| at.corrupt(format!("state '{name}': {e}")))?;
-                            map.insert(codec::decode(k).map_err(incompatible)?, codec::decode(v).map_err(incompatible)?);
-                        }
-                    }
-                }
-            }
-        }
-        self.slots.push(Slot {
-            name: name.to_string(),
-            type_name: requested,
-            table: Box::new(Table { maps: maps.into_iter().map(Arc::new).collect() }),
-        });
-        Ok(StateId::new(self.slots.len() - 1))
+    fn register_state<N: Namespace, V: StateValue>(
+        &mut self,
+        state: &StateDescriptor<V>,
+        kind: StateKind,
+    ) -> Result<StateId<N, V>, StateError> {
+        self.register_table::<N, (), V, Values<V>>(state, kind).map(StateId::new)
     }
 
     #[inline]
     fn get<N: Namespace, V: StateValue>(&mut self, id: &StateId<N, V>, kg: u32, key: &K, ns: &N) -> Result<Option<V>, StateError> {
-        let idx = self.index(kg)?;
-        let table = self.table(id)?;
-        Ok(table.maps.get(idx).and_then(|m| m.get(&Lookup(key, ns))).cloned())
+        Ok(self.map_ref::<N, Values<V>>(id.index(), kg)?.get(&Lookup(key, ns)).cloned())
     }
 
     #[inline]
     fn put<N: Namespace, V: StateValue>(&mut self, id: &StateId<N, V>, kg: u32, key: &K, ns: &N, value: V) -> Result<(), StateError> {
-        let map = self.map(id, kg)?;
+        let map = self.map_mut::<N, Values<V>>(id.index(), kg)?;
         match map.get_mut(&Lookup(key, ns)) {
             Some(v) => *v = value,
             None => {
@@ -213,13 +311,10 @@ impl<K: Key> KeyedStateBackend<K> for HashMapBackend<K> {
 
     #[inline]
     fn remove<N: Namespace, V: StateValue>(&mut self, id: &StateId<N, V>, kg: u32, key: &K, ns: &N) -> Result<Option<V>, StateError> {
-        let idx = self.index(kg)?;
-        let table = self.table(id)?;
-        let Some(map) = table.maps.get_mut(idx) else { return Ok(None) };
-        if !map.contains_key(&Lookup(key, ns)) {
+        if !self.map_ref::<N, Values<V>>(id.index(), kg)?.contains_key(&Lookup(key, ns)) {
             return Ok(None);
         }
-        Ok(Arc::make_mut(map).remove(&Lookup(key, ns)))
+        Ok(self.map_mut::<N, Values<V>>(id.index(), kg)?.remove(&Lookup(key, ns)))
     }
 
     #[inline]
@@ -233,13 +328,146 @@ impl<K: Key> KeyedStateBackend<K> for HashMapBackend<K> {
         init: impl FnOnce(X) -> V,
         update: impl FnOnce(&mut V, X),
     ) -> Result<bool, StateError> {
-        let map = self.map(id, kg)?;
+        let map = self.map_mut::<N, Values<V>>(id.index(), kg)?;
         if let Some(v) = map.get_mut(&Lookup(key, ns)) {
             update(v, input);
             return Ok(false);
         }
         map.insert((key.clone(), ns.clone()), init(input));
         Ok(true)
+    }
+
+    fn register_list<N: Namespace, V: StateValue>(&mut self, state: &StateDescriptor<V>) -> Result<ListId<N, V>, StateError> {
+        self.register_table::<N, (), V, Lists<V>>(state, StateKind::List).map(ListId::new)
+    }
+
+    #[inline]
+    fn list_add<N: Namespace, V: StateValue>(&mut self, id: &ListId<N, V>, kg: u32, key: &K, ns: &N, value: V) -> Result<(), StateError> {
+        let map = self.map_mut::<N, Lists<V>>(id.index(), kg)?;
+        match map.get_mut(&Lookup(key, ns)) {
+            Some(list) => list.push(value),
+            None => {
+                map.insert((key.clone(), ns.clone()), vec![value]);
+            }
+        }
+        Ok(())
+    }
+
+    fn list_for_each<N: Namespace, V: StateValue>(
+        &mut self,
+        id: &ListId<N, V>,
+        kg: u32,
+        key: &K,
+        ns: &N,
+        f: &mut dyn FnMut(V) -> Result<(), StateError>,
+    ) -> Result<(), StateError> {
+        if let Some(list) = self.map_ref::<N, Lists<V>>(id.index(), kg)?.get(&Lookup(key, ns)) {
+            for v in list {
+                f(v.clone())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn list_clear<N: Namespace, V: StateValue>(&mut self, id: &ListId<N, V>, kg: u32, key: &K, ns: &N) -> Result<(), StateError> {
+        if self.map_ref::<N, Lists<V>>(id.index(), kg)?.contains_key(&Lookup(key, ns)) {
+            self.map_mut::<N, Lists<V>>(id.index(), kg)?.remove(&Lookup(key, ns));
+        }
+        Ok(())
+    }
+
+    fn register_map<N: Namespace, UK: UserKey, V: StateValue>(
+        &mut self,
+        state: &StateDescriptor<V>,
+    ) -> Result<MapId<N, UK, V>, StateError> {
+        self.register_table::<N, UK, V, Maps<UK, V>>(state, StateKind::Map).map(MapId::new)
+    }
+
+    #[inline]
+    fn map_get<N: Namespace, UK: UserKey, V: StateValue>(
+        &mut self,
+        id: &MapId<N, UK, V>,
+        kg: u32,
+        key: &K,
+        ns: &N,
+        user_key: &UK,
+    ) -> Result<Option<V>, StateError> {
+        Ok(self.map_ref::<N, Maps<UK, V>>(id.index(), kg)?.get(&Lookup(key, ns)).and_then(|m| m.get(user_key)).cloned())
+    }
+
+    #[inline]
+    fn map_put<N: Namespace, UK: UserKey, V: StateValue>(
+        &mut self,
+        id: &MapId<N, UK, V>,
+        kg: u32,
+        key: &K,
+        ns: &N,
+        user_key: UK,
+        value: V,
+    ) -> Result<(), StateError> {
+        let map = self.map_mut::<N, Maps<UK, V>>(id.index(), kg)?;
+        match map.get_mut(&Lookup(key, ns)) {
+            Some(m) => {
+                m.insert(user_key, value);
+            }
+            None => {
+                let mut m = FxHashMap::default();
+                m.insert(user_key, value);
+                map.insert((key.clone(), ns.clone()), m);
+            }
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn map_remove<N: Namespace, UK: UserKey, V: StateValue>(
+        &mut self,
+        id: &MapId<N, UK, V>,
+        kg: u32,
+        key: &K,
+        ns: &N,
+        user_key: &UK,
+    ) -> Result<Option<V>, StateError> {
+        let present = self.map_ref::<N, Maps<UK, V>>(id.index(), kg)?.get(&Lookup(key, ns)).is_some_and(|m| m.contains_key(user_key));
+        if !present {
+            return Ok(None);
+        }
+        let map = self.map_mut::<N, Maps<UK, V>>(id.index(), kg)?;
+        let Some(m) = map.get_mut(&Lookup(key, ns)) else { return Ok(None) };
+        let removed = m.remove(user_key);
+        if m.is_empty() {
+            map.remove(&Lookup(key, ns));
+        }
+        Ok(removed)
+    }
+
+    fn map_for_each<N: Namespace, UK: UserKey, V: StateValue>(
+        &mut self,
+        id: &MapId<N, UK, V>,
+        kg: u32,
+        key: &K,
+        ns: &N,
+        f: &mut dyn FnMut(UK, V) -> Result<(), StateError>,
+    ) -> Result<(), StateError> {
+        if let Some(m) = self.map_ref::<N, Maps<UK, V>>(id.index(), kg)?.get(&Lookup(key, ns)) {
+            for (uk, v) in m {
+                f(uk.clone(), v.clone())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn map_clear<N: Namespace, UK: UserKey, V: StateValue>(
+        &mut self,
+        id: &MapId<N, UK, V>,
+        kg: u32,
+        key: &K,
+        ns: &N,
+    ) -> Result<(), StateError> {
+        if self.map_ref::<N, Maps<UK, V>>(id.index(), kg)?.contains_key(&Lookup(key, ns)) {
+            self.map_mut::<N, Maps<UK, V>>(id.index(), kg)?.remove(&Lookup(key, ns));
+        }
+        Ok(())
     }
 
     fn register_timer(&mut self, kg: u32, key: &K, namespace: i64, timestamp: i64) -> Result<(), StateError> {
@@ -272,7 +500,7 @@ impl<K: Key> KeyedStateBackend<K> for HashMapBackend<K> {
     fn snapshot(&mut self) -> Result<Box<dyn StateSnapshot>, StateError> {
         Ok(Box::new(HashMapSnapshot {
             range: self.range,
-            tables: self.slots.iter().map(|s| (s.name.clone(), s.type_name, s.table.freeze())).collect(),
+            tables: self.slots.iter().map(|s| (s.name.clone(), s.schema.to_json(), s.table.freeze())).collect(),
             timers: self.timers.clone(),
         }))
     }
@@ -289,6 +517,7 @@ impl<K: Key> KeyedStateBackend<K> for HashMapBackend<K> {
             let kg = at.key_group;
             let idx = self.index(kg)?;
             let mut add = |name: &str, type_name: &str, entries: RestoredEntries| -> Result<(), StateError> {
+                // A state is recorded with one schema in every block (its format may differ).
                 let slot = self.restored.entry(name.to_string()).or_insert_with(|| (type_name.to_string(), Vec::new()));
                 if slot.0 != type_name {
                     return Err(at.corrupt(format!("state '{name}' is written as {type_name} here and as {} before", slot.0)));
@@ -302,20 +531,21 @@ impl<K: Key> KeyedStateBackend<K> for HashMapBackend<K> {
                     for (name, type_name, entries) in block.tables {
                         add(&name, &type_name, RestoredEntries::V1(entries))?;
                     }
-                    timers = codec::decode(&block.timers).map_err(|e| at.corrupt(format!("timers: {e}")))?;
+                    timers = codec::decode(ValueFormat::LEGACY, &block.timers).map_err(|e| at.corrupt(format!("timers: {e}")))?;
                 }
                 Parsed::V2(sections) => {
                     for section in sections {
                         match section {
-                            Section::State { name, type_name, chunks, .. } => {
+                            Section::State { name, type_name, format, chunks, .. } => {
                                 let mut raw = Vec::new();
                                 chunks.decompress_all(at, &mut raw)?;
-                                add(name, type_name, RestoredEntries::V2(raw))?;
+                                add(name, type_name, RestoredEntries::Framed(raw, format))?;
                             }
-                            Section::Timers(chunks) => chunks.for_each(at, &mut buf, |raw| {
+                            Section::Timers(format, chunks) => chunks.for_each(at, &mut buf, |raw| {
                                 for timer in canonical::timers(raw) {
                                     let (ts, tail) = timer.map_err(|e| at.corrupt(format!("timers: {e}")))?;
-                                    let (key, ns): (K, i64) = codec::decode(tail).map_err(|e| at.corrupt(format!("timers: {e}")))?;
+                                    let (key, ns): (K, i64) =
+                                        codec::decode(format, tail).map_err(|e| at.corrupt(format!("timers: {e}")))?;
                                     timers.push((canonical::ts_from_bytes(ts), key, ns));
                                 }
                                 Ok(())
@@ -337,7 +567,7 @@ impl<K: Key> KeyedStateBackend<K> for HashMapBackend<K> {
 
 struct HashMapSnapshot<K: Key> {
     range: KeyGroupRange,
-    tables: Vec<(String, &'static str, Box<dyn FrozenTable>)>,
+    tables: Vec<(String, String, Box<dyn FrozenTable>)>,
     timers: Vec<Arc<TimerMap<K>>>,
 }
 
@@ -347,9 +577,9 @@ impl<K: Key> StateSnapshot for HashMapSnapshot<K> {
         let mut scratch = Vec::new();
         for (i, kg) in self.range.iter().enumerate() {
             file.begin_block(kg)?;
-            for (name, type_name, table) in &self.tables {
-                file.begin_state(name, type_name, false)?;
-                table.write_key_group(i, &mut file)?;
+            for (name, schema, table) in &self.tables {
+                file.begin_state(name, schema, ValueFormat::CURRENT, false)?;
+                table.write_key_group(i, &mut file, &mut scratch)?;
             }
             file.begin_timers()?;
             for (ts, key, ns) in self.timers.get(i).filter(|t| !t.is_empty()).map(|t| t.entries()).unwrap_or_default() {

@@ -3,9 +3,6 @@
 use std::fmt::Debug;
 use std::hash::Hash;
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-
 /// The hash that places keys in key groups. It is part of the on-disk format:
 /// a key must land in the same key group in every run, on every machine, so
 /// it is fixed here (FNV-1a over the key's canonical bytes, then the 64-bit
@@ -60,7 +57,8 @@ impl StableHasher {
 }
 
 /// A type that can key a stream: it is hashed into a key group by a stable
-/// hash of its canonical bytes and kept in keyed state.
+/// hash of its canonical bytes and kept in keyed state (its
+/// [`StateType`](crate::StateType) tag is part of every state's schema).
 ///
 /// Implemented for the integer types, `bool`, `char`, `String`, `Vec<u8>`
 /// and tuples of two or three keys. Integers hash their little-endian bytes,
@@ -72,7 +70,7 @@ impl StableHasher {
 /// assert_eq!(7u64.stable_hash(), 7u64.stable_hash());
 /// assert_ne!(7u64.stable_hash(), 8u64.stable_hash());
 /// ```
-pub trait Key: Hash + Eq + Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'static {
+pub trait Key: crate::StateType + Hash + Eq + Debug {
     /// Feeds the key's canonical bytes to `hasher`.
     fn write_canonical(&self, hasher: &mut StableHasher);
 

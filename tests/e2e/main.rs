@@ -13,6 +13,7 @@ mod control;
 mod crash;
 mod incremental;
 mod lifecycle;
+mod migration;
 #[cfg(feature = "s3")]
 #[path = "../../checkpoint/tests/support/moto.rs"]
 mod moto;

@@ -59,7 +59,7 @@ impl Source<u64> for Scripted {
     fn snapshot(&mut self) -> Result<Vec<u8>, JobError> {
         Ok(Vec::new())
     }
-    fn restore(&mut self, _: &[u8]) -> Result<(), JobError> {
+    fn restore(&mut self, _: &[u8], _: weir::ValueFormat) -> Result<(), JobError> {
         Ok(())
     }
 }

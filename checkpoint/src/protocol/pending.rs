@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::manifest::{checkpoint_dir_name, CheckpointMetadata, OperatorState, SubtaskState, FORMAT_VERSION};
+use crate::manifest::{checkpoint_dir_name, CheckpointMetadata, OperatorState, SubtaskState, FORMAT_VERSION, INLINE_VALUE_FORMAT};
 
 /// Identifies a task: `(vertex, subtask)`.
 pub type TaskId = (u32, u32);
@@ -100,6 +100,7 @@ impl PendingCheckpoint {
     pub fn into_metadata(self, job_name: &str, max_parallelism: u32) -> CheckpointMetadata {
         CheckpointMetadata {
             format_version: FORMAT_VERSION,
+            value_format: INLINE_VALUE_FORMAT,
             checkpoint_id: self.id,
             job_name: job_name.to_string(),
             timestamp_ms: self.timestamp_ms,

@@ -21,6 +21,7 @@ fn subtask(index: u32, files: &[&str]) -> SubtaskState {
 fn meta(id: u64, files: &[&str]) -> CheckpointMetadata {
     CheckpointMetadata {
         format_version: FORMAT_VERSION,
+        value_format: 2,
         checkpoint_id: id,
         job_name: "j".into(),
         timestamp_ms: 0,

@@ -213,6 +213,7 @@ mod tests {
         let files = paths.iter().map(|p| StateFile { path: p.to_string(), size: 1, checksum: 0, key_group_offsets: vec![] }).collect();
         CheckpointMetadata {
             format_version: FORMAT_VERSION,
+            value_format: 2,
             checkpoint_id: id,
             job_name: "j".into(),
             timestamp_ms: 0,

@@ -22,6 +22,8 @@ pub struct CheckpointReport {
     pub trigger_time_ms: u64,
     /// `_metadata` format version.
     pub format_version: u32,
+    /// Value format of the inline state (1 bincode, 2 postcard).
+    pub value_format: u32,
     /// Number of key groups of the job.
     pub max_parallelism: u32,
     /// Every operator, sorted by id.
@@ -137,6 +139,7 @@ pub(crate) fn report(location: String, dir: &str, meta: &CheckpointMetadata) -> 
         checkpoint_id: meta.checkpoint_id,
         trigger_time_ms: meta.timestamp_ms,
         format_version: meta.format_version,
+        value_format: meta.value_format,
         max_parallelism: meta.max_parallelism,
         operators,
     }
@@ -146,7 +149,7 @@ impl fmt::Display for CheckpointReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "checkpoint {} of job {:?} at {}", self.checkpoint_id, self.job_name, self.location)?;
         writeln!(f, "  triggered      {}", crate::utc::format_ms(self.trigger_time_ms))?;
-        writeln!(f, "  format version {}", self.format_version)?;
+        writeln!(f, "  format version {} (values in value format {})", self.format_version, self.value_format)?;
         writeln!(f, "  key groups     {} (max parallelism)", self.max_parallelism)?;
         for op in &self.operators {
             writeln!(f, "  operator {:?}, parallelism {}", op.operator_id, op.parallelism)?;
@@ -195,6 +198,7 @@ mod tests {
     fn attributes_and_marks_shared_files() {
         let meta = CheckpointMetadata {
             format_version: FORMAT_VERSION,
+            value_format: 2,
             checkpoint_id: 5,
             job_name: "j".into(),
             timestamp_ms: 0,

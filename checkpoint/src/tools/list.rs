@@ -181,6 +181,7 @@ mod tests {
             files.iter().map(|(p, s)| StateFile { path: p.to_string(), size: *s, checksum: 0, key_group_offsets: vec![] }).collect();
         CheckpointMetadata {
             format_version: FORMAT_VERSION,
+            value_format: 2,
             checkpoint_id: id,
             job_name: "j".into(),
             timestamp_ms: 1000 * id,

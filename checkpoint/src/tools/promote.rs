@@ -215,6 +215,7 @@ mod tests {
     fn meta(subtasks: Vec<(u32, Vec<&str>)>) -> CheckpointMetadata {
         CheckpointMetadata {
             format_version: FORMAT_VERSION,
+            value_format: 2,
             checkpoint_id: 3,
             job_name: "j".into(),
             timestamp_ms: 0,

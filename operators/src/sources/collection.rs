@@ -1,7 +1,7 @@
 //! An in-memory collection as a source (for examples and tests).
 
-use weir_checkpoint::codec;
 use weir_runtime::{Event, JobError, Source, SourceStatus};
+use weir_state::codec::{self, ValueFormat};
 
 use super::{Stripe, Stripes};
 
@@ -38,8 +38,8 @@ impl<T> CollectionSource<T> {
     }
 }
 
-fn decode_position(position: &[u8]) -> Result<(Vec<Stripe>, Option<i64>), JobError> {
-    codec::decode(position)
+fn decode_position(position: &[u8], format: ValueFormat) -> Result<(Vec<Stripe>, Option<i64>), JobError> {
+    codec::decode(format, position)
         .map_err(|e| JobError::Input(format!("a collection position does not decode ({e}): written by another version?")))
 }
 
@@ -67,15 +67,16 @@ impl<T: Clone + Send> Source<T> for CollectionSource<T> {
         Ok(codec::encode(&(self.stripes.as_slice(), self.max_ts))?)
     }
 
-    fn restore(&mut self, position: &[u8]) -> Result<(), JobError> {
-        let (stripes, max_ts) = decode_position(position)?;
+    fn restore(&mut self, position: &[u8], format: ValueFormat) -> Result<(), JobError> {
+        let (stripes, max_ts) = decode_position(position, format)?;
         self.stripes = Stripes::rescaled([stripes.as_slice()], 0, 1);
         self.max_ts = max_ts;
         Ok(())
     }
 
-    fn restore_rescaled(&mut self, _parallelism: u32, positions: &[(u32, Vec<u8>)]) -> Result<(), JobError> {
-        let decoded: Vec<(Vec<Stripe>, Option<i64>)> = positions.iter().map(|(_, p)| decode_position(p)).collect::<Result<_, _>>()?;
+    fn restore_rescaled(&mut self, _parallelism: u32, positions: &[(u32, Vec<u8>)], format: ValueFormat) -> Result<(), JobError> {
+        let decoded: Vec<(Vec<Stripe>, Option<i64>)> =
+            positions.iter().map(|(_, p)| decode_position(p, format)).collect::<Result<_, _>>()?;
         self.stripes = Stripes::rescaled(decoded.iter().map(|(s, _)| s.as_slice()), self.subtask, self.parallelism);
         self.max_ts = decoded.iter().map(|(_, ts)| *ts).min().flatten();
         Ok(())
@@ -103,7 +104,7 @@ mod tests {
         let positions: Vec<(u32, Vec<u8>)> = old.iter_mut().enumerate().map(|(i, s)| (i as u32, s.snapshot().unwrap())).collect();
         for subtask in 0..3 {
             let mut new = CollectionSource::new(items.clone(), subtask, 3);
-            new.restore_rescaled(2, &positions).unwrap();
+            new.restore_rescaled(2, &positions, weir_state::ValueFormat::CURRENT).unwrap();
             let part = values(&mut new, 100);
             assert!(part.windows(2).all(|w| w[0] < w[1]), "in order: {part:?}");
             assert_eq!(new.watermark(), Some(i64::MAX), "done");

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use weir_checkpoint::codec;
 use weir_runtime::{Event, JobError, Source, SourceStatus};
+use weir_state::codec::{self, ValueFormat};
 
 use super::{Stripe, Stripes};
 use crate::Throttle;
@@ -98,15 +98,16 @@ impl<T: Send> Source<T> for SequenceSource<T> {
         Ok(codec::encode(&(self.stripes.as_slice(), self.max_ts))?)
     }
 
-    fn restore(&mut self, position: &[u8]) -> Result<(), JobError> {
-        let (stripes, max_ts) = decode_position(position)?;
+    fn restore(&mut self, position: &[u8], format: ValueFormat) -> Result<(), JobError> {
+        let (stripes, max_ts) = decode_position(position, format)?;
         self.stripes = Stripes::rescaled([stripes.as_slice()], 0, 1);
         self.max_ts = max_ts;
         Ok(())
     }
 
-    fn restore_rescaled(&mut self, _parallelism: u32, positions: &[(u32, Vec<u8>)]) -> Result<(), JobError> {
-        let decoded: Vec<(Vec<Stripe>, Option<i64>)> = positions.iter().map(|(_, p)| decode_position(p)).collect::<Result<_, _>>()?;
+    fn restore_rescaled(&mut self, _parallelism: u32, positions: &[(u32, Vec<u8>)], format: ValueFormat) -> Result<(), JobError> {
+        let decoded: Vec<(Vec<Stripe>, Option<i64>)> =
+            positions.iter().map(|(_, p)| decode_position(p, format)).collect::<Result<_, _>>()?;
         self.stripes = Stripes::rescaled(decoded.iter().map(|(s, _)| s.as_slice()), self.subtask, self.parallelism);
         // The watermark restarts from the least advanced old instance: never ahead of an event still to come.
         self.max_ts = decoded.iter().map(|(_, ts)| *ts).min().flatten();
@@ -114,6 +115,7 @@ impl<T: Send> Source<T> for SequenceSource<T> {
     }
 }
 
-fn decode_position(position: &[u8]) -> Result<(Vec<Stripe>, Option<i64>), JobError> {
-    codec::decode(position).map_err(|e| JobError::Input(format!("a generator position does not decode ({e}): written by another version?")))
+fn decode_position(position: &[u8], format: ValueFormat) -> Result<(Vec<Stripe>, Option<i64>), JobError> {
+    codec::decode(format, position)
+        .map_err(|e| JobError::Input(format!("a generator position does not decode ({e}): written by another version?")))
 }

@@ -1,8 +1,8 @@
 //! Framing shared by the canonical writer and reader: varints, framed
 //! codec values, sortable timestamps, little-endian lengths.
 
+use crate::codec;
 use serde::Serialize;
-use weir_checkpoint::codec;
 
 use crate::StateError;
 

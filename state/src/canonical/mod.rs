@@ -7,16 +7,18 @@
 //! RocksDB backend writes it for canonical savepoints. Both backends restore
 //! it, at any parallelism.
 //!
-//! # Version 2 (written since 2026-11)
+//! # Version 3 (written since 2026-12)
 //!
 //! Every block starts with the byte `0xFF` (which no version-1 block starts
-//! with) and the version, `2`, followed by sections until the block ends:
+//! with) and the version, `3`, followed by sections until the block ends:
 //!
 //! ```text
-//! block    = 0xFF 0x02 section*
-//! section  = 0x01 str(name) str(types) flags:u8 chunks     a state's entries
-//!          | 0x02 chunks                                   the key group's timers
+//! block    = 0xFF 0x03 section*
+//! section  = 0x01 str(name) str(schema) format:u8 flags:u8 chunks   a state's entries
+//!          | 0x02 format:u8 chunks                                 the key group's timers
 //! str      = varint(len) bytes                             UTF-8
+//! format   = the value format of the section's encoded keys and values
+//!            (crate::codec::ValueFormat: 1 bincode, 2 postcard)
 //! flags    = bit 0: the entries are in strictly increasing order of their key bytes
 //! chunks   = chunk* u32(0)
 //! chunk    = u32(raw_len) u32(stored_len) u32(crc32c of stored) stored
@@ -31,20 +33,32 @@
 //! taken together, are its entries; those of a timer section, its timers:
 //!
 //! ```text
-//! entry = varint(len) codec((key, namespace))  varint(len) codec(value)
+//! entry = varint(len) key_bytes                varint(len) value_bytes
 //! timer = ts:8 bytes                           varint(len) codec((key, namespace))
 //! ```
 //!
-//! `codec` is [`weir_checkpoint::codec`]; `ts` is the timer's timestamp as a
-//! big-endian `u64` with the sign bit flipped, so that timers sort by time
-//! as bytes. `types` is the state's declared `(namespace, value)` types as
-//! `std::any::type_name` spells them: a restore compares it with the job's
-//! declared types by name, before it reads any entry, and a backend that
-//! stores keys and values encoded (RocksDB) copies the entries' bytes without
-//! decoding them. The RocksDB backend writes every section sorted (its keys
-//! are `key group ++ codec((key, namespace))`, so a restore streams them into
-//! one SST file per state); the hashmap backend writes its entries in hash
-//! order, and a RocksDB restore sorts such a section itself.
+//! What `key_bytes` and `value_bytes` hold depends on the state's kind
+//! (value and reducing: `codec((key, namespace))` and `codec(value)`; list:
+//! the same key and every element's `codec(element)` one after another; map:
+//! `codec((key, namespace)) codec(user key)` and `codec(value)`), see
+//! [`crate::convert`]. `codec` is [`crate::codec`] in the section's format;
+//! `ts` is the timer's timestamp as a big-endian `u64` with the sign bit
+//! flipped, so that timers sort by time as bytes. `schema` is the state's
+//! [`crate::Schema`] as JSON (kind, and the stable tags of its types): a
+//! restore compares it with the job's declared schema before it reads any
+//! entry, and a backend that stores keys and values encoded (RocksDB) copies
+//! the entries' bytes without decoding them when both match and the format is
+//! the current one. The RocksDB backend writes every section sorted (its keys
+//! are `key group ++ key_bytes`, so a restore streams them into one SST file
+//! per state); the hashmap backend writes its entries in hash order, and a
+//! RocksDB restore sorts such a section itself.
+//!
+//! # Version 2 (read only)
+//!
+//! As version 3, with `0xFF 0x02` at the start of a block and without the
+//! `format` bytes: everything is in value format 1 (bincode), and `schema` is
+//! the Rust type name of the stored `(namespace, value)` (lists and maps
+//! stored whole per key: `Vec<element>`, `HashMap<user key, value>`).
 //!
 //! # Version 1 (read only)
 //!
@@ -59,9 +73,9 @@
 //! entries are not framed, so only a reader that knows the types can tell
 //! where one ends. Older hashmap checkpoints are in this format.
 
+use crate::codec::{self, ValueFormat};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use weir_checkpoint::codec;
 
 use crate::{KeyGroupRange, RestoredFile, StateError};
 
@@ -69,7 +83,7 @@ use crate::{KeyGroupRange, RestoredFile, StateError};
 pub const KEYED_STATE_FILE: &str = "keyed.state";
 
 /// The format version snapshots are written in.
-pub const FORMAT_VERSION: u8 = 2;
+pub const FORMAT_VERSION: u8 = 3;
 
 /// The first byte of a block of version 2 or later (never that of a version-1 block).
 const MARKER: u8 = 0xFF;
@@ -144,10 +158,10 @@ pub(crate) fn is_canonical(files: &[RestoredFile]) -> bool {
 
 /// A state's entries restored from one block, kept until the job declares the state's types.
 pub(crate) enum RestoredEntries {
-    /// Version 1: `codec(Vec<((K, N), V)>)`.
+    /// Version 1: `codec(Vec<((K, N), V)>)` in value format 1.
     V1(Vec<u8>),
-    /// Version 2: the raw bytes of the section's chunks.
-    V2(Vec<u8>),
+    /// Version 2 or 3: the raw bytes of the section's chunks, and their value format.
+    Framed(Vec<u8>, ValueFormat),
 }
 
 #[cfg(test)]

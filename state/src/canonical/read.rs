@@ -28,26 +28,37 @@ pub(crate) enum Parsed<'a> {
     V2(Vec<Section<'a>>),
 }
 
-/// A section of a version-2 block.
+/// A section of a version-2 or version-3 block, with the value format of its entries.
 pub(crate) enum Section<'a> {
-    State { name: &'a str, type_name: &'a str, sorted: bool, chunks: Chunks<'a> },
-    Timers(Chunks<'a>),
+    State { name: &'a str, type_name: &'a str, format: ValueFormat, sorted: bool, chunks: Chunks<'a> },
+    Timers(ValueFormat, Chunks<'a>),
 }
 
 /// Parses the block of `at` (its chunks' headers are checked, their contents are not read yet).
 pub(crate) fn parse_block<'a>(at: At<'_>, bytes: &'a [u8]) -> Result<Parsed<'a>, StateError> {
     match bytes {
-        [MARKER, FORMAT_VERSION, rest @ ..] => parse_sections(at, rest).map(Parsed::V2),
+        [MARKER, FORMAT_VERSION, rest @ ..] => parse_sections(at, rest, None).map(Parsed::V2),
+        [MARKER, 2, rest @ ..] => parse_sections(at, rest, Some(ValueFormat::LEGACY)).map(Parsed::V2),
         [MARKER, version, ..] => Err(at.corrupt(format!(
             "the block is in canonical format version {version}, which this weir does not know (it reads versions 1 to {FORMAT_VERSION})"
         ))),
         [MARKER] => Err(at.corrupt("the block is cut short after its first byte")),
-        _ => codec::decode(bytes).map(Parsed::V1).map_err(|e| at.corrupt(format!("version-1 block: {e}"))),
+        _ => codec::decode(ValueFormat::LEGACY, bytes).map(Parsed::V1).map_err(|e| at.corrupt(format!("version-1 block: {e}"))),
     }
 }
 
-fn parse_sections<'a>(at: At<'_>, mut rest: &'a [u8]) -> Result<Vec<Section<'a>>, StateError> {
+/// The sections of a block; `implied` is the value format of a version-2
+/// block (its sections do not name one).
+fn parse_sections<'a>(at: At<'_>, mut rest: &'a [u8], implied: Option<ValueFormat>) -> Result<Vec<Section<'a>>, StateError> {
     let mut sections = Vec::new();
+    let format_of = |rest: &'a [u8], what: &str| -> Result<(ValueFormat, &'a [u8]), StateError> {
+        if let Some(f) = implied {
+            return Ok((f, rest));
+        }
+        let (&n, after) = rest.split_first().ok_or_else(|| at.corrupt(format!("{what}: cut short")))?;
+        let format = ValueFormat::from_number(u32::from(n)).map_err(|e| at.corrupt(format!("{what}: {e}")))?;
+        Ok((format, after))
+    };
     while let Some((&kind, after)) = rest.split_first() {
         rest = after;
         match kind {
@@ -59,14 +70,16 @@ fn parse_sections<'a>(at: At<'_>, mut rest: &'a [u8]) -> Result<Vec<Section<'a>>
                 };
                 let (name, after) = text(rest, "name")?;
                 let (type_name, after) = text(after, "types")?;
+                let (format, after) = format_of(after, &format!("state '{name}'"))?;
                 let (&flags, after) = after.split_first().ok_or_else(|| at.corrupt(format!("state '{name}': cut short")))?;
                 let (chunks, after) = split_chunks(after).map_err(|e| at.corrupt(format!("state '{name}': {e}")))?;
-                sections.push(Section::State { name, type_name, sorted: flags & FLAG_SORTED != 0, chunks });
+                sections.push(Section::State { name, type_name, format, sorted: flags & FLAG_SORTED != 0, chunks });
                 rest = after;
             }
             SECTION_TIMERS => {
-                let (chunks, after) = split_chunks(rest).map_err(|e| at.corrupt(format!("timers: {e}")))?;
-                sections.push(Section::Timers(chunks));
+                let (format, after) = format_of(rest, "timers")?;
+                let (chunks, after) = split_chunks(after).map_err(|e| at.corrupt(format!("timers: {e}")))?;
+                sections.push(Section::Timers(format, chunks));
                 rest = after;
             }
             other => return Err(at.corrupt(format!("unknown section kind {other}"))),

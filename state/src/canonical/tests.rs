@@ -32,8 +32,8 @@ fn write_block(w: &mut CanonicalWriter, kg: u32, entries: usize) {
     w.begin_block(kg).unwrap();
     match kg {
         3 => {
-            w.begin_state("empty", "(), u8", true).unwrap();
-            w.begin_state("v", "(), alloc::string::String", true).unwrap();
+            w.begin_state("empty", "(), u8", ValueFormat::CURRENT, true).unwrap();
+            w.begin_state("v", "(), alloc::string::String", ValueFormat::CURRENT, true).unwrap();
             for i in 0..entries as u32 {
                 w.push_entry(&i.to_be_bytes(), format!("value-{i}-{}", "x".repeat(40)).as_bytes()).unwrap();
             }
@@ -94,8 +94,8 @@ fn blocks_round_trip_in_chunks() {
     assert!(block.len() < 5000 * 40 / 4, "compressed: {} bytes", block.len());
     let Parsed::V2(sections) = parse_block(at(), block).unwrap() else { panic!("v2") };
     assert_eq!(sections.len(), 2, "the empty state is left out");
-    let Section::State { name, type_name, sorted, chunks } = &sections[0] else { panic!("state") };
-    assert_eq!((*name, *type_name, *sorted), ("v", "(), alloc::string::String", true));
+    let Section::State { name, type_name, format, sorted, chunks } = &sections[0] else { panic!("state") };
+    assert_eq!((*name, *type_name, *format, *sorted), ("v", "(), alloc::string::String", ValueFormat::CURRENT, true));
     let mut buf = Vec::new();
     let (mut n, mut pieces) = (0u32, 0);
     chunks
@@ -112,7 +112,8 @@ fn blocks_round_trip_in_chunks() {
         .unwrap();
     assert_eq!(n, 5000);
     assert!(pieces > 1, "cut into chunks");
-    let Section::Timers(t) = &sections[1] else { panic!("timers") };
+    let Section::Timers(format, t) = &sections[1] else { panic!("timers") };
+    assert_eq!(*format, ValueFormat::CURRENT);
     let mut all = Vec::new();
     t.decompress_all(at(), &mut all).unwrap();
     assert_eq!(
@@ -141,7 +142,7 @@ fn damage_is_named_never_a_panic() {
                 Parsed::V2(sections) => {
                     let mut buf = Vec::new();
                     for s in sections {
-                        let (Section::State { chunks, .. } | Section::Timers(chunks)) = s;
+                        let (Section::State { chunks, .. } | Section::Timers(_, chunks)) = s;
                         chunks.decompress_all(at(), &mut buf)?;
                     }
                     Ok(())
@@ -154,9 +155,16 @@ fn damage_is_named_never_a_panic() {
         }
     }
     let mut later = block.clone();
-    later[1] = 3;
+    later[1] = 4;
     let msg = parse_block(at(), &later).err().unwrap().to_string();
-    assert!(msg.contains("version 3"), "{msg}");
+    assert!(msg.contains("version 4"), "{msg}");
+    // The first section's value format byte follows its kind, name and schema.
+    let format_at = 2 + 1 + 1 + "v".len() + 1 + "(), alloc::string::String".len();
+    assert_eq!(block[format_at], ValueFormat::CURRENT.number() as u8);
+    let mut unknown = block.clone();
+    unknown[format_at] = 9;
+    let msg = parse_block(at(), &unknown).err().unwrap().to_string();
+    assert!(msg.contains("value format 9 is unknown") && msg.contains("state 'v'"), "{msg}");
 }
 
 #[test]

@@ -1,12 +1,13 @@
-//! Writing a canonical file (version 2).
+//! Writing a canonical file (version 3).
 
 use serde::Serialize;
 
 use super::framing::*;
 use super::*;
+use crate::codec::ValueFormat;
 use crate::{KeyGroupOffset, SnapshotContent, SnapshotFile, StateError};
 
-/// Builds a canonical file (version 2) block by block, section by section.
+/// Builds a canonical file (version 3) block by block, section by section.
 ///
 /// A block is started with [`CanonicalWriter::begin_block`], a section with
 /// [`CanonicalWriter::begin_state`] or [`CanonicalWriter::begin_timers`];
@@ -33,15 +34,17 @@ impl CanonicalWriter {
         Ok(())
     }
 
-    /// Starts the entries of a state; `sorted` promises strictly increasing keys.
-    pub(crate) fn begin_state(&mut self, name: &str, type_name: &str, sorted: bool) -> Result<(), StateError> {
+    /// Starts the entries of a state, described by `schema` and encoded in
+    /// `format`; `sorted` promises strictly increasing keys.
+    pub(crate) fn begin_state(&mut self, name: &str, schema: &str, format: ValueFormat, sorted: bool) -> Result<(), StateError> {
         self.end_section()?;
         self.header.clear();
         self.header.push(SECTION_STATE);
         put_varint(&mut self.header, name.len() as u64);
         self.header.extend_from_slice(name.as_bytes());
-        put_varint(&mut self.header, type_name.len() as u64);
-        self.header.extend_from_slice(type_name.as_bytes());
+        put_varint(&mut self.header, schema.len() as u64);
+        self.header.extend_from_slice(schema.as_bytes());
+        self.header.push(format.number() as u8);
         self.header.push(if sorted { FLAG_SORTED } else { 0 });
         Ok(())
     }
@@ -51,6 +54,7 @@ impl CanonicalWriter {
         self.end_section()?;
         self.header.clear();
         self.header.push(SECTION_TIMERS);
+        self.header.push(ValueFormat::CURRENT.number() as u8);
         Ok(())
     }
 

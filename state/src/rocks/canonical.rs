@@ -23,13 +23,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rocksdb::{DBRawIteratorWithThreadMode, Options, ReadOptions, SstFileWriter, DB};
-use weir_checkpoint::codec;
 
 use super::keys::{timer_key_from_tail, KG_BYTES};
 use super::{cf_of, db_err, ingest, RocksDbBackend, META_CF, TIMERS_CF};
 use crate::canonical::{self, At, CanonicalWriter, Loaded, Parsed, Section};
+use crate::codec::{self, ValueFormat};
+use crate::convert::{Plan, Reader};
 use crate::snapshot::RemoveOnDrop;
-use crate::{Key, KeyGroupRange, Namespace, RestoredFile, SnapshotFile, StateError, StateSnapshot, StateValue};
+use crate::{Key, KeyGroupRange, Namespace, RestoredFile, SnapshotFile, StateError, StateSnapshot, StateValue, UserKey};
 
 /// A RocksDB checkpoint to be written in the canonical format.
 pub(super) struct CanonicalSnapshot {
@@ -67,15 +68,26 @@ fn scan_prefix(it: &mut RawIter<'_>, prefix: &[u8], mut f: impl FnMut(&[u8], &[u
 impl StateSnapshot for CanonicalSnapshot {
     fn write(self: Box<Self>) -> Result<Vec<SnapshotFile>, StateError> {
         let _remove = Arc::new(RemoveOnDrop(self.dir.clone()));
-        let opts = Options::default();
+        let mut opts = Options::default();
+        super::with_merge(&mut opts);
         let cfs = DB::list_cf(&opts, &self.dir).map_err(|e| db_err("listing the snapshot's states", e))?;
-        let db = DB::open_cf_for_read_only(&opts, &self.dir, &cfs, false).map_err(|e| db_err("opening the snapshot", e))?;
-        let mut states: Vec<(String, String)> = Vec::new();
+        let db = DB::open_cf_descriptors_read_only(&opts, &self.dir, super::descriptors(&opts, &cfs), false)
+            .map_err(|e| db_err("opening the snapshot", e))?;
+        let mut states: Vec<(String, String, ValueFormat)> = Vec::new();
         if let Some(meta) = db.cf_handle(META_CF) {
+            let get = |key: String| -> Result<Option<String>, StateError> {
+                let v = db.get_cf(meta, key.as_bytes()).map_err(|e| db_err("reading the state metadata", e))?;
+                Ok(v.map(|v| String::from_utf8_lossy(&v).into_owned()))
+            };
             for name in cfs.iter().filter(|c| !matches!(c.as_str(), "default" | TIMERS_CF | META_CF)) {
-                let type_name = db.get_cf(meta, format!("type:{name}").as_bytes()).map_err(|e| db_err("reading state types", e))?;
-                if let Some(t) = type_name {
-                    states.push((name.clone(), String::from_utf8_lossy(&t).into_owned()));
+                if let Some(schema) = get(format!("schema:{name}"))? {
+                    let format = match get(format!("format:{name}"))? {
+                        Some(n) => ValueFormat::from_number(n.parse().unwrap_or(0))?,
+                        None => ValueFormat::CURRENT,
+                    };
+                    states.push((name.clone(), schema, format));
+                } else if let Some(type_name) = get(format!("type:{name}"))? {
+                    states.push((name.clone(), type_name, ValueFormat::LEGACY));
                 }
             }
         }
@@ -94,19 +106,19 @@ impl StateSnapshot for CanonicalSnapshot {
 }
 
 /// The canonical blocks of the key groups in `range`, read from `db`, whose
-/// keyed states are `states` (name and type name).
-fn write_range(db: &DB, states: &[(String, String)], range: KeyGroupRange) -> Result<CanonicalWriter, StateError> {
-    let mut iters: Vec<(&str, &str, RawIter<'_>)> = Vec::new();
-    for (name, type_name) in states {
-        iters.push((name, type_name, db.raw_iterator_cf_opt(cf_of(db, name)?, scan_options())));
+/// keyed states are `states` (name, recorded schema, value format).
+fn write_range(db: &DB, states: &[(String, String, ValueFormat)], range: KeyGroupRange) -> Result<CanonicalWriter, StateError> {
+    let mut iters: Vec<(&str, &str, ValueFormat, RawIter<'_>)> = Vec::new();
+    for (name, schema, format) in states {
+        iters.push((name, schema, *format, db.raw_iterator_cf_opt(cf_of(db, name)?, scan_options())));
     }
     let mut timers = db.cf_handle(TIMERS_CF).map(|cf| db.raw_iterator_cf_opt(cf, scan_options()));
     let mut file = CanonicalWriter::default();
     for kg in range.iter() {
         let prefix = (kg as u16).to_be_bytes();
         file.begin_block(kg)?;
-        for (name, type_name, it) in &mut iters {
-            file.begin_state(name, type_name, true)?;
+        for (name, schema, format, it) in &mut iters {
+            file.begin_state(name, schema, *format, true)?;
             scan_prefix(it, &prefix, |k, v| file.push_entry(&k[KG_BYTES..], v))?;
         }
         if let Some(it) = &mut timers {
@@ -125,7 +137,10 @@ fn write_range(db: &DB, states: &[(String, String)], range: KeyGroupRange) -> Re
 
 /// Canonical entries of one state, kept until the job registers it.
 pub(super) struct PendingState {
+    /// The recorded schema (or, before schemas, type name).
     pub type_name: String,
+    /// The value format of its entries.
+    pub format: ValueFormat,
     /// Version-1 blocks: `(key group, codec(Vec<((K, N), V)>))`.
     pub blocks: Vec<(u32, Vec<u8>)>,
     /// Version 2: sorted SST files with disjoint key ranges, ready to ingest.
@@ -137,21 +152,29 @@ fn pending_for<'a>(
     pending: &'a mut HashMap<String, PendingState>,
     name: &str,
     type_name: &str,
+    format: ValueFormat,
 ) -> Result<&'a mut PendingState, StateError> {
-    let p =
-        pending.entry(name.to_string()).or_insert_with(|| PendingState { type_name: type_name.to_string(), blocks: vec![], ssts: vec![] });
+    let p = pending.entry(name.to_string()).or_insert_with(|| PendingState {
+        type_name: type_name.to_string(),
+        format,
+        blocks: vec![],
+        ssts: vec![],
+    });
     if p.type_name != type_name {
         return Err(StateError::Corrupt(format!("state '{name}' is written as {type_name} and as {}", p.type_name)));
+    }
+    if p.format != format {
+        return Err(StateError::Corrupt(format!("state '{name}' is written in {format} and in {}", p.format)));
     }
     Ok(p)
 }
 
 /// Adds restored SST files `(state, types, file)` to the pending entries of
 /// their states; the first error once all are added.
-fn pend_ssts(pending: &mut HashMap<String, PendingState>, ssts: Vec<(String, String, SstFile)>) -> Result<(), StateError> {
+fn pend_ssts(pending: &mut HashMap<String, PendingState>, ssts: Vec<(String, String, ValueFormat, SstFile)>) -> Result<(), StateError> {
     let mut result = Ok(());
-    for (name, type_name, sst) in ssts {
-        match pending_for(pending, &name, &type_name) {
+    for (name, type_name, format, sst) in ssts {
+        match pending_for(pending, &name, &type_name, format) {
             Ok(p) => p.ssts.push(sst),
             Err(e) => result = result.and(Err(e)),
         }
@@ -187,6 +210,7 @@ pub(super) fn timer_key_of(kg: u32, ts: i64, key_and_namespace: &[u8]) -> Vec<u8
 /// One state's SST file being written by one restore thread.
 struct StateSst<'o> {
     type_name: String,
+    format: ValueFormat,
     writer: SstFileWriter<'o>,
     path: PathBuf,
 }
@@ -194,10 +218,12 @@ struct StateSst<'o> {
 /// What one restore thread made of its key-group range.
 #[derive(Default)]
 pub(super) struct Part {
-    /// `(state, types, SST file)`.
-    pub ssts: Vec<(String, String, SstFile)>,
+    /// `(state, recorded schema, value format, SST file)`.
+    pub ssts: Vec<(String, String, ValueFormat, SstFile)>,
     /// Stored timer keys, unsorted.
     pub timer_keys: Vec<Vec<u8>>,
+    /// Stored timer keys in value format 1 (their tails need the key type to convert).
+    pub legacy_timer_keys: Vec<Vec<u8>>,
     /// Version-1 entries: `(state, types, key group, entries)`.
     pub v1: Vec<(String, String, u32, Vec<u8>)>,
     /// Version-1 timers: `(key group, codec(Vec<(time, K, namespace)>))`,
@@ -206,9 +232,10 @@ pub(super) struct Part {
 }
 
 impl Part {
-    /// Whether it holds version-1 entries or timers (which need the job's types).
-    pub(super) fn has_v1(&self) -> bool {
-        !self.v1.is_empty() || !self.v1_timers.is_empty()
+    /// Whether it holds version-1 entries or timers, or timers in an older
+    /// value format (which need the job's types).
+    pub(super) fn needs_types(&self) -> bool {
+        !self.v1.is_empty() || !self.v1_timers.is_empty() || !self.legacy_timer_keys.is_empty()
     }
 }
 
@@ -268,14 +295,17 @@ fn build_part(loaded: &Loaded<'_>, range: KeyGroupRange, options: &Options, dir:
             Parsed::V2(sections) => {
                 for section in sections {
                     match section {
-                        Section::State { name, type_name, sorted, chunks } => {
+                        Section::State { name, type_name, format, sorted, chunks } => {
                             if !states.contains_key(name) {
                                 let path = dir.join(format!("{prefix}-{}.sst", states.len()));
                                 let writer = SstFileWriter::create(options);
                                 writer.open(&path).map_err(|e| db_err(&format!("creating {}", path.display()), e))?;
-                                states.insert(name.to_string(), StateSst { type_name: type_name.to_string(), writer, path });
+                                states.insert(name.to_string(), StateSst { type_name: type_name.to_string(), format, writer, path });
                             }
                             let Some(sst) = states.get_mut(name) else { continue };
+                            if sst.format != format {
+                                return Err(at.corrupt(format!("state '{name}' is written in {format} here and in {} before", sst.format)));
+                            }
                             if sst.type_name != type_name {
                                 return Err(
                                     at.corrupt(format!("state '{name}' is written as {type_name} here and as {} before", sst.type_name))
@@ -302,10 +332,11 @@ fn build_part(loaded: &Loaded<'_>, range: KeyGroupRange, options: &Options, dir:
                                 }
                             }
                         }
-                        Section::Timers(chunks) => chunks.for_each(at, &mut buf, |raw| {
+                        Section::Timers(format, chunks) => chunks.for_each(at, &mut buf, |raw| {
+                            let keys = if format == ValueFormat::CURRENT { &mut part.timer_keys } else { &mut part.legacy_timer_keys };
                             for timer in canonical::timers(raw) {
                                 let (ts, tail) = timer.map_err(|e| at.corrupt(format!("timers: {e}")))?;
-                                part.timer_keys.push(timer_key_of(kg, canonical::ts_from_bytes(ts), tail));
+                                keys.push(timer_key_of(kg, canonical::ts_from_bytes(ts), tail));
                             }
                             Ok(())
                         })?,
@@ -324,7 +355,7 @@ fn build_part(loaded: &Loaded<'_>, range: KeyGroupRange, options: &Options, dir:
         if result.is_ok() {
             sst.writer.finish().map_err(|e| db_err(&format!("finishing {}", sst.path.display()), e))?;
         }
-        part.ssts.push((name, sst.type_name, file));
+        part.ssts.push((name, sst.type_name, sst.format, file));
     }
     result.map(|_| part)
 }
@@ -380,6 +411,12 @@ impl<K: Key> RocksDbBackend<K> {
         let mut result = Ok(());
         for part in parts {
             timer_keys.extend(part.timer_keys);
+            for legacy in &part.legacy_timer_keys {
+                match super::upgrade::current_timer_key::<K>(legacy) {
+                    Ok(key) => timer_keys.push(key),
+                    Err(e) => result = result.and(Err(e)),
+                }
+            }
             for (kg, bytes) in part.v1_timers {
                 match v1_timer_keys::<K>(kg, &bytes) {
                     Ok(keys) => timer_keys.extend(keys),
@@ -388,7 +425,7 @@ impl<K: Key> RocksDbBackend<K> {
             }
             result = result.and(pend_ssts(&mut pending, part.ssts));
             for (name, type_name, kg, entries) in part.v1 {
-                match pending_for(&mut pending, &name, &type_name) {
+                match pending_for(&mut pending, &name, &type_name, ValueFormat::LEGACY) {
                     Ok(p) => p.blocks.push((kg, entries)),
                     Err(e) => result = result.and(Err(e)),
                 }
@@ -417,42 +454,49 @@ impl<K: Key> RocksDbBackend<K> {
         self.rebuild_timer_index()
     }
 
-    /// Writes a registered state's restored entries: ingests its SST files, and
-    /// decodes version-1 entries with its declared types and writes them.
-    pub(super) fn load_canonical<N: Namespace, V: StateValue>(&mut self, name: &str, pending: PendingState) -> Result<(), StateError> {
-        let cf = cf_of(&self.db, name)?;
+    /// Writes a registered state's restored entries: ingests its SST files
+    /// (converting them in place when `plan` says so), and converts
+    /// version-1 entries with its declared types and writes them.
+    pub(super) fn load_canonical<N: Namespace, UK: UserKey, V: StateValue>(
+        &mut self,
+        name: &str,
+        reader: &Reader<'_, K, N, UK, V>,
+        plan: Option<Plan<V>>,
+        pending: PendingState,
+    ) -> Result<(), StateError> {
         if !pending.ssts.is_empty() {
+            let cf = cf_of(&self.db, name)?;
             let paths: Vec<&Path> = pending.ssts.iter().map(|f| f.0.as_path()).collect();
             ingest::move_in(&self.db, cf, &paths, &format!("ingesting the restored entries of state '{name}'"))?;
+            if let Some(plan) = plan.filter(|p| p.converts()) {
+                self.convert_state(name, reader, &plan)?;
+            }
         }
         if pending.blocks.is_empty() {
             return Ok(());
         }
         let mut rows: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         for (kg, bytes) in pending.blocks {
-            let decoded: Vec<((K, N), V)> = codec::decode(&bytes).map_err(|e| StateError::IncompatibleState {
-                name: name.to_string(),
-                requested: std::any::type_name::<(N, V)>(),
-                reason: format!("key group {kg} does not decode: {e}"),
+            reader.convert_v1(&bytes, &mut |k, v| {
+                let mut key = (kg as u16).to_be_bytes().to_vec();
+                key.extend_from_slice(k);
+                rows.push((key, v.to_vec()));
+                Ok(())
             })?;
-            for ((key, ns), value) in decoded {
-                let mut k = (kg as u16).to_be_bytes().to_vec();
-                codec::encode_into(&(key, ns), &mut k)?;
-                rows.push((k, codec::encode(&value)?));
-            }
         }
         rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         rows.dedup_by(|a, b| a.0 == b.0);
         let entries: Vec<(&[u8], Option<&[u8]>)> = rows.iter().map(|(k, v)| (k.as_slice(), Some(v.as_slice()))).collect();
         self.ingested += 1;
         let sst = self.config.dir.join("ingest").join(format!("{:08}.sst", self.ingested));
-        ingest::write_sorted(&self.db, cf, &self.cf_options, &self.write, &sst, &entries)
+        ingest::write_sorted(&self.db, cf_of(&self.db, name)?, &self.cf_options, &self.write, &sst, &entries)
     }
 }
 
 /// The stored timer keys of a version-1 block's timers of key group `kg`.
 fn v1_timer_keys<K: Key>(kg: u32, bytes: &[u8]) -> Result<Vec<Vec<u8>>, StateError> {
-    let timers: Vec<(i64, K, i64)> = codec::decode(bytes).map_err(|e| StateError::Corrupt(format!("the timers of key group {kg}: {e}")))?;
+    let timers: Vec<(i64, K, i64)> =
+        codec::decode(ValueFormat::LEGACY, bytes).map_err(|e| StateError::Corrupt(format!("the timers of key group {kg}: {e}")))?;
     timers.into_iter().map(|(ts, key, ns)| Ok(timer_key_of(kg, ts, &codec::encode(&(key, ns))?))).collect()
 }
 

@@ -2,8 +2,8 @@
 //! group (2 bytes, big-endian), so the entries of a key-group range are one
 //! contiguous key range that can be iterated in order and cut out.
 
+use crate::codec;
 use serde::Serialize;
-use weir_checkpoint::codec;
 
 use crate::StateError;
 

@@ -22,6 +22,7 @@
 
 mod cache;
 mod canonical;
+mod collections;
 mod cut;
 mod deferred;
 mod ingest;
@@ -32,6 +33,7 @@ mod prepared_canonical;
 mod resources;
 mod restore;
 mod timers;
+mod upgrade;
 
 pub use prepare::prepare_rocksdb_restore;
 pub use restore::{kept_instance, RestoreOutcome};
@@ -41,12 +43,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rocksdb::{BlockBasedOptions, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options, WriteOptions, DB};
-use weir_checkpoint::codec;
 
+use crate::codec::{self, ValueFormat};
+use crate::convert::Reader;
 use crate::snapshot::RemoveOnDrop;
 use crate::{
-    Key, KeyGroupRange, KeyedStateBackend, Namespace, RestoredFile, SnapshotContent, SnapshotFile, StateError, StateId, StateSnapshot,
-    StateValue, Timer,
+    Key, KeyGroupRange, KeyedStateBackend, ListId, MapId, Namespace, RestoredFile, Schema, SnapshotContent, SnapshotFile, StateDescriptor,
+    StateError, StateId, StateKind, StateSnapshot, StateValue, Timer, UserKey,
 };
 use cache::{Entry, Value, WriteCache};
 use key_filter::KeyFilter;
@@ -115,8 +118,8 @@ pub struct RocksDbBackend<K: Key> {
     db: Arc<DB>,
     /// The snapshot whose thread is writing into the database, if any.
     in_flight: Option<deferred::InFlight>,
-    /// Registered states: (column family, value type), indexed by `StateId`.
-    states: Vec<(String, &'static str)>,
+    /// Registered states: (column family, schema), indexed by `StateId`.
+    states: Vec<(String, Schema)>,
     write: WriteOptions,
     /// Recent entries and unwritten changes.
     cache: WriteCache,
@@ -163,7 +166,27 @@ fn db_options_with(shared: &resources::SharedMemory) -> Options {
     opts.set_compression_type(DBCompressionType::Lz4);
     opts.set_max_background_jobs(2);
     opts.set_max_open_files(256);
+    with_merge(&mut opts);
     opts
+}
+
+/// Sets the merge operator of list state ([`collections::append_merge`]):
+/// every database and column family the backend opens, read-only ones
+/// included, has it, since list entries may be stored as merge operands.
+pub(crate) fn with_merge(opts: &mut Options) {
+    opts.set_merge_operator_associative(collections::MERGE_NAME, collections::append_merge);
+}
+
+/// Descriptors of the column families `names`, each with `opts` (and so the merge operator).
+pub(crate) fn descriptors(opts: &Options, names: &[String]) -> Vec<ColumnFamilyDescriptor> {
+    names
+        .iter()
+        .map(|name| {
+            let mut o = opts.clone();
+            with_merge(&mut o);
+            ColumnFamilyDescriptor::new(name, o)
+        })
+        .collect()
 }
 
 impl<K: Key> RocksDbBackend<K> {
@@ -240,6 +263,7 @@ impl<K: Key> RocksDbBackend<K> {
             pending: std::collections::HashMap::new(),
             _k: PhantomData,
         };
+        b.upgrade_timers()?;
         b.rebuild_timer_index()?;
         Ok(b)
     }
@@ -315,6 +339,54 @@ impl<K: Key> RocksDbBackend<K> {
         self.checkpoint_job()?.run().0
     }
 
+    /// Registers state `state` of `kind` in a column family of its own: the
+    /// existing registration of the same name and schema, or a new one,
+    /// reading what a restore left under the name as [`crate::convert`] decides.
+    fn register_cf<N: Namespace, UK: UserKey, V: StateValue>(
+        &mut self,
+        state: &StateDescriptor<V>,
+        kind: StateKind,
+    ) -> Result<usize, StateError> {
+        let reader = Reader::<K, N, UK, V>::new(kind, state);
+        let schema = reader.schema();
+        let name = state.name();
+        if let Some(i) = self.states.iter().position(|s| s.0 == name) {
+            if self.states[i].1 != schema {
+                return Err(StateError::TypeConflict {
+                    name: name.to_string(),
+                    existing: self.states[i].1.to_string(),
+                    requested: schema.to_string(),
+                });
+            }
+            return Ok(i);
+        }
+        // Decide before changing anything: a refused state stays as it was.
+        let pending_plan = match self.pending.get(name) {
+            Some(p) => Some(reader.plan(&p.type_name, p.format)?),
+            None => None,
+        };
+        self.settle()?;
+        let recorded_plan = match self.recorded(name)? {
+            Some(r) => Some(reader.plan(&r.description, r.format)?),
+            None => None,
+        };
+        if self.db.cf_handle(name).is_none() {
+            let options = db_options(self.config.memory_bytes);
+            // Settled above: no snapshot thread holds the database.
+            let db = Arc::get_mut(&mut self.db)
+                .ok_or_else(|| StateError::Io(std::io::Error::other(format!("cannot create state {name} while a snapshot is written"))))?;
+            db.create_cf(name, &options).map_err(|e| db_err(&format!("creating state {name}"), e))?;
+        }
+        if let Some(p) = self.pending.remove(name) {
+            self.load_canonical(name, &reader, pending_plan, p)?;
+        } else if let Some(plan) = recorded_plan.filter(|p| p.converts()) {
+            self.convert_state(name, &reader, &plan)?;
+        }
+        self.record(name, &schema)?;
+        self.states.push((name.to_string(), schema));
+        Ok(self.states.len() - 1)
+    }
+
     /// Writes the changes out once there are many, and empties the cache once it holds more than its share of memory.
     ///
     /// A full cache is emptied even when writing took it back under its
@@ -342,61 +414,18 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
         self.range
     }
 
-    fn register<N: Namespace, V: StateValue>(&mut self, name: &str) -> Result<StateId<N, V>, StateError> {
-        let requested = std::any::type_name::<(N, V)>();
-        if let Some(i) = self.states.iter().position(|s| s.0 == name) {
-            let existing = self.states[i].1;
-            if existing != requested {
-                return Err(StateError::TypeConflict { name: name.to_string(), existing, requested });
-            }
-            return Ok(StateId::new(i));
-        }
-        if let Some(p) = self.pending.get(name) {
-            if p.type_name != requested {
-                return Err(StateError::IncompatibleState {
-                    name: name.to_string(),
-                    requested,
-                    reason: format!("the savepoint holds it as {}", p.type_name),
-                });
-            }
-        }
-        self.settle()?;
-        let meta_key = format!("type:{name}");
-        let written_as = self.db.get_cf(self.cf(META_CF)?, meta_key.as_bytes()).map_err(|e| db_err("reading state types", e))?;
-        match written_as {
-            Some(t) if t != requested.as_bytes() => {
-                return Err(StateError::IncompatibleState {
-                    name: name.to_string(),
-                    requested,
-                    reason: format!("the checkpoint holds it as {}", String::from_utf8_lossy(&t)),
-                })
-            }
-            Some(_) => {}
-            None => {
-                let meta = self.cf(META_CF)?;
-                self.db
-                    .put_cf_opt(meta, meta_key.as_bytes(), requested.as_bytes(), &self.write)
-                    .map_err(|e| db_err("writing state types", e))?;
-            }
-        }
-        if self.db.cf_handle(name).is_none() {
-            let options = db_options(self.config.memory_bytes);
-            // Settled above: no snapshot thread holds the database.
-            let db = Arc::get_mut(&mut self.db)
-                .ok_or_else(|| StateError::Io(std::io::Error::other(format!("cannot create state {name} while a snapshot is written"))))?;
-            db.create_cf(name, &options).map_err(|e| db_err(&format!("creating state {name}"), e))?;
-        }
-        if let Some(p) = self.pending.remove(name) {
-            self.load_canonical::<N, V>(name, p)?;
-        }
-        self.states.push((name.to_string(), requested));
-        Ok(StateId::new(self.states.len() - 1))
+    fn register_state<N: Namespace, V: StateValue>(
+        &mut self,
+        state: &StateDescriptor<V>,
+        kind: StateKind,
+    ) -> Result<StateId<N, V>, StateError> {
+        self.register_cf::<N, (), V>(state, kind).map(StateId::new)
     }
 
     fn get<N: Namespace, V: StateValue>(&mut self, id: &StateId<N, V>, kg: u32, key: &K, ns: &N) -> Result<Option<V>, StateError> {
         let state = self.locate(id, kg, key, ns)?;
         let value = match &self.entry(state)?.value {
-            Some(bytes) => Some(codec::decode(bytes)?),
+            Some(bytes) => Some(codec::decode(ValueFormat::CURRENT, bytes)?),
             None => None,
         };
         self.bound_cache()?;
@@ -415,7 +444,7 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
         let state = self.locate(id, kg, key, ns)?;
         let entry = self.entry(state)?;
         let old = match &entry.value {
-            Some(bytes) => Some(codec::decode(bytes)?),
+            Some(bytes) => Some(codec::decode(ValueFormat::CURRENT, bytes)?),
             None => None,
         };
         if old.is_some() {
@@ -449,7 +478,7 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
         let was_dirty = std::mem::replace(&mut entry.dirty, true);
         let (old_len, created) = match &entry.value {
             Some(bytes) => {
-                let mut value: V = codec::decode(bytes)?;
+                let mut value: V = codec::decode(ValueFormat::CURRENT, bytes)?;
                 update(&mut value, input);
                 codec::encode_into(&value, &mut buf)?;
                 (bytes.len(), false)
@@ -471,6 +500,91 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
         self.cache.changed(self.key_buf.len(), was_dirty, old_len, new_len);
         self.bound_cache()?;
         Ok(created)
+    }
+
+    fn register_list<N: Namespace, V: StateValue>(&mut self, state: &StateDescriptor<V>) -> Result<ListId<N, V>, StateError> {
+        self.register_cf::<N, (), V>(state, StateKind::List).map(ListId::new)
+    }
+
+    fn list_add<N: Namespace, V: StateValue>(&mut self, id: &ListId<N, V>, kg: u32, key: &K, ns: &N, value: V) -> Result<(), StateError> {
+        self.rocks_list_add(id, kg, key, ns, value)
+    }
+
+    fn list_for_each<N: Namespace, V: StateValue>(
+        &mut self,
+        id: &ListId<N, V>,
+        kg: u32,
+        key: &K,
+        ns: &N,
+        f: &mut dyn FnMut(V) -> Result<(), StateError>,
+    ) -> Result<(), StateError> {
+        self.rocks_list_for_each(id, kg, key, ns, f)
+    }
+
+    fn list_clear<N: Namespace, V: StateValue>(&mut self, id: &ListId<N, V>, kg: u32, key: &K, ns: &N) -> Result<(), StateError> {
+        self.rocks_list_clear(id, kg, key, ns)
+    }
+
+    fn register_map<N: Namespace, UK: UserKey, V: StateValue>(
+        &mut self,
+        state: &StateDescriptor<V>,
+    ) -> Result<MapId<N, UK, V>, StateError> {
+        self.register_cf::<N, UK, V>(state, StateKind::Map).map(MapId::new)
+    }
+
+    fn map_get<N: Namespace, UK: UserKey, V: StateValue>(
+        &mut self,
+        id: &MapId<N, UK, V>,
+        kg: u32,
+        key: &K,
+        ns: &N,
+        user_key: &UK,
+    ) -> Result<Option<V>, StateError> {
+        self.rocks_map_get(id, kg, key, ns, user_key)
+    }
+
+    fn map_put<N: Namespace, UK: UserKey, V: StateValue>(
+        &mut self,
+        id: &MapId<N, UK, V>,
+        kg: u32,
+        key: &K,
+        ns: &N,
+        user_key: UK,
+        value: V,
+    ) -> Result<(), StateError> {
+        self.rocks_map_put(id, kg, key, ns, &user_key, &value)
+    }
+
+    fn map_remove<N: Namespace, UK: UserKey, V: StateValue>(
+        &mut self,
+        id: &MapId<N, UK, V>,
+        kg: u32,
+        key: &K,
+        ns: &N,
+        user_key: &UK,
+    ) -> Result<Option<V>, StateError> {
+        self.rocks_map_remove(id, kg, key, ns, user_key)
+    }
+
+    fn map_for_each<N: Namespace, UK: UserKey, V: StateValue>(
+        &mut self,
+        id: &MapId<N, UK, V>,
+        kg: u32,
+        key: &K,
+        ns: &N,
+        f: &mut dyn FnMut(UK, V) -> Result<(), StateError>,
+    ) -> Result<(), StateError> {
+        self.rocks_map_for_each(id, kg, key, ns, f)
+    }
+
+    fn map_clear<N: Namespace, UK: UserKey, V: StateValue>(
+        &mut self,
+        id: &MapId<N, UK, V>,
+        kg: u32,
+        key: &K,
+        ns: &N,
+    ) -> Result<(), StateError> {
+        self.rocks_map_clear(id, kg, key, ns)
     }
 
     fn register_timer(&mut self, kg: u32, key: &K, namespace: i64, timestamp: i64) -> Result<(), StateError> {

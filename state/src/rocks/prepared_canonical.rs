@@ -9,8 +9,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::codec::{self, ValueFormat};
 use serde::{Deserialize, Serialize};
-use weir_checkpoint::codec;
 
 use super::canonical::{build_parts, SstFile};
 use super::ingest::{build_sst, timer_entries};
@@ -22,16 +22,16 @@ const LISTING: &str = "CANONICAL_FILES";
 /// What a prepared canonical restore holds: file names in its directory.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Listing {
-    /// `(state, types, file)`: a state's entries of one contiguous key-group range.
-    states: Vec<(String, String, String)>,
+    /// `(state, recorded schema, value format, file)`: a state's entries of one contiguous key-group range.
+    states: Vec<(String, String, u32, String)>,
     /// Timer files, one per contiguous key-group range.
     timers: Vec<String>,
 }
 
 /// A prepared canonical restore taken over by the backend.
 pub(super) struct PreparedCanonical {
-    /// `(state, types, SST file)`, waiting for the state's registration.
-    pub ssts: Vec<(String, String, SstFile)>,
+    /// `(state, recorded schema, value format, SST file)`, waiting for the state's registration.
+    pub ssts: Vec<(String, String, ValueFormat, SstFile)>,
     /// Timer SST files to ingest.
     pub timers: Vec<SstFile>,
 }
@@ -47,15 +47,15 @@ pub(super) fn prepare(
     threads: usize,
 ) -> Result<bool, StateError> {
     let parts = build_parts(files, range, options, dir, "canonical", threads)?;
-    if parts.iter().any(|p| p.has_v1()) {
+    if parts.iter().any(|p| p.needs_types()) {
         return Ok(false);
     }
     let mut listing = Listing::default();
     // Held until the listing is written: a failure removes every file.
     let mut held: Vec<SstFile> = Vec::new();
     for (i, mut part) in parts.into_iter().enumerate() {
-        for (name, type_name, sst) in part.ssts.drain(..) {
-            listing.states.push((name, type_name, file_name(&sst.0)?));
+        for (name, type_name, format, sst) in part.ssts.drain(..) {
+            listing.states.push((name, type_name, format.number(), file_name(&sst.0)?));
             held.push(sst);
         }
         if part.timer_keys.is_empty() {
@@ -88,7 +88,7 @@ fn file_name(path: &Path) -> Result<String, StateError> {
 /// holds no listing (or one that does not read).
 pub(super) fn take_over(prepared: &Path, ingest_dir: &Path, restore_no: u64) -> Result<Option<PreparedCanonical>, StateError> {
     let Ok(bytes) = std::fs::read(prepared.join(LISTING)) else { return Ok(None) };
-    let Ok(listing) = codec::decode::<Listing>(&bytes) else { return Ok(None) };
+    let Ok(listing) = codec::decode::<Listing>(ValueFormat::CURRENT, &bytes) else { return Ok(None) };
     std::fs::create_dir_all(ingest_dir)?;
     let take = |name: &str| -> Result<SstFile, StateError> {
         let to: PathBuf = ingest_dir.join(format!("{restore_no:08}-prepared-{name}"));
@@ -96,8 +96,8 @@ pub(super) fn take_over(prepared: &Path, ingest_dir: &Path, restore_no: u64) -> 
         Ok(SstFile(to))
     };
     let mut out = PreparedCanonical { ssts: Vec::new(), timers: Vec::new() };
-    for (name, type_name, file) in &listing.states {
-        out.ssts.push((name.clone(), type_name.clone(), take(file)?));
+    for (name, type_name, format, file) in &listing.states {
+        out.ssts.push((name.clone(), type_name.clone(), ValueFormat::from_number(*format)?, take(file)?));
     }
     for file in &listing.timers {
         out.timers.push(take(file)?);

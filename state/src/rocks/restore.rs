@@ -137,7 +137,8 @@ pub(crate) fn install(dir: &Path, range: KeyGroupRange, staged: Vec<StagedInstan
         Some(_) => DB::list_cf(&Options::default(), &db_dir).map_err(|e| db_err("listing the kept instance's states", e))?,
         None => vec!["default".to_string()],
     };
-    let mut target = DB::open_cf(&opts, &db_dir, &cfs).map_err(|e| db_err("opening the restored database", e))?;
+    let mut target =
+        DB::open_cf_descriptors(&opts, &db_dir, super::descriptors(&opts, &cfs)).map_err(|e| db_err("opening the restored database", e))?;
     if let Some(from) = kept_range {
         outcome.deleted_ranges = cut_to(&target, &cfs, from, range)?;
     }
@@ -174,7 +175,8 @@ fn copy_range(
 ) -> Result<u64, StateError> {
     let context = |what: &str| format!("{what} {}", source.source);
     let cfs = DB::list_cf(&Options::default(), &source.dir).map_err(|e| db_err(&context("listing the states of"), e))?;
-    let db = DB::open_cf_for_read_only(opts, &source.dir, &cfs, false).map_err(|e| db_err(&context("opening the files of"), e))?;
+    let db = DB::open_cf_descriptors_read_only(opts, &source.dir, super::descriptors(opts, &cfs), false)
+        .map_err(|e| db_err(&context("opening the files of"), e))?;
     let first = key_group_start(range.start)?;
     let after = if range.end < 0xFFFF { Some(key_group_start(range.end + 1)?) } else { None };
     let mut copied = 0u64;

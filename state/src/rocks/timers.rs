@@ -2,8 +2,8 @@
 //! range deletion per key group; those registered since the write cache was
 //! last written come out of the cache and never reach RocksDB.
 
+use crate::codec::{self, ValueFormat};
 use rocksdb::{Direction, IteratorMode, WriteBatch};
-use weir_checkpoint::codec;
 
 use super::cache::TimerTail;
 use super::keys::{ordered_ts, timer_key_from_tail, timer_ts, KG_BYTES};
@@ -66,7 +66,7 @@ impl<K: Key> RocksDbBackend<K> {
             due.sort_unstable();
             due.dedup();
             for (timestamp, tail) in due.drain(..) {
-                let (key, namespace): (K, i64) = codec::decode(&tail)?;
+                let (key, namespace): (K, i64) = codec::decode(ValueFormat::CURRENT, &tail)?;
                 out.push(Timer { timestamp, key, namespace, key_group: kg });
             }
         }

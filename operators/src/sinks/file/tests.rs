@@ -6,7 +6,9 @@ type Op = TwoPhaseCommitOperator<u32, FileSink<u32>>;
 
 fn sink_at(dir: &Path, subtask: u32, parallelism: u32, run: &str, restored: Option<Vec<(u32, Vec<u8>)>>) -> Op {
     let sink = FileSink::new("out", dir, subtask, Counters::default().counter("rows")).unwrap();
-    let mut op = TwoPhaseCommitOperator::new("out", sink, subtask, parallelism, run, true, restored).unwrap();
+    let mut op =
+        TwoPhaseCommitOperator::new("out", sink, subtask, parallelism, run, true, restored.map(|r| (weir_state::ValueFormat::CURRENT, r)))
+            .unwrap();
     op.open().unwrap();
     op
 }
@@ -160,7 +162,8 @@ fn a_pending_file_that_vanished_is_an_error_naming_it() {
         fs::remove_file(e.unwrap().path()).unwrap();
     }
     let sink = FileSink::<u32>::new("out", dir.path(), 0, Counters::default().counter("rows")).unwrap();
-    let mut op = TwoPhaseCommitOperator::new("out", sink, 0, 1, "r2", true, Some(vec![(0, state)])).unwrap();
+    let mut op =
+        TwoPhaseCommitOperator::new("out", sink, 0, 1, "r2", true, Some((weir_state::ValueFormat::CURRENT, vec![(0, state)]))).unwrap();
     let err = op.open().unwrap_err().to_string();
     assert!(err.contains(".inprogress") && err.contains("part-0000-0000000002-r1-0"), "{err}");
 }

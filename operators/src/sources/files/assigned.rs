@@ -15,8 +15,8 @@
 use std::collections::{HashMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
-use weir_checkpoint::codec;
 use weir_runtime::{Event, JobError};
+use weir_state::codec::{self, ValueFormat};
 
 use super::{At, Input};
 
@@ -47,8 +47,8 @@ pub(super) struct Position {
 const MAGIC: [u8; 4] = *b"wfs3";
 
 /// Decodes a position of this format; `None` if it is not one.
-pub(super) fn decode(position: &[u8]) -> Option<Position> {
-    codec::decode::<Position>(position).ok().filter(|p| p.magic == MAGIC)
+pub(super) fn decode(position: &[u8], format: ValueFormat) -> Option<Position> {
+    codec::decode::<Position>(format, position).ok().filter(|p| p.magic == MAGIC)
 }
 
 /// One file still to read: its index in the input's files, in name order.
@@ -192,13 +192,13 @@ mod tests {
         let position = s.snapshot().unwrap();
         std::fs::write(dir.path().join("c.txt"), "100\n101\n").unwrap();
         let mut s = FileSource::new(dir.path(), 0, 1, 0, None, parser()).unwrap();
-        s.restore(&position).unwrap();
+        s.restore(&position, weir_state::ValueFormat::CURRENT).unwrap();
         assert_eq!(read(&mut s, usize::MAX), (5..102).collect::<Vec<_>>());
         // Rescaled, the new file goes to one instance too.
         let mut seen = Vec::new();
         for k in 0..2 {
             let mut s = FileSource::new(dir.path(), k, 2, 0, None, parser()).unwrap();
-            s.restore_rescaled(1, &[(0, position.clone())]).unwrap();
+            s.restore_rescaled(1, &[(0, position.clone())], weir_state::ValueFormat::CURRENT).unwrap();
             seen.extend(read(&mut s, usize::MAX));
         }
         seen.sort_unstable();
@@ -212,7 +212,7 @@ mod tests {
         let position = s.snapshot().unwrap();
         std::fs::remove_file(dir.path().join("b.txt")).unwrap();
         let mut s = FileSource::new(dir.path(), 1, 2, 0, None, parser()).unwrap();
-        let err = s.restore(&position).unwrap_err().to_string();
+        let err = s.restore(&position, weir_state::ValueFormat::CURRENT).unwrap_err().to_string();
         assert!(err.contains("in file b.txt, which the input no longer has"), "{err}");
     }
 
@@ -225,7 +225,7 @@ mod tests {
         // Sorts first: not new (it is before the last name the job started with), so not read.
         std::fs::write(dir.path().join("0.txt"), "999\n").unwrap();
         let mut s = FileSource::new(dir.path(), 0, 1, 0, None, parser()).unwrap();
-        s.restore(&position).unwrap();
+        s.restore(&position, weir_state::ValueFormat::CURRENT).unwrap();
         assert_eq!(read(&mut s, usize::MAX), (45..100).collect::<Vec<_>>());
     }
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use weir_runtime::{Event, JobError, Source, SourceStatus};
+use weir_state::ValueFormat;
 
 use self::assigned::Assigned;
 use self::striped::Striped;
@@ -193,12 +194,12 @@ impl<T: Send> Source<T> for FileSource<T> {
         }
     }
 
-    fn restore(&mut self, position: &[u8]) -> Result<(), JobError> {
+    fn restore(&mut self, position: &[u8], format: ValueFormat) -> Result<(), JobError> {
         let files = self.input.files.len();
-        (self.mode, self.max_ts) = if let Some(p) = assigned::decode(position) {
+        (self.mode, self.max_ts) = if let Some(p) = assigned::decode(position, format) {
             let max_ts = p.max_ts;
             (Mode::Assigned(Assigned::restored(p, &self.input.names, self.subtask, self.parallelism)?), max_ts)
-        } else if let Some(p) = striped::decode(position, self.subtask, self.parallelism) {
+        } else if let Some(p) = striped::decode(position, self.subtask, self.parallelism, format) {
             let max_ts = p.max_ts;
             (Mode::Striped(Striped::restored(p, files)?), max_ts)
         } else {
@@ -208,16 +209,18 @@ impl<T: Send> Source<T> for FileSource<T> {
         Ok(())
     }
 
-    fn restore_rescaled(&mut self, parallelism: u32, positions: &[(u32, Vec<u8>)]) -> Result<(), JobError> {
+    fn restore_rescaled(&mut self, parallelism: u32, positions: &[(u32, Vec<u8>)], format: ValueFormat) -> Result<(), JobError> {
         let files = self.input.files.len();
         let (subtask, p) = (self.subtask, self.parallelism);
-        let assigned: Option<Vec<_>> = positions.iter().map(|(_, pos)| assigned::decode(pos)).collect();
+        let assigned: Option<Vec<_>> = positions.iter().map(|(_, pos)| assigned::decode(pos, format)).collect();
         (self.mode, self.max_ts) = if let Some(old) = assigned {
             let (a, max_ts) = Assigned::rescaled(&old, &self.input.names, subtask, p)?;
             (Mode::Assigned(a), max_ts)
         } else {
-            let old: Vec<_> =
-                positions.iter().map(|(s, pos)| striped::decode(pos, *s, parallelism).ok_or_else(undecodable)).collect::<Result<_, _>>()?;
+            let old: Vec<_> = positions
+                .iter()
+                .map(|(s, pos)| striped::decode(pos, *s, parallelism, format).ok_or_else(undecodable))
+                .collect::<Result<_, _>>()?;
             // The watermark restarts from the least advanced old instance.
             let max_ts = old.iter().map(|o| o.max_ts).min().flatten();
             (Mode::Striped(Striped::rescaled(&old, subtask, p, files)?), max_ts)
@@ -285,7 +288,7 @@ pub(super) mod tests {
                     gen = (0..p)
                         .map(|s| {
                             let mut source = FileSource::new(dir.path(), s, p, 0, None, parser()).unwrap();
-                            source.restore_rescaled(old_p, &positions).unwrap();
+                            source.restore_rescaled(old_p, &positions, weir_state::ValueFormat::CURRENT).unwrap();
                             source
                         })
                         .collect();
@@ -312,7 +315,7 @@ pub(super) mod tests {
         let positions: Vec<(u32, Vec<u8>)> = old.iter_mut().enumerate().map(|(i, s)| (i as u32, s.snapshot().unwrap())).collect();
         for s in 0..3 {
             let mut source = FileSource::new(dir.path(), s, 3, 0, None, parser()).unwrap();
-            source.restore_rescaled(2, &positions).unwrap();
+            source.restore_rescaled(2, &positions, weir_state::ValueFormat::CURRENT).unwrap();
             let wm = source.watermark();
             let first = read(&mut source, 1);
             if let (Some(wm), Some(first)) = (wm, first.first()) {

@@ -4,8 +4,8 @@
 //! [`Stripes`]). A job restored from such a checkpoint goes on this way.
 
 use serde::{Deserialize, Serialize};
-use weir_checkpoint::codec;
 use weir_runtime::{Event, JobError};
+use weir_state::codec::{self, ValueFormat};
 
 use super::{At, Input};
 use crate::sources::{Stripe, Stripes};
@@ -46,13 +46,13 @@ struct CursorOnly {
 
 /// Decodes a position of instance `subtask` of `parallelism` in this
 /// format or the one before it; `None` if it is in neither.
-pub(super) fn decode(position: &[u8], subtask: u32, parallelism: u32) -> Option<Position> {
-    if let Ok(p) = codec::decode::<Position>(position) {
+pub(super) fn decode(position: &[u8], subtask: u32, parallelism: u32, format: ValueFormat) -> Option<Position> {
+    if let Ok(p) = codec::decode::<Position>(format, position) {
         if p.magic == MAGIC {
             return Some(p);
         }
     }
-    codec::decode::<CursorOnly>(position).ok().map(|c| Position {
+    codec::decode::<CursorOnly>(format, position).ok().map(|c| Position {
         magic: MAGIC,
         stripes: Stripes::initial(subtask, parallelism).into_vec(),
         cursor: Cursor { file: c.file, offset: c.offset, line_in_file: c.line_in_file, global_line: c.global_line },
@@ -165,9 +165,9 @@ mod tests {
         // Instance 1 of 2 had read lines 0..10 of a.txt ("0\n".."9\n" are 20 bytes).
         let old = codec::encode(&CursorOnly(0, 20, 10, 10, Some(9))).unwrap();
         let mut s = FileSource::new(dir.path(), 1, 2, 0, None, parser()).unwrap();
-        s.restore(&old).unwrap();
+        s.restore(&old, weir_state::ValueFormat::CURRENT).unwrap();
         assert_eq!(read(&mut s, 3), vec![11, 13, 15]);
-        assert!(s.restore(b"garbage").unwrap_err().to_string().contains("does not decode"));
+        assert!(s.restore(b"garbage", weir_state::ValueFormat::CURRENT).unwrap_err().to_string().contains("does not decode"));
     }
 
     #[test]
@@ -178,7 +178,7 @@ mod tests {
         let mut seen = Vec::new();
         for s in 0..3 {
             let mut source = FileSource::new(dir.path(), s, 3, 0, None, parser()).unwrap();
-            source.restore_rescaled(2, &old).unwrap();
+            source.restore_rescaled(2, &old, weir_state::ValueFormat::CURRENT).unwrap();
             let mine = read(&mut source, usize::MAX);
             assert!(mine.windows(2).all(|w| w[0] < w[1]));
             seen.extend(mine);
@@ -187,7 +187,7 @@ mod tests {
         assert_eq!(seen, (0..100).collect::<Vec<_>>());
         // Restored at the same parallelism, an instance keeps its stripe.
         let mut source = FileSource::new(dir.path(), 1, 2, 0, None, parser()).unwrap();
-        source.restore(&old[1].1).unwrap();
+        source.restore(&old[1].1, weir_state::ValueFormat::CURRENT).unwrap();
         assert_eq!(read(&mut source, 3), vec![1, 3, 5]);
     }
 }

@@ -9,6 +9,12 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod collections;
+mod schemas;
+
+pub use collections::*;
+pub use schemas::*;
+
 use bytes::Bytes;
 
 use crate::snapshot::SnapshotContent;
@@ -17,7 +23,7 @@ use crate::{
     RestoredFile, SnapshotFile, StateError, StateId, ValueState,
 };
 
-const MAX: u32 = 128;
+pub(crate) const MAX: u32 = 128;
 
 /// Turns snapshot files into restored files (reading local files from disk).
 pub fn to_restored(files: Vec<SnapshotFile>) -> Vec<RestoredFile> {
@@ -48,17 +54,24 @@ pub fn run_all(make: impl Fn(KeyGroupRange) -> Backend<u64>) {
     timers(&make);
     snapshot_round_trip_and_split(&make);
     canonical_round_trip_and_split(&make);
-    canonical_snapshots_are_version_2(&make);
+    canonical_snapshots_are_current(&make);
     canonical_fixtures_restore(&make);
+    collection_fixtures_restore(&make);
     corrupt_canonical_block_is_named(&make);
     canonical_incompatible_restore_is_refused(&make);
     snapshot_isolated_from_later_writes(&make);
     incompatible_restore_is_refused(&make);
     state_handles(&make);
     changes_between_snapshots(&make);
+    list_operations(&make);
+    map_operations(&make);
+    large_maps_and_lists(&make);
+    collections_restore_everywhere(&make);
+    schema_changes_are_refused(&make);
+    migrations_read_older_values(&make);
 }
 
-fn full() -> KeyGroupRange {
+pub(crate) fn full() -> KeyGroupRange {
     KeyGroupRange::new(0, MAX - 1)
 }
 
@@ -126,7 +139,7 @@ pub fn timers(make: &impl Fn(KeyGroupRange) -> Backend<u64>) {
     assert!(out.is_empty(), "a fired timer fires once");
 }
 
-fn fill(b: &mut Backend<u64>) -> StateId<i64, String> {
+pub(crate) fn fill(b: &mut Backend<u64>) -> StateId<i64, String> {
     let v: StateId<i64, String> = b.register("v").unwrap();
     for key in 0u64..1000 {
         let kg = key_group_of(&key, MAX);
@@ -349,8 +362,8 @@ pub fn canonical_fixtures_restore(make: &impl Fn(KeyGroupRange) -> Backend<u64>)
     }
 }
 
-/// Canonical snapshots are written in the current version: every block starts with `0xFF 0x02`.
-pub fn canonical_snapshots_are_version_2(make: &impl Fn(KeyGroupRange) -> Backend<u64>) {
+/// Canonical snapshots are written in the current version: every block starts with `0xFF 0x03`.
+pub fn canonical_snapshots_are_current(make: &impl Fn(KeyGroupRange) -> Backend<u64>) {
     let mut b = make(full());
     fill(&mut b);
     let files = to_restored(b.snapshot_canonical().unwrap().write().unwrap());
