@@ -22,7 +22,12 @@ pub(crate) struct Builder {
     pub(crate) operator_ids: Vec<Rc<RefCell<String>>>,
     /// The keyed ones among them, with their parallelism.
     pub(crate) keyed_operators: Vec<(Rc<RefCell<String>>, u32)>,
+    /// Mistakes in putting the job together, which `execute` reports.
+    pub(crate) errors: Vec<String>,
     next_operator: usize,
+    /// Stateless operators are numbered apart, so that adding one does not
+    /// change the derived ids of the stateful operators after it.
+    next_stateless: usize,
 }
 
 impl Builder {
@@ -40,8 +45,8 @@ impl Builder {
     }
     /// A name for a stateless operator's metrics (not a checkpointed id).
     pub(crate) fn metrics_name(&mut self, kind: &str) -> String {
-        let name = format!("{kind}-{}", self.next_operator);
-        self.next_operator += 1;
+        let name = format!("{kind}-{}", self.next_stateless);
+        self.next_stateless += 1;
         name
     }
 
@@ -76,7 +81,9 @@ impl StreamEnvironment {
                 edges: Vec::new(),
                 operator_ids: Vec::new(),
                 keyed_operators: Vec::new(),
+                errors: Vec::new(),
                 next_operator: 0,
+                next_stateless: 0,
             })),
             config,
         }
@@ -181,6 +188,9 @@ impl StreamEnvironment {
             if !ids.insert(id.clone()) {
                 return Err(Error::Args(format!("two operators have the id '{id}'; operator ids must be unique")));
             }
+        }
+        if let Some(e) = builder.errors.first() {
+            return Err(Error::Args(e.clone()));
         }
         if builder.vertices.is_empty() {
             return Err(Error::Args("the job has no sink".into()));

@@ -1,16 +1,21 @@
 //! `KeyedStream` and `WindowedStream`: keyed processing and windows.
 
+#[cfg(doc)]
+use weir_operators::TumblingWindows;
+
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 
 use weir_operators::{
-    Aggregate, AggregateFunction, Aggregating, Count, KeyedProcessFunction, KeyedProcessOperator, Reduce, TumblingWindows, WindowOperator,
-    WindowResult,
+    Aggregate, AggregateFunction, Aggregating, AllElements, Count, Elements, KeyedProcessFunction, KeyedProcessOperator, OfAggregate,
+    ProcessWindowFunction, Reduce, Results, SessionWindowOperator, SlicedWindowOperator, WindowAssigner, WindowFunction, WindowResult,
 };
-use weir_runtime::{Event, Keyed, Metered};
+use weir_runtime::{Event, Keyed, Metered, Operator};
 use weir_state::{Key, StateValue};
 
 use crate::environment::Builder;
+use crate::side::{OutputTag, SideOutput};
 use crate::stream::{DataStream, Head};
 
 /// A stream partitioned by key: every record of a key is handled by the same instance.
@@ -37,34 +42,81 @@ impl<K: Key, T: Send + 'static> KeyedStream<K, T> {
         out
     }
 
-    /// Groups the records of each key into tumbling event-time windows.
-    pub fn window(self, windows: TumblingWindows) -> WindowedStream<K, T> {
-        WindowedStream { stream: self, windows }
+    /// Groups the records of each key into event-time windows:
+    /// [`TumblingWindows`], [`SlidingWindows`](weir_operators::SlidingWindows)
+    /// or [`SessionWindows`](weir_operators::SessionWindows).
+    pub fn window(self, windows: impl Into<WindowAssigner>) -> WindowedStream<K, T> {
+        WindowedStream { stream: self, assigner: windows.into(), allowed_lateness: 0, late: None }
     }
 }
 
 /// A keyed stream grouped into windows, waiting for its aggregation.
+///
+/// A window fires once the watermark passes its end. A record for a window
+/// that has fired is late: within [`allowed_lateness`](Self::allowed_lateness)
+/// it fires its window again with the record in, later than that it goes to
+/// the [late-data side output](Self::side_output_late_data), or is dropped
+/// and counted (`late_records_dropped` in the job's result,
+/// `weir_late_records_total` in `/metrics`).
 pub struct WindowedStream<K, T> {
     stream: KeyedStream<K, T>,
-    windows: TumblingWindows,
+    assigner: WindowAssigner,
+    allowed_lateness: i64,
+    late: Option<SideOutput>,
 }
 
 impl<K: Key, T: Send + 'static> WindowedStream<K, T> {
-    /// Folds each window with `agg`.
-    pub fn apply<A: Aggregate<T> + Clone>(self, agg: A) -> DataStream<WindowResult<K, A::Out>> {
+    /// Keeps each window's state `lateness` after its end: a record that
+    /// arrives meanwhile fires the window again with the record in.
+    pub fn allowed_lateness(mut self, lateness: Duration) -> Self {
+        self.allowed_lateness = i64::try_from(lateness.as_millis()).unwrap_or(i64::MAX);
+        self
+    }
+
+    /// Sends records later than their windows' allowed lateness to the side
+    /// output `tag` (take it with [`DataStream::side_output`]) instead of
+    /// dropping them.
+    pub fn side_output_late_data(mut self, tag: &OutputTag<T>) -> Self {
+        self.late = Some(SideOutput::new(tag));
+        self
+    }
+
+    /// Builds the window operator: `agg` folds each window's records, `f`
+    /// makes its output (given the operator's id).
+    fn build<A, F>(self, agg: A, f: impl Fn(&str) -> F + 'static) -> DataStream<F::Out>
+    where
+        A: Aggregate<T> + Clone,
+        F: WindowFunction<K, A::Out>,
+    {
         let s = self.stream;
         let id = s.builder.borrow_mut().keyed_operator_id("window", s.parallelism);
         let head = s.head;
-        let windows = self.windows;
+        let (assigner, allowed) = (self.assigner, self.allowed_lateness);
+        let late_edge = self.late.as_ref().map(|l| l.edge.clone());
         let cell = id.clone();
-        let next: Head<Event<WindowResult<K, A::Out>>> = Rc::new(move |env, wiring, down| {
+        let next: Head<Event<F::Out>> = Rc::new(move |env, wiring, down| {
             let id = cell.borrow().clone();
-            let op = WindowOperator::new(&id, windows, agg.clone(), env, Metered::records_out(&id, down))?;
-            head(env, wiring, Metered::records_in(&id, Box::new(op)))
+            let late = SideOutput::output::<T>(late_edge.as_ref().and_then(|e| e.get()), env, wiring)?;
+            let down = Metered::records_out(&id, down);
+            let op: Box<dyn Operator<Keyed<K, T>>> = match assigner {
+                WindowAssigner::Sliced { size, slide } => {
+                    Box::new(SlicedWindowOperator::new(&id, (size, slide), allowed, agg.clone(), f(&id), env, late, down)?)
+                }
+                WindowAssigner::Session { gap } => {
+                    Box::new(SessionWindowOperator::new(&id, gap, allowed, agg.clone(), f(&id), env, late, down)?)
+                }
+            };
+            head(env, wiring, Metered::records_in(&id, op))
         });
         let mut out = DataStream::new(s.builder, s.parallelism, next);
         out.last_id = Some(id);
+        out.side_outputs.extend(self.late);
         out
+    }
+
+    /// Folds each window with `agg`.
+    pub fn apply<A: Aggregate<T> + Clone>(self, agg: A) -> DataStream<WindowResult<K, A::Out>> {
+        self.build(agg, |_| Results)
     }
 
     /// The number of records of each key in each window.
@@ -72,7 +124,8 @@ impl<K: Key, T: Send + 'static> WindowedStream<K, T> {
         self.apply(Count)
     }
 
-    /// Each window's records folded pairwise with `f`.
+    /// Each window's records folded pairwise with `f` (associative: sliding
+    /// and session windows fold in pieces).
     pub fn reduce(self, f: impl Fn(T, T) -> T + Clone + Send + 'static) -> DataStream<WindowResult<K, T>>
     where
         T: StateValue,
@@ -83,5 +136,52 @@ impl<K: Key, T: Send + 'static> WindowedStream<K, T> {
     /// Each window aggregated by an [`AggregateFunction`].
     pub fn aggregate<F: AggregateFunction<T> + Clone>(self, f: F) -> DataStream<WindowResult<K, F::Out>> {
         self.apply(Aggregating(f))
+    }
+
+    /// Each window's records, all of them, handed to a
+    /// [`ProcessWindowFunction`] when it fires (which keeps every record in
+    /// state: prefer [`aggregate_process`](Self::aggregate_process) where an
+    /// aggregate will do).
+    ///
+    /// ```
+    /// use weir::{JobConfig, ProcessWindowFunction, StreamEnvironment, TumblingWindows, UserError, Window};
+    ///
+    /// #[derive(Clone)]
+    /// struct Spread; // max - min of each window
+    /// impl ProcessWindowFunction<u64, i64, String> for Spread {
+    ///     fn process(&mut self, key: &u64, w: Window, values: Vec<i64>, out: &mut Vec<String>) -> Result<(), UserError> {
+    ///         let (min, max) = (values.iter().min().ok_or("empty")?, values.iter().max().ok_or("empty")?);
+    ///         out.push(format!("{key}@{}: {}", w.start, max - min));
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let env = StreamEnvironment::new(JobConfig::new("spread").with_parallelism(1));
+    /// let out = env
+    ///     .from_collection(vec![(0, 5i64), (10, 9), (20, 2), (1_000, 4)])
+    ///     .key_by(|_: &i64| 1u64)
+    ///     .window(TumblingWindows::of_millis(1000))
+    ///     .process(Spread)
+    ///     .collect_to_vec();
+    /// env.execute().unwrap();
+    /// assert_eq!(*out.lock().unwrap(), vec!["1@0: 7".to_string(), "1@1000: 0".to_string()]);
+    /// ```
+    pub fn process<O: Send + 'static, F: ProcessWindowFunction<K, T, O> + Clone>(self, f: F) -> DataStream<O>
+    where
+        T: StateValue,
+    {
+        self.build(Elements, move |id| AllElements::new(id, f.clone()))
+    }
+
+    /// Each window aggregated incrementally by `agg`, its result handed to a
+    /// [`ProcessWindowFunction`] (as its only element) with the key and the
+    /// window when it fires, like Flink's `aggregate(agg, windowFunction)`.
+    pub fn aggregate_process<A, O, F>(self, agg: A, f: F) -> DataStream<O>
+    where
+        A: AggregateFunction<T> + Clone,
+        O: Send + 'static,
+        F: ProcessWindowFunction<K, A::Out, O> + Clone,
+    {
+        self.build(Aggregating(agg), move |id| OfAggregate::new(id, f.clone()))
     }
 }

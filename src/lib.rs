@@ -37,6 +37,7 @@ mod error;
 mod keyed;
 mod logging;
 mod parse;
+mod side;
 mod stream;
 
 pub use args::{check_control_addr, JobArgs, RestoreMode};
@@ -45,10 +46,12 @@ pub use error::Error;
 pub use keyed::{KeyedStream, WindowedStream};
 pub use logging::init_logging;
 pub use parse::{parse_count, parse_duration, parse_size};
+pub use side::OutputTag;
 pub use stream::{DataStream, SinkHandle};
 
 pub use weir_operators::{
-    AggregateFunction, KeyedProcessFunction, OpenContext, ProcessContext, TumblingWindows, UserError, Window, WindowResult,
+    AggregateFunction, KeyedProcessFunction, OpenContext, ProcessContext, ProcessWindowFunction, SessionWindows, SlidingWindows,
+    TumblingWindows, UserError, Window, WindowResult,
 };
 pub use weir_runtime::{
     Event, JobConfig, JobError, JobResult, RecoveryScope, RestoreFrom, Source, SourceStatus, SubtaskEnv, TransactionContext,

@@ -18,6 +18,7 @@ use weir_state::Key;
 
 use crate::environment::Builder;
 use crate::keyed::KeyedStream;
+use crate::side::{OutputTag, SideOutput};
 
 /// Builds a task for one instance, given the rest of the chain after this point.
 pub(crate) type Head<I> = Rc<dyn Fn(&SubtaskEnv, &mut Wiring, Box<dyn Operator<I>>) -> Result<BuiltTask, JobError>>;
@@ -36,11 +37,13 @@ pub struct DataStream<T> {
     /// The idle timeouts of the sources this stream comes from with no
     /// channel in between (both sides of a union), which `with_idleness` sets.
     pub(crate) idleness: Vec<Rc<Cell<Option<Duration>>>>,
+    /// The side outputs of the operator this stream comes out of.
+    pub(crate) side_outputs: Vec<SideOutput>,
 }
 
 impl<T: Send + 'static> DataStream<T> {
     pub(crate) fn new(builder: Rc<RefCell<Builder>>, parallelism: u32, head: Head<Event<T>>) -> Self {
-        DataStream { builder, parallelism, head, last_id: None, idleness: Vec::new() }
+        DataStream { builder, parallelism, head, last_id: None, idleness: Vec::new(), side_outputs: Vec::new() }
     }
 
     /// Chains a stateless operator: `make()` builds its per-instance function.
@@ -55,18 +58,83 @@ impl<T: Send + 'static> DataStream<T> {
             let op = Stateless::new(make(), Metered::records_out(&name, down));
             head(env, wiring, Metered::records_in(&name, Box::new(op)))
         });
-        DataStream { builder: self.builder, parallelism: self.parallelism, head: next, last_id: None, idleness: self.idleness }
+        DataStream {
+            builder: self.builder,
+            parallelism: self.parallelism,
+            head: next,
+            last_id: None,
+            idleness: self.idleness,
+            side_outputs: Vec::new(),
+        }
     }
 
-    /// Gives the last stateful operator (source, process function, window or
-    /// sink) a stable id, which checkpoints use to match its state. Without
-    /// it, ids are derived from the graph (`window-3`) and change when
-    /// operators are added before it.
+    /// Gives the operator this stream comes out of (a source, process
+    /// function or window) a stable id, which checkpoints use to match its
+    /// state. Without it, ids are derived from the order in which stateful
+    /// operators are added (`window-3`; stateless ones do not count) and
+    /// change when stateful operators are added before it.
+    ///
+    /// A stream that comes out of an operator without state (`map`,
+    /// `filter`, `flat_map`, `union`, a side output) has nothing for an id to
+    /// name: `execute` then fails, naming the id.
     pub fn uid(self, id: &str) -> Self {
-        if let Some(cell) = &self.last_id {
-            *cell.borrow_mut() = id.to_string();
+        match &self.last_id {
+            Some(cell) => *cell.borrow_mut() = id.to_string(),
+            None => self.builder.borrow_mut().errors.push(format!(
+                "uid('{id}') follows an operator that keeps no state (map, filter, flat_map, union or a side output); \
+                 give the id to the source, process function, window or sink instead"
+            )),
         }
         self
+    }
+
+    /// The records the operator this stream comes out of sends to its side
+    /// output `tag` (for windows: [`WindowedStream::side_output_late_data`](crate::WindowedStream::side_output_late_data)),
+    /// as a stream of the same parallelism. A side output nobody asks for is
+    /// dropped (and counted); asking for a tag the operator does not have,
+    /// or asking twice, makes `execute` fail naming the tag.
+    ///
+    /// ```
+    /// use weir::{JobConfig, OutputTag, StreamEnvironment, TumblingWindows};
+    ///
+    /// let env = StreamEnvironment::new(JobConfig::new("late").with_parallelism(1));
+    /// let late = OutputTag::<u64>::new("late");
+    /// let counts = env
+    ///     .from_collection(vec![(1_500, 1u64), (100, 2), (2_500, 3)]) // 100 is late: the first window ended
+    ///     .key_by(|_: &u64| 0u64)
+    ///     .window(TumblingWindows::of_millis(1000))
+    ///     .side_output_late_data(&late)
+    ///     .count();
+    /// let late_records = counts.side_output(&late).collect_to_vec();
+    /// let _ = counts.discard();
+    /// env.execute().unwrap();
+    /// assert_eq!(*late_records.lock().unwrap(), vec![2]);
+    /// ```
+    pub fn side_output<X: Send + 'static>(&self, tag: &OutputTag<X>) -> DataStream<X> {
+        let found = self.side_outputs.iter().find(|s| s.name == tag.name() && s.type_id == std::any::TypeId::of::<X>());
+        let p = self.parallelism;
+        let mut b = self.builder.borrow_mut();
+        let edge = match found {
+            Some(side) if side.edge.get().is_none() => {
+                let edge = b.add_edge(SideOutput::edge::<X>(p));
+                side.edge.set(Some(edge));
+                Some(edge)
+            }
+            Some(_) => {
+                b.errors.push(format!("side output '{}' is asked for twice; take it once and reuse the stream", tag.name()));
+                None
+            }
+            None => {
+                b.errors.push(format!("this operator has no side output '{}' of that type", tag.name()));
+                None
+            }
+        };
+        drop(b);
+        let head: Head<Event<X>> = Rc::new(move |env, wiring, down| match edge {
+            Some(edge) => Ok(BuiltTask::input(wiring.receivers::<Event<X>>(edge, env.subtask)?, down)),
+            None => Err(JobError::Config("a side output that does not exist".into())),
+        });
+        DataStream::new(self.builder.clone(), p, head)
     }
 
     /// Marks a source instance idle once it has had nothing to read for

@@ -1,5 +1,5 @@
 //! weir's operators: stateless transformations, keyed process functions with
-//! state and timers, tumbling event-time windows, sources and sinks.
+//! state and timers, event-time windows (tumbling, sliding, session), sources and sinks.
 //!
 //! Each operator is a chain element ([`weir_runtime::Operator`]); the `weir`
 //! crate's DataStream API puts them together.
@@ -15,4 +15,8 @@ mod window;
 pub use functions::{FilterFn, FlatMapFn, MapFn};
 pub use process::{KeyedProcessFunction, KeyedProcessOperator, OpenContext, ProcessContext, UserError};
 pub use throttle::Throttle;
-pub use window::{Aggregate, AggregateFunction, Aggregating, Count, Reduce, TumblingWindows, Window, WindowOperator, WindowResult};
+pub use window::{
+    Aggregate, AggregateFunction, Aggregating, AllElements, Count, Elements, OfAggregate, ProcessWindowFunction, Reduce, Results,
+    SessionWindowOperator, SessionWindows, SlicedWindowOperator, SlidingWindows, TumblingWindows, Window, WindowAssigner, WindowFunction,
+    WindowResult,
+};

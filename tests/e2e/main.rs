@@ -26,3 +26,4 @@ mod setup;
 mod sources;
 mod tool;
 mod windowed_count;
+mod windows;

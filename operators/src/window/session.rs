@@ -1,0 +1,219 @@
+//! Session windows: per key, the sessions still open, each `[first record,
+//! last record + gap)` with its accumulator, kept as one small list in keyed
+//! state. A record opens `[ts, ts + gap)` and merges every session it
+//! overlaps (and their accumulators) into one; the merged session's timer
+//! replaces theirs. A session fires when the watermark passes its end, and
+//! is removed then, or `allowed` ms later by a clean-up timer; a record
+//! merging into a session that fired but is within its lateness fires it
+//! again.
+
+use weir_runtime::{Barrier, Counter, Event, JobError, Keyed, Notification, Operator, OperatorSnapshot, SubtaskEnv};
+use weir_state::{Backend, Key, KeyGroupRange, KeyedStateBackend, StateId, Timer};
+
+use super::late::LateData;
+use super::{Aggregate, Window, WindowFunction};
+
+/// A key's open sessions: `(start, end, accumulator)`.
+type Sessions<A> = Vec<(i64, i64, A)>;
+
+/// Runs session windows of an [`Aggregate`], emitting through a [`WindowFunction`].
+pub struct SessionWindowOperator<K: Key, T, A: Aggregate<T>, F: WindowFunction<K, A::Out>> {
+    id: String,
+    gap: i64,
+    agg: A,
+    f: F,
+    backend: Backend<K>,
+    sessions: StateId<i64, Sessions<A::Acc>>,
+    range: KeyGroupRange,
+    watermark: i64,
+    fired: Vec<Timer<K>>,
+    out: Vec<Event<F::Out>>,
+    windows_fired: Counter,
+    late: LateData<T>,
+    next: Box<dyn Operator<Event<F::Out>>>,
+}
+
+impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> SessionWindowOperator<K, T, A, F> {
+    /// Builds the instance described by `env`, restoring its state if the
+    /// job restores. Sessions end `gap` ms after their last record; records
+    /// up to `allowed_lateness` ms after a session's end still update it;
+    /// later ones go to `late` (or are dropped and counted).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: &str,
+        gap: i64,
+        allowed_lateness: i64,
+        agg: A,
+        f: F,
+        env: &SubtaskEnv,
+        late: Option<Box<dyn Operator<Event<T>>>>,
+        next: Box<dyn Operator<Event<F::Out>>>,
+    ) -> Result<Self, JobError> {
+        let mut backend: Backend<K> = env.keyed_backend(id)?;
+        let sessions = backend.register("session-windows").map_err(|e| JobError::state(id, e))?;
+        Ok(SessionWindowOperator {
+            id: id.to_string(),
+            gap: gap.max(1),
+            agg,
+            f,
+            backend,
+            sessions,
+            range: env.key_groups,
+            watermark: i64::MIN,
+            fired: Vec::new(),
+            out: Vec::new(),
+            windows_fired: env.counters.counter("windows_fired"),
+            late: LateData::new(id, env, allowed_lateness, late),
+            next,
+        })
+    }
+
+    fn state(&self, e: weir_state::StateError) -> JobError {
+        JobError::state(&self.id, e)
+    }
+
+    fn flush(&mut self) -> Result<(), JobError> {
+        if !self.out.is_empty() {
+            self.next.process(&mut self.out)?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    fn store(&mut self, kg: u32, key: &K, sessions: Sessions<A::Acc>) -> Result<(), JobError> {
+        if sessions.is_empty() {
+            self.backend.remove(&self.sessions, kg, key, &0).map_err(|e| self.state(e))?;
+        } else {
+            self.backend.put(&self.sessions, kg, key, &0, sessions).map_err(|e| self.state(e))?;
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, key: &K, start: i64, end: i64, acc: A::Acc) -> Result<(), JobError> {
+        self.f.fire(key, Window { start, end }, self.agg.result(acc), &mut self.out)
+    }
+
+    fn add(&mut self, r: Keyed<K, T>) -> Result<(), JobError> {
+        let (wm, allowed) = (self.watermark, self.late.allowed);
+        let mut sessions = self.backend.get(&self.sessions, r.kg, &r.key, &0).map_err(|e| self.state(e))?.unwrap_or_default();
+        let (mut start, mut end) = (r.ts, r.ts.saturating_add(self.gap));
+        let mut end_of_merged = end;
+        for (s, e, _) in &sessions {
+            if *s < end && r.ts < *e {
+                start = start.min(*s);
+                end_of_merged = end_of_merged.max(*e);
+            }
+        }
+        end = end_of_merged;
+        if end - 1 <= wm.saturating_sub(allowed) {
+            self.late.late(Event { ts: r.ts, value: r.value });
+            return Ok(());
+        }
+        let mut acc = self.agg.first(r.value);
+        let mut kept = Vec::with_capacity(sessions.len());
+        for (s, e, a) in sessions.drain(..) {
+            if s < r.ts.saturating_add(self.gap) && r.ts < e {
+                self.agg.merge(&mut acc, a);
+                if e - 1 > wm {
+                    self.backend.delete_timer(r.kg, &r.key, s, e - 1).map_err(|e| self.state(e))?;
+                } else if allowed > 0 {
+                    self.backend.delete_timer(r.kg, &r.key, s, e - 1 + allowed).map_err(|e| self.state(e))?;
+                }
+            } else {
+                kept.push((s, e, a));
+            }
+        }
+        if end - 1 > wm {
+            self.backend.register_timer(r.kg, &r.key, start, end - 1).map_err(|e| self.state(e))?;
+        } else {
+            // Fired already, within its lateness: fire again, clean up later.
+            self.emit(&r.key, start, end, acc.clone())?;
+            self.late.updated();
+            self.backend.register_timer(r.kg, &r.key, start, end - 1 + allowed).map_err(|e| self.state(e))?;
+        }
+        kept.push((start, end, acc));
+        self.store(r.kg, &r.key, kept)
+    }
+
+    /// Handles a session's timer; whether it fired the session.
+    fn on_timer(&mut self, t: &Timer<K>) -> Result<bool, JobError> {
+        let allowed = self.late.allowed;
+        let Some(mut sessions) = self.backend.get(&self.sessions, t.key_group, &t.key, &0).map_err(|e| self.state(e))? else {
+            return Ok(false);
+        };
+        let Some(i) = sessions.iter().position(|(s, _, _)| *s == t.namespace) else { return Ok(false) };
+        let (start, end) = (sessions[i].0, sessions[i].1);
+        let fired = end - 1 == t.timestamp;
+        if fired {
+            if allowed == 0 {
+                let (_, _, acc) = sessions.swap_remove(i);
+                self.emit(&t.key, start, end, acc)?;
+            } else {
+                let acc = sessions[i].2.clone();
+                self.emit(&t.key, start, end, acc)?;
+                self.backend.register_timer(t.key_group, &t.key, start, end - 1 + allowed).map_err(|e| self.state(e))?;
+            }
+        } else if end - 1 + allowed == t.timestamp {
+            sessions.swap_remove(i);
+        } else {
+            return Ok(false);
+        }
+        self.store(t.key_group, &t.key, sessions)?;
+        Ok(fired)
+    }
+}
+
+impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> Operator<Keyed<K, T>> for SessionWindowOperator<K, T, A, F> {
+    fn process(&mut self, batch: &mut Vec<Keyed<K, T>>) -> Result<(), JobError> {
+        for r in batch.drain(..) {
+            self.add(r)?;
+        }
+        self.flush()
+    }
+
+    fn watermark(&mut self, watermark: i64) -> Result<(), JobError> {
+        self.watermark = watermark;
+        self.backend.pop_timers(watermark, &mut self.fired).map_err(|e| JobError::state(&self.id, e))?;
+        let fired = std::mem::take(&mut self.fired);
+        let mut windows = 0;
+        for t in &fired {
+            windows += u64::from(self.on_timer(t)?);
+        }
+        self.fired = fired;
+        self.fired.clear();
+        if windows > 0 {
+            self.windows_fired.add(windows);
+        }
+        self.flush()?;
+        self.late.watermark(watermark)?;
+        self.next.watermark(watermark)
+    }
+
+    fn barrier(&mut self, barrier: &Barrier, snapshots: &mut Vec<OperatorSnapshot>) -> Result<(), JobError> {
+        let state = barrier.snapshot(&mut self.backend).map_err(|e| JobError::state(&self.id, e))?;
+        snapshots.push(OperatorSnapshot { operator_id: self.id.clone(), key_groups: Some(self.range), inline: None, state: Some(state) });
+        self.late.barrier(barrier, snapshots)?;
+        self.next.barrier(barrier, snapshots)
+    }
+    fn checkpoint_complete(&mut self, n: &Notification) -> Result<(), JobError> {
+        self.late.checkpoint_complete(n)?;
+        self.next.checkpoint_complete(n)
+    }
+    fn checkpoint_aborted(&mut self, n: &Notification) -> Result<(), JobError> {
+        self.late.checkpoint_aborted(n)?;
+        self.next.checkpoint_aborted(n)
+    }
+    fn open(&mut self) -> Result<(), JobError> {
+        self.late.open()?;
+        self.next.open()
+    }
+    fn finish(&mut self) -> Result<(), JobError> {
+        self.flush()?;
+        self.late.finish()?;
+        self.next.finish()
+    }
+    fn idle(&mut self) -> Result<(), JobError> {
+        self.late.idle()?;
+        self.next.idle()
+    }
+}

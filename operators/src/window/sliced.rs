@@ -1,0 +1,235 @@
+//! Tumbling and sliding windows: one accumulator per key and pane in keyed
+//! state, merged into a window's result when the watermark passes its end.
+//!
+//! A pane is a slice of `gcd(size, slide)` ms, so a record is stored once
+//! whatever the number of windows it belongs to. A window `[s, s + size)` has
+//! a timer `(namespace s, time s + size - 1)`; a pane registers the timers of
+//! every window holding it when it is created (registering a timer twice
+//! keeps one). Timers fire in time order, so when window `s` fires no earlier
+//! window needs the panes `[s, s + slide)` any more: they are removed then,
+//! or, with allowed lateness, by a clean-up timer `allowed` ms later. A record
+//! within the allowed lateness of a window that has fired fires it again
+//! with the record in.
+
+use weir_runtime::{Barrier, Counter, Event, JobError, Keyed, Notification, Operator, OperatorSnapshot, SubtaskEnv};
+use weir_state::{Backend, Key, KeyGroupRange, KeyedStateBackend, StateId, Timer};
+
+use super::late::LateData;
+use super::{Aggregate, Sliced, Window, WindowFunction};
+
+const OUT_BATCH: usize = 4096;
+
+/// Runs tumbling or sliding windows of an [`Aggregate`], emitting through a
+/// [`WindowFunction`].
+pub struct SlicedWindowOperator<K: Key, T, A: Aggregate<T>, F: WindowFunction<K, A::Out>> {
+    id: String,
+    spec: Sliced,
+    agg: A,
+    f: F,
+    backend: Backend<K>,
+    panes: StateId<i64, A::Acc>,
+    range: KeyGroupRange,
+    watermark: i64,
+    fired: Vec<Timer<K>>,
+    out: Vec<Event<F::Out>>,
+    windows_fired: Counter,
+    late: LateData<T>,
+    next: Box<dyn Operator<Event<F::Out>>>,
+}
+
+impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> SlicedWindowOperator<K, T, A, F> {
+    /// Builds the instance described by `env`, restoring its state if the
+    /// job restores. Windows are `size` ms every `slide` ms; records up to
+    /// `allowed_lateness` ms after a window's end still update it; later
+    /// ones go to `late` (or are dropped and counted).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        id: &str,
+        (size, slide): (i64, i64),
+        allowed_lateness: i64,
+        agg: A,
+        f: F,
+        env: &SubtaskEnv,
+        late: Option<Box<dyn Operator<Event<T>>>>,
+        next: Box<dyn Operator<Event<F::Out>>>,
+    ) -> Result<Self, JobError> {
+        let mut backend: Backend<K> = env.keyed_backend(id)?;
+        let panes = backend.register("window-contents").map_err(|e| JobError::state(id, e))?;
+        Ok(SlicedWindowOperator {
+            id: id.to_string(),
+            spec: super::WindowAssigner::sliced(size, slide),
+            agg,
+            f,
+            backend,
+            panes,
+            range: env.key_groups,
+            watermark: i64::MIN,
+            fired: Vec::new(),
+            out: Vec::new(),
+            windows_fired: env.counters.counter("windows_fired"),
+            late: LateData::new(id, env, allowed_lateness, late),
+            next,
+        })
+    }
+
+    fn state(&self, e: weir_state::StateError) -> JobError {
+        JobError::state(&self.id, e)
+    }
+
+    fn flush(&mut self) -> Result<(), JobError> {
+        if !self.out.is_empty() {
+            self.next.process(&mut self.out)?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    /// Emits window `[start, start + size)` of `key`, taking its only pane
+    /// out of state when `take` (tumbling windows without lateness).
+    fn fire(&mut self, kg: u32, key: &K, start: i64, take: bool) -> Result<(), JobError> {
+        let Sliced { size, pane, .. } = self.spec;
+        let acc = if take {
+            self.backend.remove(&self.panes, kg, key, &start).map_err(|e| self.state(e))?
+        } else {
+            let mut acc: Option<A::Acc> = None;
+            for p in (start..start + size).step_by(pane as usize) {
+                if let Some(a) = self.backend.get(&self.panes, kg, key, &p).map_err(|e| self.state(e))? {
+                    match &mut acc {
+                        Some(acc) => self.agg.merge(acc, a),
+                        None => acc = Some(a),
+                    }
+                }
+            }
+            acc
+        };
+        if let Some(acc) = acc {
+            self.f.fire(key, Window { start, end: start + size }, self.agg.result(acc), &mut self.out)?;
+            if self.out.len() >= OUT_BATCH {
+                self.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the panes that no window after `[start, ..)` holds.
+    fn drop_panes(&mut self, kg: u32, key: &K, start: i64) -> Result<(), JobError> {
+        let Sliced { size, slide, pane } = self.spec;
+        for p in (start..start + slide.min(size)).step_by(pane as usize) {
+            self.backend.remove(&self.panes, kg, key, &p).map_err(|e| self.state(e))?;
+        }
+        Ok(())
+    }
+
+    /// Handles a window's timer; whether it fired the window (rather than
+    /// cleaning up after its allowed lateness).
+    fn on_timer(&mut self, t: &Timer<K>) -> Result<bool, JobError> {
+        let Sliced { size, slide, pane } = self.spec;
+        let allowed = self.late.allowed;
+        let start = t.namespace;
+        if allowed > 0 && t.timestamp == start + size - 1 + allowed {
+            self.drop_panes(t.key_group, &t.key, start)?;
+            return Ok(false);
+        }
+        let tumbling = pane == size && slide == size;
+        self.fire(t.key_group, &t.key, start, tumbling && allowed == 0)?;
+        if allowed == 0 {
+            if !tumbling {
+                self.drop_panes(t.key_group, &t.key, start)?;
+            }
+        } else {
+            self.backend.register_timer(t.key_group, &t.key, start, start + size - 1 + allowed).map_err(|e| self.state(e))?;
+        }
+        Ok(true)
+    }
+}
+
+impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> Operator<Keyed<K, T>> for SlicedWindowOperator<K, T, A, F> {
+    fn process(&mut self, batch: &mut Vec<Keyed<K, T>>) -> Result<(), JobError> {
+        let Sliced { size, slide, .. } = self.spec;
+        let (allowed, wm) = (self.late.allowed, self.watermark);
+        for r in batch.drain(..) {
+            let last = self.spec.last_window_start(r.ts);
+            if r.ts - last >= size {
+                continue; // between windows (slide > size): in none
+            }
+            if last + size - 1 <= wm.saturating_sub(allowed) {
+                self.late.late(Event { ts: r.ts, value: r.value });
+                continue;
+            }
+            let first = self.spec.first_window_start(r.ts);
+            let pane = self.spec.pane_of(r.ts);
+            let agg = &self.agg;
+            let created = self
+                .backend
+                .upsert(&self.panes, r.kg, &r.key, &pane, r.value, |v| agg.first(v), |acc, v| agg.add(acc, v))
+                .map_err(|e| JobError::state(&self.id, e))?;
+            if created {
+                let mut s = first;
+                while s <= last {
+                    if s + size - 1 > wm {
+                        self.backend.register_timer(r.kg, &r.key, s, s + size - 1).map_err(|e| JobError::state(&self.id, e))?;
+                    }
+                    s += slide;
+                }
+            }
+            if allowed > 0 && first + size - 1 <= wm {
+                // Windows that fired and are still within their lateness fire again.
+                let mut s = first;
+                while s <= last && s + size - 1 <= wm {
+                    if s + size - 1 + allowed > wm {
+                        self.fire(r.kg, &r.key, s, false)?;
+                        self.late.updated();
+                    }
+                    s += slide;
+                }
+            }
+        }
+        self.flush()
+    }
+
+    fn watermark(&mut self, watermark: i64) -> Result<(), JobError> {
+        self.watermark = watermark;
+        self.backend.pop_timers(watermark, &mut self.fired).map_err(|e| JobError::state(&self.id, e))?;
+        let fired = std::mem::take(&mut self.fired);
+        let mut windows = 0;
+        for t in &fired {
+            windows += u64::from(self.on_timer(t)?);
+        }
+        self.fired = fired;
+        self.fired.clear();
+        if windows > 0 {
+            self.windows_fired.add(windows);
+        }
+        self.flush()?;
+        self.late.watermark(watermark)?;
+        self.next.watermark(watermark)
+    }
+
+    fn barrier(&mut self, barrier: &Barrier, snapshots: &mut Vec<OperatorSnapshot>) -> Result<(), JobError> {
+        let state = barrier.snapshot(&mut self.backend).map_err(|e| JobError::state(&self.id, e))?;
+        snapshots.push(OperatorSnapshot { operator_id: self.id.clone(), key_groups: Some(self.range), inline: None, state: Some(state) });
+        self.late.barrier(barrier, snapshots)?;
+        self.next.barrier(barrier, snapshots)
+    }
+    fn checkpoint_complete(&mut self, n: &Notification) -> Result<(), JobError> {
+        self.late.checkpoint_complete(n)?;
+        self.next.checkpoint_complete(n)
+    }
+    fn checkpoint_aborted(&mut self, n: &Notification) -> Result<(), JobError> {
+        self.late.checkpoint_aborted(n)?;
+        self.next.checkpoint_aborted(n)
+    }
+    fn open(&mut self) -> Result<(), JobError> {
+        self.late.open()?;
+        self.next.open()
+    }
+    fn finish(&mut self) -> Result<(), JobError> {
+        self.flush()?;
+        self.late.finish()?;
+        self.next.finish()
+    }
+    fn idle(&mut self) -> Result<(), JobError> {
+        self.late.idle()?;
+        self.next.idle()
+    }
+}
