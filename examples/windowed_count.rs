@@ -1,4 +1,5 @@
-//! Counts events per key in tumbling event-time windows.
+//! Counts events per key in event-time windows: tumbling by default,
+//! sliding with `--slide`, sessions with `--session-gap`.
 //!
 //! ```text
 //! cargo run --release --example windowed_count -- --generate 10M --keys 10000 --parallelism 2
@@ -15,7 +16,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use weir::{parse_count, parse_duration, Event, JobArgs, StreamEnvironment, TumblingWindows};
+use weir::crates::operators::WindowAssigner;
+use weir::{parse_count, parse_duration, Event, JobArgs, SessionWindows, SlidingWindows, StreamEnvironment, TumblingWindows};
 
 /// Counts events per key in tumbling event-time windows.
 #[derive(Debug, Clone, Parser)]
@@ -47,6 +49,14 @@ pub struct Args {
     /// Window size
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     pub window: Duration,
+
+    /// Sliding windows: a window of --window starts every DURATION (default: tumbling windows)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "session_gap")]
+    pub slide: Option<Duration>,
+
+    /// Session windows instead: a key's session ends DURATION after its last event
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub session_gap: Option<Duration>,
 
     /// How late events may arrive; the watermark trails the newest event time by this much
     #[arg(long, value_name = "DURATION", default_value = "0ms", value_parser = parse_duration)]
@@ -117,7 +127,12 @@ pub fn run(args: &Args) -> Result<Summary, weir::Error> {
         }
         _ => return Err(weir::Error::Args("give exactly one of --input PATH and --generate N".into())),
     };
-    let counts = events.uid("source").key_by(|key: &u64| *key).window(TumblingWindows::of(args.window)).count().uid("window-count");
+    let windows: WindowAssigner = match (args.slide, args.session_gap) {
+        (Some(slide), _) => SlidingWindows::of(args.window, slide).into(),
+        (None, Some(gap)) => SessionWindows::with_gap(gap).into(),
+        (None, None) => TumblingWindows::of(args.window).into(),
+    };
+    let counts = events.uid("source").key_by(|key: &u64| *key).window(windows).count().uid("window-count");
     match (&args.output, args.print) {
         (Some(dir), _) => counts.write_to_files(dir).uid("output"),
         (None, true) => counts.print().uid("output"),

@@ -24,6 +24,8 @@ pub(crate) struct Builder {
     pub(crate) keyed_operators: Vec<(Rc<RefCell<String>>, u32)>,
     /// Mistakes in putting the job together, which `execute` reports.
     pub(crate) errors: Vec<String>,
+    /// The job's parallelism: of every operator not given another.
+    pub(crate) parallelism: u32,
     next_operator: usize,
     /// Stateless operators are numbered apart, so that adding one does not
     /// change the derived ids of the stateful operators after it.
@@ -82,6 +84,7 @@ impl StreamEnvironment {
                 operator_ids: Vec::new(),
                 keyed_operators: Vec::new(),
                 errors: Vec::new(),
+                parallelism: config.parallelism,
                 next_operator: 0,
                 next_stateless: 0,
             })),
@@ -125,6 +128,7 @@ impl StreamEnvironment {
         let mut stream = DataStream::new(self.builder.clone(), self.config.parallelism, head);
         stream.last_id = Some(id);
         stream.idleness = vec![idleness];
+        stream.at_source = true;
         stream
     }
 

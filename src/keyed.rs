@@ -15,8 +15,9 @@ use weir_runtime::{Event, Keyed, Metered, Operator};
 use weir_state::{Key, StateValue};
 
 use crate::environment::Builder;
-use crate::side::{OutputTag, SideOutput};
+use crate::side::{OpenSides, SideOutput};
 use crate::stream::{DataStream, Head};
+use weir_operators::OutputTag;
 
 /// A stream partitioned by key: every record of a key is handled by the same instance.
 pub struct KeyedStream<K, T> {
@@ -32,13 +33,17 @@ impl<K: Key, T: Send + 'static> KeyedStream<K, T> {
         let id = self.builder.borrow_mut().keyed_operator_id("process", self.parallelism);
         let head = self.head;
         let cell = id.clone();
+        let sides = OpenSides::default();
+        let taken = sides.clone();
         let next: Head<Event<O>> = Rc::new(move |env, wiring, down| {
             let id = cell.borrow().clone();
-            let op = KeyedProcessOperator::new(&id, f.clone(), env, Metered::records_out(&id, down))?;
+            let side = taken.build(env, wiring)?;
+            let op = KeyedProcessOperator::new(&id, f.clone(), env, side, Metered::records_out(&id, down))?;
             head(env, wiring, Metered::records_in(&id, Box::new(op)))
         });
         let mut out = DataStream::new(self.builder, self.parallelism, next);
         out.last_id = Some(id);
+        out.open_sides = Some(sides);
         out
     }
 

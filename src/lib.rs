@@ -32,6 +32,7 @@
 
 mod args;
 pub mod client;
+mod connected;
 mod environment;
 mod error;
 mod keyed;
@@ -41,17 +42,17 @@ mod side;
 mod stream;
 
 pub use args::{check_control_addr, JobArgs, RestoreMode};
+pub use connected::{ConnectedStreams, KeyedConnectedStreams};
 pub use environment::StreamEnvironment;
 pub use error::Error;
 pub use keyed::{KeyedStream, WindowedStream};
 pub use logging::init_logging;
 pub use parse::{parse_count, parse_duration, parse_size};
-pub use side::OutputTag;
 pub use stream::{DataStream, SinkHandle};
 
 pub use weir_operators::{
-    AggregateFunction, KeyedProcessFunction, OpenContext, ProcessContext, ProcessWindowFunction, SessionWindows, SlidingWindows,
-    TumblingWindows, UserError, Window, WindowResult,
+    AggregateFunction, Either, KeyedCoProcessFunction, KeyedProcessFunction, OpenContext, OutputTag, ProcessContext, ProcessWindowFunction,
+    SessionWindows, SlidingWindows, TumblingWindows, UserError, Window, WindowResult,
 };
 pub use weir_runtime::{
     Event, JobConfig, JobError, JobResult, RecoveryScope, RestoreFrom, Source, SourceStatus, SubtaskEnv, TransactionContext,

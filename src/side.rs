@@ -1,41 +1,13 @@
 //! Side outputs: a second stream out of an operator, named by an
-//! [`OutputTag`], such as the records too late for their windows.
+//! [`OutputTag`]: the records too late for their windows, or whatever a
+//! process function sends with `ctx.output(&tag, value)`.
 
 use std::any::TypeId;
-use std::cell::Cell;
-use std::marker::PhantomData;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
+use weir_operators::{OutputTag, SideChannel, SideOutputs, TypedSide};
 use weir_runtime::{EdgeId, EdgeSpec, Event, ForwardOutput, JobError, Operator, SubtaskEnv, Wiring};
-
-/// Names a side output and the type of its records, like Flink's `OutputTag`.
-///
-/// ```
-/// use weir::OutputTag;
-/// let late: OutputTag<u64> = OutputTag::new("late-bids");
-/// assert_eq!(late.name(), "late-bids");
-/// ```
-pub struct OutputTag<T> {
-    name: String,
-    _t: PhantomData<fn() -> T>,
-}
-
-impl<T> OutputTag<T> {
-    /// A tag called `name` (unique among an operator's side outputs).
-    pub fn new(name: &str) -> Self {
-        OutputTag { name: name.to_string(), _t: PhantomData }
-    }
-    /// Its name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-}
-
-impl<T> Clone for OutputTag<T> {
-    fn clone(&self) -> Self {
-        OutputTag::new(&self.name)
-    }
-}
 
 /// A side output an operator offers: taken (given a channel) once
 /// [`DataStream::side_output`](crate::DataStream::side_output) asks for it;
@@ -49,7 +21,7 @@ pub(crate) struct SideOutput {
 
 impl SideOutput {
     pub(crate) fn new<T: 'static>(tag: &OutputTag<T>) -> Self {
-        SideOutput { name: tag.name.clone(), type_id: TypeId::of::<T>(), edge: Rc::new(Cell::new(None)) }
+        SideOutput { name: tag.name().to_string(), type_id: TypeId::of::<T>(), edge: Rc::new(Cell::new(None)) }
     }
 
     /// The edge of a newly taken side output of `parallelism` instances.
@@ -67,5 +39,39 @@ impl SideOutput {
         let mut senders = wiring.senders::<Event<T>>(edge, env.subtask)?;
         let tx = senders.pop().ok_or_else(|| JobError::Config("side output edge without a channel".into()))?;
         Ok(Some(Box::new(ForwardOutput::new(tx))))
+    }
+}
+
+/// Builds an instance's end of a taken side output.
+type MakeSide = Rc<dyn Fn(&SubtaskEnv, &mut Wiring) -> Result<Box<dyn SideChannel>, JobError>>;
+
+/// The side outputs taken from a process function, which may send to any
+/// tag: each taken tag's name, record type and channel maker.
+#[derive(Clone, Default)]
+pub(crate) struct OpenSides(Rc<RefCell<Vec<(String, TypeId, MakeSide)>>>);
+
+impl OpenSides {
+    /// Takes `tag` on an edge of `edge`; false if it was taken already.
+    pub(crate) fn take<X: Send + 'static>(&self, tag: &OutputTag<X>, edge: EdgeId) -> bool {
+        let mut sides = self.0.borrow_mut();
+        if sides.iter().any(|(name, _, _)| name == tag.name()) {
+            return false;
+        }
+        let make: MakeSide = Rc::new(move |env, wiring| {
+            let out = SideOutput::output::<X>(Some(edge), env, wiring)?
+                .ok_or_else(|| JobError::Config("side output edge without a channel".into()))?;
+            Ok(TypedSide::boxed(out))
+        });
+        sides.push((tag.name().to_string(), TypeId::of::<X>(), make));
+        true
+    }
+
+    /// The instance's ends of every taken side output.
+    pub(crate) fn build(&self, env: &SubtaskEnv, wiring: &mut Wiring) -> Result<SideOutputs, JobError> {
+        let mut out = SideOutputs::default();
+        for (name, _, make) in self.0.borrow().iter() {
+            out.add(name, make(env, wiring)?);
+        }
+        Ok(out)
     }
 }

@@ -18,7 +18,8 @@ use weir_state::Key;
 
 use crate::environment::Builder;
 use crate::keyed::KeyedStream;
-use crate::side::{OutputTag, SideOutput};
+use crate::side::{OpenSides, SideOutput};
+use weir_operators::OutputTag;
 
 /// Builds a task for one instance, given the rest of the chain after this point.
 pub(crate) type Head<I> = Rc<dyn Fn(&SubtaskEnv, &mut Wiring, Box<dyn Operator<I>>) -> Result<BuiltTask, JobError>>;
@@ -39,11 +40,25 @@ pub struct DataStream<T> {
     pub(crate) idleness: Vec<Rc<Cell<Option<Duration>>>>,
     /// The side outputs of the operator this stream comes out of.
     pub(crate) side_outputs: Vec<SideOutput>,
+    /// A process function's side outputs, where any tag may be taken.
+    pub(crate) open_sides: Option<OpenSides>,
+    /// Whether the stream is a source and what is chained to it, before any
+    /// exchange: the part whose parallelism `set_parallelism` sets.
+    pub(crate) at_source: bool,
 }
 
 impl<T: Send + 'static> DataStream<T> {
     pub(crate) fn new(builder: Rc<RefCell<Builder>>, parallelism: u32, head: Head<Event<T>>) -> Self {
-        DataStream { builder, parallelism, head, last_id: None, idleness: Vec::new(), side_outputs: Vec::new() }
+        DataStream {
+            builder,
+            parallelism,
+            head,
+            last_id: None,
+            idleness: Vec::new(),
+            side_outputs: Vec::new(),
+            open_sides: None,
+            at_source: false,
+        }
     }
 
     /// Chains a stateless operator: `make()` builds its per-instance function.
@@ -65,6 +80,8 @@ impl<T: Send + 'static> DataStream<T> {
             last_id: None,
             idleness: self.idleness,
             side_outputs: Vec::new(),
+            open_sides: None,
+            at_source: self.at_source,
         }
     }
 
@@ -89,7 +106,8 @@ impl<T: Send + 'static> DataStream<T> {
     }
 
     /// The records the operator this stream comes out of sends to its side
-    /// output `tag` (for windows: [`WindowedStream::side_output_late_data`](crate::WindowedStream::side_output_late_data)),
+    /// output `tag` (for windows: [`WindowedStream::side_output_late_data`](crate::WindowedStream::side_output_late_data);
+    /// for process functions: what they send with `ctx.output(&tag, value)`),
     /// as a stream of the same parallelism. A side output nobody asks for is
     /// dropped (and counted); asking for a tag the operator does not have,
     /// or asking twice, makes `execute` fail naming the tag.
@@ -124,10 +142,21 @@ impl<T: Send + 'static> DataStream<T> {
                 b.errors.push(format!("side output '{}' is asked for twice; take it once and reuse the stream", tag.name()));
                 None
             }
-            None => {
-                b.errors.push(format!("this operator has no side output '{}' of that type", tag.name()));
-                None
-            }
+            None => match &self.open_sides {
+                Some(open) => {
+                    let edge = b.add_edge(SideOutput::edge::<X>(p));
+                    if open.take(tag, edge) {
+                        Some(edge)
+                    } else {
+                        b.errors.push(format!("side output '{}' is asked for twice; take it once and reuse the stream", tag.name()));
+                        None
+                    }
+                }
+                None => {
+                    b.errors.push(format!("this operator has no side output '{}' of that type", tag.name()));
+                    None
+                }
+            },
         };
         drop(b);
         let head: Head<Event<X>> = Rc::new(move |env, wiring, down| match edge {
@@ -158,6 +187,26 @@ impl<T: Send + 'static> DataStream<T> {
         self
     }
 
+    /// Runs the source this stream comes from, and the operators chained to
+    /// it up to the first `key_by`, as `parallelism` instances instead of
+    /// the job's parallelism (a source that cannot be split: `1`). The
+    /// operators after the `key_by` run at the job's parallelism, and a
+    /// restore at another source parallelism deals the source's positions
+    /// out again, as for a change of the job's parallelism.
+    ///
+    /// Elsewhere (after a `key_by` or `union`) `execute` fails, naming it.
+    pub fn set_parallelism(mut self, parallelism: u32) -> Self {
+        if self.at_source && parallelism >= 1 {
+            self.parallelism = parallelism;
+        } else {
+            self.builder.borrow_mut().errors.push(format!(
+                "set_parallelism({parallelism}) applies to a source and what is chained to it before the first key_by, \
+                 with a parallelism of at least 1"
+            ));
+        }
+        self
+    }
+
     /// Applies `f` to every record.
     pub fn map<O: Send + 'static>(self, f: impl Fn(T) -> O + Clone + Send + 'static) -> DataStream<O> {
         self.chain("map", move || MapFn(f.clone()))
@@ -176,7 +225,7 @@ impl<T: Send + 'static> DataStream<T> {
     /// Partitions the stream by the key `f` returns: every record of a key
     /// goes to the instance owning the key's key group.
     pub fn key_by<K: Key>(self, f: impl Fn(&T) -> K + Clone + Send + 'static) -> KeyedStream<K, T> {
-        let downstream = self.parallelism;
+        let downstream = self.builder.borrow().parallelism;
         let edge = self.builder.borrow_mut().add_edge(EdgeSpec::all_to_all::<Keyed<K, T>>(self.parallelism, downstream));
         let head = self.head;
         let name = format!("keyby-{edge}");
@@ -196,6 +245,12 @@ impl<T: Send + 'static> DataStream<T> {
     /// Merges this stream with `other`; the result holds the records of both.
     pub fn union(self, other: DataStream<T>) -> DataStream<T> {
         let p = self.parallelism;
+        if other.parallelism != p {
+            self.builder
+                .borrow_mut()
+                .errors
+                .push(format!("union of streams of parallelism {p} and {}: give both sides the same parallelism", other.parallelism));
+        }
         let mut edges = Vec::new();
         let mut idleness = Vec::new();
         for stream in [self, other] {

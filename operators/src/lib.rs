@@ -5,15 +5,21 @@
 //! crate's DataStream API puts them together.
 #![deny(missing_docs)]
 
+mod co_process;
 mod functions;
+mod join;
 mod process;
+mod side;
 pub mod sinks;
 pub mod sources;
 mod throttle;
 mod window;
 
+pub use co_process::{CoProcess, Either, KeyedCoProcessFunction};
 pub use functions::{FilterFn, FlatMapFn, MapFn};
+pub use join::{IntervalJoin, WindowJoin};
 pub use process::{KeyedProcessFunction, KeyedProcessOperator, OpenContext, ProcessContext, UserError};
+pub use side::{OutputTag, SideChannel, SideOutputs, TypedSide};
 pub use throttle::Throttle;
 pub use window::{
     Aggregate, AggregateFunction, Aggregating, AllElements, Count, Elements, OfAggregate, ProcessWindowFunction, Reduce, Results,

@@ -3,6 +3,8 @@
 use weir_runtime::{Barrier, Event, JobError, Keyed, Notification, Operator, OperatorSnapshot, SubtaskEnv};
 use weir_state::{Backend, Key, KeyGroupRange, KeyedState, KeyedStateBackend, Timer};
 
+use crate::side::{OutputTag, SideOutputs};
+
 /// The error a user function returns.
 pub type UserError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -32,9 +34,16 @@ pub struct ProcessContext<'a, K: Key, O> {
     timestamp: i64,
     watermark: i64,
     out: &'a mut Vec<Event<O>>,
+    side: &'a mut SideOutputs,
 }
 
 impl<'a, K: Key, O> ProcessContext<'a, K, O> {
+    /// Sends `value` at the current timestamp to the side output `tag`
+    /// (taken with `DataStream::side_output(&tag)` on this operator's
+    /// output; dropped if nobody took it).
+    pub fn output<X: Send + 'static>(&mut self, tag: &OutputTag<X>, value: X) {
+        self.side.push(tag, self.timestamp, value);
+    }
     /// The current key.
     pub fn key(&self) -> &K {
         self.key
@@ -116,13 +125,15 @@ pub struct KeyedProcessOperator<K: Key, I, O, F> {
     watermark: i64,
     out: Vec<Event<O>>,
     timers: Vec<Timer<K>>,
+    side: SideOutputs,
     next: Box<dyn weir_runtime::Operator<Event<O>>>,
     _i: std::marker::PhantomData<fn(I)>,
 }
 
 impl<K: Key, I, O, F: KeyedProcessFunction<K, I, O>> KeyedProcessOperator<K, I, O, F> {
-    /// Builds the instance described by `env`, restoring its state if the job restores.
-    pub fn new(id: &str, mut f: F, env: &SubtaskEnv, next: Box<dyn Operator<Event<O>>>) -> Result<Self, JobError> {
+    /// Builds the instance described by `env`, restoring its state if the
+    /// job restores; `side` holds the side outputs that were taken.
+    pub fn new(id: &str, mut f: F, env: &SubtaskEnv, side: SideOutputs, next: Box<dyn Operator<Event<O>>>) -> Result<Self, JobError> {
         let mut backend: Backend<K> = env.keyed_backend(id)?;
         f.open(&mut OpenContext { backend: &mut backend, subtask: env.subtask })
             .map_err(|e| JobError::Operator { operator: id.to_string(), message: e.to_string() })?;
@@ -134,6 +145,7 @@ impl<K: Key, I, O, F: KeyedProcessFunction<K, I, O>> KeyedProcessOperator<K, I, 
             watermark: i64::MIN,
             out: Vec::new(),
             timers: Vec::new(),
+            side,
             next,
             _i: std::marker::PhantomData,
         })
@@ -162,11 +174,13 @@ impl<K: Key, I: Send, O: Send, F: KeyedProcessFunction<K, I, O>> Operator<Keyed<
                 timestamp: r.ts,
                 watermark: self.watermark,
                 out: &mut self.out,
+                side: &mut self.side,
             };
             if let Err(e) = self.f.process(r.value, &mut ctx) {
                 return Err(self.user(e));
             }
         }
+        self.side.flush()?;
         self.flush()
     }
 
@@ -182,6 +196,7 @@ impl<K: Key, I: Send, O: Send, F: KeyedProcessFunction<K, I, O>> Operator<Keyed<
                 timestamp: t.timestamp,
                 watermark,
                 out: &mut self.out,
+                side: &mut self.side,
             };
             if let Err(e) = self.f.on_timer(t.timestamp, &mut ctx) {
                 return Err(self.user(e));
@@ -190,28 +205,35 @@ impl<K: Key, I: Send, O: Send, F: KeyedProcessFunction<K, I, O>> Operator<Keyed<
         self.timers = timers;
         self.timers.clear();
         self.flush()?;
+        self.side.watermark(watermark)?;
         self.next.watermark(watermark)
     }
 
     fn barrier(&mut self, barrier: &Barrier, snapshots: &mut Vec<OperatorSnapshot>) -> Result<(), JobError> {
         let state = barrier.snapshot(&mut self.backend).map_err(|e| JobError::state(&self.id, e))?;
         snapshots.push(OperatorSnapshot { operator_id: self.id.clone(), key_groups: Some(self.range), inline: None, state: Some(state) });
+        self.side.barrier(barrier, snapshots)?;
         self.next.barrier(barrier, snapshots)
     }
     fn checkpoint_complete(&mut self, n: &Notification) -> Result<(), JobError> {
+        self.side.checkpoint_complete(n)?;
         self.next.checkpoint_complete(n)
     }
     fn checkpoint_aborted(&mut self, n: &Notification) -> Result<(), JobError> {
+        self.side.checkpoint_aborted(n)?;
         self.next.checkpoint_aborted(n)
     }
     fn open(&mut self) -> Result<(), JobError> {
+        self.side.open()?;
         self.next.open()
     }
     fn finish(&mut self) -> Result<(), JobError> {
         self.flush()?;
+        self.side.finish()?;
         self.next.finish()
     }
     fn idle(&mut self) -> Result<(), JobError> {
+        self.side.idle()?;
         self.next.idle()
     }
 }

@@ -12,6 +12,7 @@ mod common;
 mod control;
 mod crash;
 mod incremental;
+mod joins;
 mod lifecycle;
 mod migration;
 #[cfg(feature = "s3")]

@@ -20,9 +20,10 @@ use crate::common::committed_lines;
 
 const KEYS: u64 = 5;
 
-/// A source that plays `steps` from instance 0 (one step per poll: its
-/// records, then its watermark); the other instances have nothing. Which
-/// records are late is then fixed by the script, whatever the parallelism.
+/// A source (of parallelism 1) that plays `steps`, one step per poll: its
+/// records, then its watermark. Every window instance then has one input
+/// channel, and which records are late is fixed by the script, whatever
+/// the windows' parallelism.
 struct Script {
     steps: Arc<Vec<(Vec<Event<u64>>, i64)>>,
     next: usize,
@@ -124,6 +125,7 @@ fn run_sliced(windows: SlidingWindows, parallelism: u32, backend: BackendKind) -
     let late_tag = OutputTag::<u64>::new("late");
     let counts = env
         .source(move |sub| Ok(Box::new(Script { steps: steps.clone(), next: 0, mine: sub.subtask == 0 })))
+        .set_parallelism(1)
         .key_by(|v: &u64| v % KEYS)
         .window(windows)
         .allowed_lateness(Duration::from_millis(LATENESS as u64))
@@ -246,8 +248,8 @@ fn a_late_record_reopens_a_fired_session_within_the_lateness() {
     let steps = vec![
         (vec![Event::new(0, 0u64), Event::new(50, 5)], 400), // session [0, 150) fires: 2
         (vec![Event::new(120, 10)], 1_000),                  // late, within lateness: [0, 220) fires again: 3
-        (vec![Event::new(2_000, 15)], 2_000),                  // a new session, [2000, 2100), fires at the end
-        (vec![Event::new(30, 20)], 5_000),                     // beyond the lateness of [0, 220): side output
+        (vec![Event::new(2_000, 15)], 2_000),                // a new session, [2000, 2100), fires at the end
+        (vec![Event::new(30, 20)], 5_000),                   // beyond the lateness of [0, 220): side output
     ];
     for backend in [BackendKind::HashMap, BackendKind::RocksDb] {
         let dir = tempfile::tempdir().unwrap();
@@ -256,6 +258,7 @@ fn a_late_record_reopens_a_fired_session_within_the_lateness() {
         let tag = OutputTag::<u64>::new("late");
         let counts = env
             .source(move |sub| Ok(Box::new(Script { steps: steps.clone(), next: 0, mine: sub.subtask == 0 })))
+            .set_parallelism(1)
             .key_by(|v: &u64| v % KEYS)
             .window(SessionWindows::with_gap_millis(100))
             .allowed_lateness(Duration::from_millis(500))
