@@ -113,20 +113,26 @@ impl<T: Send + 'static> DataStream<T> {
     /// or asking twice, makes `execute` fail naming the tag.
     ///
     /// ```
-    /// use weir::{JobConfig, OutputTag, StreamEnvironment, TumblingWindows};
+    /// use weir::{JobConfig, KeyedProcessFunction, OutputTag, ProcessContext, StreamEnvironment, UserError};
     ///
-    /// let env = StreamEnvironment::new(JobConfig::new("late").with_parallelism(1));
-    /// let late = OutputTag::<u64>::new("late");
-    /// let counts = env
-    ///     .from_collection(vec![(1_500, 1u64), (100, 2), (2_500, 3)]) // 100 is late: the first window ended
-    ///     .key_by(|_: &u64| 0u64)
-    ///     .window(TumblingWindows::of_millis(1000))
-    ///     .side_output_late_data(&late)
-    ///     .count();
-    /// let late_records = counts.side_output(&late).collect_to_vec();
-    /// let _ = counts.discard();
+    /// /// Passes positive amounts on; sends the others aside.
+    /// #[derive(Clone)]
+    /// struct Check(OutputTag<i64>);
+    /// impl KeyedProcessFunction<u64, i64, i64> for Check {
+    ///     fn process(&mut self, v: i64, ctx: &mut ProcessContext<'_, u64, i64>) -> Result<(), UserError> {
+    ///         if v > 0 { ctx.emit(v) } else { ctx.output(&self.0, v) }
+    ///         Ok(())
+    ///     }
+    /// }
+    ///
+    /// let env = StreamEnvironment::new(JobConfig::new("side").with_parallelism(1));
+    /// let rejected = OutputTag::<i64>::new("rejected");
+    /// let amounts = env.from_collection(vec![(0, 5i64), (1, -3), (2, 7)]).key_by(|_: &i64| 0u64).process(Check(rejected.clone()));
+    /// let aside = amounts.side_output(&rejected).collect_to_vec();
+    /// let accepted = amounts.collect_to_vec();
     /// env.execute().unwrap();
-    /// assert_eq!(*late_records.lock().unwrap(), vec![2]);
+    /// assert_eq!(*accepted.lock().unwrap(), vec![5, 7]);
+    /// assert_eq!(*aside.lock().unwrap(), vec![-3]);
     /// ```
     pub fn side_output<X: Send + 'static>(&self, tag: &OutputTag<X>) -> DataStream<X> {
         let found = self.side_outputs.iter().find(|s| s.name == tag.name() && s.type_id == std::any::TypeId::of::<X>());
