@@ -31,6 +31,7 @@
 #![deny(missing_docs)]
 
 mod args;
+mod broadcast;
 pub mod client;
 mod connected;
 mod environment;
@@ -42,6 +43,7 @@ mod side;
 mod stream;
 
 pub use args::{check_control_addr, JobArgs, RestoreMode};
+pub use broadcast::{BroadcastConnectedStreams, BroadcastStream, KeyedBroadcastConnectedStreams};
 pub use connected::{ConnectedStreams, KeyedConnectedStreams};
 pub use environment::StreamEnvironment;
 pub use error::Error;
@@ -51,8 +53,9 @@ pub use parse::{parse_count, parse_duration, parse_size};
 pub use stream::{DataStream, SinkHandle};
 
 pub use weir_operators::{
-    AggregateFunction, Either, KeyedCoProcessFunction, KeyedProcessFunction, OpenContext, OutputTag, ProcessContext, ProcessWindowFunction,
-    SessionWindows, SlidingWindows, TumblingWindows, UserError, Window, WindowResult,
+    AggregateFunction, BroadcastContext, Context, Either, KeyedBroadcastProcessFunction, KeyedCoProcessFunction, KeyedProcessFunction,
+    OpenContext, OutputTag, ProcessContext, ProcessFunction, ProcessWindowFunction, SessionWindows, SlidingWindows, TumblingWindows,
+    UserError, Window, WindowResult,
 };
 pub use weir_runtime::{
     Event, JobConfig, JobError, JobResult, RecoveryScope, RestoreFrom, Source, SourceStatus, SubtaskEnv, TransactionContext,

@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use weir_operators::sinks::{CollectSink, DiscardSink, FileSink, PrintSink};
-use weir_operators::{FilterFn, FlatMapFn, MapFn};
+use weir_operators::{FilterFn, FlatMapFn, MapFn, ProcessFunction, ProcessOperator, WatermarkAssigner};
 use weir_runtime::{
-    BuiltTask, EdgeSpec, Event, ForwardOutput, JobError, KeyGroupPartitioner, Keyed, Metered, Operator, SinkOperator, Stateless,
-    SubtaskEnv, TwoPhaseCommitOperator, TwoPhaseCommitSink, VertexSpec, Wiring,
+    BuiltTask, EdgeSpec, Event, Exchange, ForwardOutput, JobError, KeyGroupPartitioner, Keyed, Metered, Operator, RoundRobin, SinkOperator,
+    Stateless, SubtaskEnv, TwoPhaseCommitOperator, TwoPhaseCommitSink, VertexSpec, Wiring,
 };
 use weir_state::Key;
 
@@ -226,6 +226,66 @@ impl<T: Send + 'static> DataStream<T> {
     /// Replaces every record with the records `f` returns.
     pub fn flat_map<O: Send + 'static, I: IntoIterator<Item = O>>(self, f: impl Fn(T) -> I + Clone + Send + 'static) -> DataStream<O> {
         self.chain("flat_map", move || FlatMapFn(f.clone()))
+    }
+
+    /// Runs a [`ProcessFunction`](weir_operators::ProcessFunction) over
+    /// every record (no keyed state: see [`KeyedStream::process`] for that).
+    /// It may emit any number of records and send to side outputs.
+    pub fn process<O: Send + 'static, F: ProcessFunction<T, O> + Clone + 'static>(self, f: F) -> DataStream<O> {
+        let head = self.head;
+        let name = self.builder.borrow_mut().metrics_name("process");
+        let sides = OpenSides::default();
+        let taken = sides.clone();
+        let next: Head<Event<O>> = Rc::new(move |env, wiring, down| {
+            let side = taken.build(env, wiring)?;
+            let op = ProcessOperator::new(&name, f.clone(), side, Metered::records_out(&name, down));
+            head(env, wiring, Metered::records_in(&name, Box::new(op)))
+        });
+        let mut out = DataStream::new(self.builder, self.parallelism, next);
+        out.idleness = self.idleness;
+        out.at_source = self.at_source;
+        out.open_sides = Some(sides);
+        out
+    }
+
+    /// Gives each record the event time `ts(record)` and makes the
+    /// watermark from them: the newest event time minus
+    /// `max_out_of_orderness`, minus one. Watermarks from upstream are
+    /// replaced (except the final one at end of input); idleness (see
+    /// [`with_idleness`](Self::with_idleness)) passes through.
+    pub fn assign_timestamps_and_watermarks(
+        self,
+        ts: impl Fn(&T) -> i64 + Clone + Send + 'static,
+        max_out_of_orderness: Duration,
+    ) -> DataStream<T> {
+        let bound = i64::try_from(max_out_of_orderness.as_millis()).unwrap_or(i64::MAX);
+        let head = self.head;
+        let next: Head<Event<T>> =
+            Rc::new(move |env, wiring, down| head(env, wiring, Box::new(WatermarkAssigner::new(ts.clone(), bound, down))));
+        let mut out = DataStream::new(self.builder, self.parallelism, next);
+        out.idleness = self.idleness;
+        out.at_source = self.at_source;
+        out
+    }
+
+    /// Deals the records out round robin over the job's parallelism
+    /// (evening out skewed or idle instances, or fanning out a source of
+    /// parallelism 1).
+    pub fn rebalance(self) -> DataStream<T> {
+        let downstream = self.builder.borrow().parallelism;
+        let edge = self.builder.borrow_mut().add_edge(EdgeSpec::all_to_all::<Event<T>>(self.parallelism, downstream));
+        let head = self.head;
+        self.builder.borrow_mut().vertices.push(VertexSpec {
+            name: format!("rebalance-{edge}"),
+            parallelism: self.parallelism,
+            build: Box::new(move |env, wiring| {
+                let senders = wiring.senders::<Event<T>>(edge, env.subtask)?;
+                head(env, wiring, Box::new(Exchange::new(RoundRobin::default(), senders)))
+            }),
+        });
+        let head: Head<Event<T>> =
+            Rc::new(move |env, wiring, down| Ok(BuiltTask::input(wiring.receivers::<Event<T>>(edge, env.subtask)?, down)));
+        DataStream::new(self.builder, downstream, head)
     }
 
     /// Partitions the stream by the key `f` returns: every record of a key

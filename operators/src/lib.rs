@@ -5,6 +5,7 @@
 //! crate's DataStream API puts them together.
 #![deny(missing_docs)]
 
+mod broadcast;
 mod co_process;
 mod functions;
 mod join;
@@ -12,14 +13,17 @@ mod process;
 mod side;
 pub mod sinks;
 pub mod sources;
+mod stateless_process;
 mod throttle;
 mod window;
 
+pub use broadcast::{BroadcastContext, KeyedBroadcastOperator, KeyedBroadcastProcessFunction};
 pub use co_process::{CoProcess, Either, KeyedCoProcessFunction};
 pub use functions::{FilterFn, FlatMapFn, MapFn};
 pub use join::{IntervalJoin, WindowJoin};
 pub use process::{KeyedProcessFunction, KeyedProcessOperator, OpenContext, ProcessContext, UserError};
 pub use side::{OutputTag, SideChannel, SideOutputs, TypedSide};
+pub use stateless_process::{Context, ProcessFunction, ProcessOperator, WatermarkAssigner};
 pub use throttle::Throttle;
 pub use window::{
     Aggregate, AggregateFunction, Aggregating, AllElements, Count, Elements, OfAggregate, ProcessWindowFunction, Reduce, Results,

@@ -15,6 +15,10 @@ pub struct OpenContext<'a, K: Key> {
 }
 
 impl<'a, K: Key> OpenContext<'a, K> {
+    pub(crate) fn new(backend: &'a mut Backend<K>, subtask: u32) -> Self {
+        OpenContext { backend, subtask }
+    }
+
     /// The backend to register state handles in, e.g.
     /// `ValueState::register(ctx.backend(), "count")`.
     pub fn backend(&mut self) -> &mut Backend<K> {
@@ -38,6 +42,20 @@ pub struct ProcessContext<'a, K: Key, O> {
 }
 
 impl<'a, K: Key, O> ProcessContext<'a, K, O> {
+    /// The context of a record or timer of `key`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        backend: &'a mut Backend<K>,
+        key_group: u32,
+        key: &'a K,
+        timestamp: i64,
+        watermark: i64,
+        out: &'a mut Vec<Event<O>>,
+        side: &'a mut SideOutputs,
+    ) -> Self {
+        ProcessContext { backend, key_group, key, timestamp, watermark, out, side }
+    }
+
     /// Sends `value` at the current timestamp to the side output `tag`
     /// (taken with `DataStream::side_output(&tag)` on this operator's
     /// output; dropped if nobody took it).

@@ -26,5 +26,6 @@ mod savepoint;
 mod setup;
 mod sources;
 mod tool;
+mod topology;
 mod windowed_count;
 mod windows;
