@@ -92,3 +92,85 @@ fn sigterm_stops_with_a_final_checkpoint_and_latest_resumes_exactly_there_hashma
 fn sigterm_stops_with_a_final_checkpoint_and_latest_resumes_exactly_there_rocksdb() {
     sigterm_then_resume("rocksdb");
 }
+
+/// The output of `shop_monitor --generate n`, computed by brute force.
+fn shop_reference(n: u64) -> Vec<String> {
+    #[allow(dead_code)]
+    #[path = "../../examples/shop_monitor.rs"]
+    mod shop;
+    let mut out = Vec::new();
+    let mut sliding: std::collections::BTreeMap<(u64, i64), u64> = Default::default();
+    let mut visits: std::collections::BTreeMap<u64, Vec<i64>> = Default::default();
+    for i in 0..n {
+        let ts = i as i64;
+        for s in (ts.div_euclid(250) - 4..=ts.div_euclid(250)).map(|k| k * 250).filter(|s| *s <= ts && ts < s + 1000) {
+            *sliding.entry((shop::customer(i) % 50, s)).or_insert(0) += 1;
+        }
+        visits.entry(shop::customer(i)).or_default().push(ts);
+        if i % 3 == 1 {
+            for o in i.saturating_sub(20)..=i {
+                if o % 3 == 0 && o % 97 == shop::order_of(i) {
+                    out.push(format!("paid,{o},{i}"));
+                }
+            }
+        }
+        let c = shop::customer(i);
+        let limit = (0..shop::LIMITS).map(shop::limit).filter(|(t, (tier, _))| *tier == c % 5 && *t <= ts).map(|(_, (_, l))| l).next_back();
+        if limit.is_some_and(|l| shop::amount(i) > l) {
+            out.push(format!("alert,{c},{ts},{}", shop::amount(i)));
+        }
+    }
+    out.extend(sliding.into_iter().map(|((g, s), n)| format!("sliding,{g},{s},{n}")));
+    for (c, times) in visits {
+        let (mut start, mut last, mut count) = (times[0], times[0], 0);
+        for t in times {
+            if t - last >= 300 {
+                out.push(format!("session,{c},{start},{},{count}", last + 300));
+                start = t;
+                count = 0;
+            }
+            last = t;
+            count += 1;
+        }
+        out.push(format!("session,{c},{start},{},{count}", last + 300));
+    }
+    out.sort();
+    out
+}
+
+fn shop_monitor_killed_at_random_moments(backend: &str) {
+    const PURCHASES: u64 = 30_000;
+    let mut rng = Rng::from_env();
+    let dir = tempfile::tempdir().unwrap();
+    let (out, chk) = (dir.path().join("out"), dir.path().join("chk"));
+    let kills = kill_at_random_moments(&mut rng, 4, (300, 900), backend, |rng| {
+        let interval = format!("{}ms", 100 + rng.below(101));
+        Command::new(example_bin("shop_monitor"))
+            .args(argv(&format!(
+                "--generate {PURCHASES} --rate 15000 --parallelism 2 --output {} --checkpoint-dir {} --checkpoint-interval {interval} \
+                 --from-checkpoint latest --state-backend {backend}",
+                out.display(),
+                chk.display()
+            )))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    });
+    assert!(kills >= 2, "{backend}: the job was killed only {kills} times");
+    let reference = shop_reference(PURCHASES);
+    for kind in ["sliding,", "session,", "paid,", "alert,"] {
+        assert!(reference.iter().filter(|l| l.starts_with(kind)).count() > 100, "the reference has {kind} lines");
+    }
+    assert_eq!(committed_lines(&out), reference, "{backend}: after {kills} kills");
+}
+
+#[test]
+fn a_job_with_windows_a_join_and_broadcast_state_survives_sigkill_hashmap() {
+    shop_monitor_killed_at_random_moments("hashmap");
+}
+
+#[test]
+fn a_job_with_windows_a_join_and_broadcast_state_survives_sigkill_rocksdb() {
+    shop_monitor_killed_at_random_moments("rocksdb");
+}
