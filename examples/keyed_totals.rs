@@ -49,8 +49,12 @@ pub struct Args {
     pub rate: Option<f64>,
 
     /// Write the updates exactly once into files in DIR
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "upsert_output")]
     pub output: Option<PathBuf>,
+
+    /// Keep each key's latest count, exactly once, as a table in DIR (`table-*` files of `<key>\t<count>`)
+    #[arg(long, value_name = "DIR")]
+    pub upsert_output: Option<PathBuf>,
 }
 
 /// A key's total.
@@ -70,13 +74,13 @@ pub struct Totals {
     total: Option<ValueState<Total>>,
 }
 
-impl KeyedProcessFunction<u64, u64, String> for Totals {
+impl KeyedProcessFunction<u64, u64, (u64, u64)> for Totals {
     fn open(&mut self, ctx: &mut OpenContext<'_, u64>) -> Result<(), UserError> {
         self.total = Some(ValueState::register(ctx.backend(), "total")?);
         Ok(())
     }
 
-    fn process(&mut self, _key: u64, ctx: &mut ProcessContext<'_, u64, String>) -> Result<(), UserError> {
+    fn process(&mut self, _key: u64, ctx: &mut ProcessContext<'_, u64, (u64, u64)>) -> Result<(), UserError> {
         let total = self.total.as_ref().ok_or("process called before open")?;
         let ts = ctx.timestamp();
         let padding = self.padding;
@@ -91,7 +95,7 @@ impl KeyedProcessFunction<u64, u64, String> for Totals {
             },
         )?;
         let key = *ctx.key();
-        ctx.emit(format!("{key},{count}"));
+        ctx.emit((key, count));
         Ok(())
     }
 }
@@ -153,9 +157,10 @@ pub fn run_with(args: &Args, on_start: impl Fn(weir::crates::runtime::JobControl
         .key_by(|k: &u64| *k)
         .process(Totals { padding, total: None })
         .uid("totals");
-    match &args.output {
-        Some(dir) => updates.write_to_files(dir).uid("output"),
-        None => updates.discard().uid("output"),
+    match (&args.output, &args.upsert_output) {
+        (Some(dir), _) => updates.map(|(key, count)| format!("{key},{count}")).write_to_files(dir).uid("output"),
+        (None, Some(dir)) => updates.write_upserts_to_files(dir).uid("output"),
+        (None, None) => updates.discard().uid("output"),
     };
     let result = env.execute()?;
     Ok(Summary {

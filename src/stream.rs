@@ -8,7 +8,7 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use weir_operators::sinks::{CollectSink, DiscardSink, FileSink, PrintSink};
+use weir_operators::sinks::{CollectSink, DiscardSink, FileSink, PrintSink, UpsertFileSink};
 use weir_operators::{FilterFn, FlatMapFn, MapFn, ProcessFunction, ProcessOperator, WatermarkAssigner};
 use weir_runtime::{
     BuiltTask, EdgeSpec, Event, Exchange, ForwardOutput, JobError, KeyGroupPartitioner, Keyed, Metered, Operator, RoundRobin, SinkOperator,
@@ -380,6 +380,22 @@ impl<T: Send + 'static> DataStream<T> {
     {
         let dir = dir.to_path_buf();
         self.sink("file-sink", move |id, env| Ok(Box::new(FileSink::<T>::operator(id, &dir, env)?)))
+    }
+
+    /// Ends a stream of `(key, value)` results that change in an
+    /// exactly-once table of the latest value per key, in files in `dir`
+    /// (`table-*`, lines `<key>\t<value>`; see
+    /// [`read_table`](weir_operators::sinks::read_table)): each completed
+    /// checkpoint applies the values written since the one before, a
+    /// savepoint applies nothing, and a restore never applies a value twice
+    /// or loses one. Keyed results (a running total per key) are what it is
+    /// for: the value of a key at a checkpoint is its last one.
+    pub fn write_upserts_to_files<K: Display + Send + 'static, V: Display + Send + 'static>(self, dir: &Path) -> SinkHandle
+    where
+        T: Into<(K, V)>,
+    {
+        let dir = dir.to_path_buf();
+        self.map(Into::into).sink("upsert-sink", move |id, env| Ok(Box::new(UpsertFileSink::<K, V>::operator(id, &dir, env)?)))
     }
 
     /// Ends the stream in an exactly-once sink of your own: `make` builds each

@@ -174,3 +174,55 @@ fn a_job_with_windows_a_join_and_broadcast_state_survives_sigkill_hashmap() {
 fn a_job_with_windows_a_join_and_broadcast_state_survives_sigkill_rocksdb() {
     shop_monitor_killed_at_random_moments("rocksdb");
 }
+
+/// keyed_totals keeping each key's latest count as an upsert table, killed
+/// at random moments: the table ends with every key at its total over all
+/// events (an event counted twice or lost in state, or a commit lost,
+/// would show), and no transaction is left behind.
+fn upsert_table_killed_at_random_moments(backend: &str) {
+    #[allow(dead_code)]
+    #[path = "../../examples/keyed_totals.rs"]
+    mod totals;
+    const EVENTS: u64 = 120_000;
+    const KEYS: u64 = 2_000;
+    const HOT: u64 = 300;
+    let mut rng = Rng::from_env();
+    let dir = tempfile::tempdir().unwrap();
+    let (out, chk) = (dir.path().join("table"), dir.path().join("chk"));
+    let kills = kill_at_random_moments(&mut rng, 4, (300, 900), backend, |rng| {
+        let interval = format!("{}ms", 100 + rng.below(101));
+        Command::new(example_bin("keyed_totals"))
+            .args(argv(&format!(
+                "--generate {EVENTS} --keys {KEYS} --hot-keys {HOT} --rate 40000 --parallelism 2 --upsert-output {} \
+                 --checkpoint-dir {} --checkpoint-interval {interval} --from-checkpoint latest --state-backend {backend}",
+                out.display(),
+                chk.display()
+            )))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    });
+    assert!(kills >= 2, "{backend}: the job was killed only {kills} times");
+    let mut reference: std::collections::BTreeMap<String, String> = Default::default();
+    let mut counts: std::collections::BTreeMap<u64, u64> = Default::default();
+    for i in 0..EVENTS {
+        *counts.entry(totals::generated_key(i, KEYS, HOT)).or_insert(0) += 1;
+    }
+    reference.extend(counts.into_iter().map(|(k, c)| (k.to_string(), c.to_string())));
+    let table = weir::crates::operators::sinks::read_table(&out).unwrap();
+    assert_eq!(table.len(), KEYS as usize);
+    assert_eq!(table, reference, "{backend}: after {kills} kills");
+    let pending: Vec<_> = std::fs::read_dir(out.join(".inprogress")).unwrap().collect();
+    assert!(pending.is_empty(), "{backend}: transactions left behind: {pending:?}");
+}
+
+#[test]
+fn an_upsert_table_survives_sigkill_with_every_key_at_its_total_hashmap() {
+    upsert_table_killed_at_random_moments("hashmap");
+}
+
+#[test]
+fn an_upsert_table_survives_sigkill_with_every_key_at_its_total_rocksdb() {
+    upsert_table_killed_at_random_moments("rocksdb");
+}
