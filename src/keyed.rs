@@ -8,8 +8,9 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use weir_operators::{
-    Aggregate, AggregateFunction, Aggregating, AllElements, Count, Elements, KeyedProcessFunction, KeyedProcessOperator, OfAggregate,
-    ProcessWindowFunction, Reduce, Results, SessionWindowOperator, SlicedWindowOperator, WindowAssigner, WindowFunction, WindowResult,
+    Aggregate, AggregateFunction, Aggregating, AllElements, Count, Elements, GlobalWindowOperator, KeyedProcessFunction,
+    KeyedProcessOperator, OfAggregate, ProcessWindowFunction, Reduce, Results, SessionWindowOperator, SlicedWindowOperator, WindowAssigner,
+    WindowFunction, WindowResult,
 };
 use weir_runtime::{Event, Keyed, Metered, Operator};
 use weir_state::{Key, StateValue};
@@ -47,11 +48,20 @@ impl<K: Key, T: Send + 'static> KeyedStream<K, T> {
         out
     }
 
-    /// Groups the records of each key into event-time windows:
+    /// Groups the records of each key into windows: event-time
     /// [`TumblingWindows`], [`SlidingWindows`](weir_operators::SlidingWindows)
-    /// or [`SessionWindows`](weir_operators::SessionWindows).
+    /// or [`SessionWindows`](weir_operators::SessionWindows), or
+    /// [`GlobalWindows`](weir_operators::GlobalWindows) with a trigger.
     pub fn window(self, windows: impl Into<WindowAssigner>) -> WindowedStream<K, T> {
         WindowedStream { stream: self, assigner: windows.into(), allowed_lateness: 0, late: None }
+    }
+}
+
+impl<K: Key, T: Send + 'static> KeyedStream<K, T> {
+    /// Windows of every `n` records of a key (Flink's `countWindow(n)`):
+    /// `window(GlobalWindows::count(n))`.
+    pub fn count_window(self, n: u64) -> WindowedStream<K, T> {
+        self.window(weir_operators::GlobalWindows::count(n))
     }
 }
 
@@ -97,19 +107,28 @@ impl<K: Key, T: Send + 'static> WindowedStream<K, T> {
         let id = s.builder.borrow_mut().keyed_operator_id("window", s.parallelism);
         let head = s.head;
         let (assigner, allowed) = (self.assigner, self.allowed_lateness);
+        if allowed > 0 || self.late.is_some() {
+            if let WindowAssigner::Global(_) = assigner {
+                s.builder
+                    .borrow_mut()
+                    .errors
+                    .push("global windows have no end, so no lateness: drop allowed_lateness and side_output_late_data".into());
+            }
+        }
         let late_edge = self.late.as_ref().map(|l| l.edge.clone());
         let cell = id.clone();
         let next: Head<Event<F::Out>> = Rc::new(move |env, wiring, down| {
             let id = cell.borrow().clone();
             let late = SideOutput::output::<T>(late_edge.as_ref().and_then(|e| e.get()), env, wiring)?;
             let down = Metered::records_out(&id, down);
-            let op: Box<dyn Operator<Keyed<K, T>>> = match assigner {
+            let op: Box<dyn Operator<Keyed<K, T>>> = match assigner.clone() {
                 WindowAssigner::Sliced { size, slide } => {
                     Box::new(SlicedWindowOperator::new(&id, (size, slide), allowed, agg.clone(), f(&id), env, late, down)?)
                 }
                 WindowAssigner::Session { gap } => {
                     Box::new(SessionWindowOperator::new(&id, gap, allowed, agg.clone(), f(&id), env, late, down)?)
                 }
+                WindowAssigner::Global(windows) => Box::new(GlobalWindowOperator::new(&id, windows, agg.clone(), f(&id), env, down)?),
             };
             head(env, wiring, Metered::records_in(&id, op))
         });

@@ -53,9 +53,9 @@ pub use parse::{parse_count, parse_duration, parse_size};
 pub use stream::{DataStream, SinkHandle};
 
 pub use weir_operators::{
-    AggregateFunction, BroadcastContext, Context, Either, KeyedBroadcastProcessFunction, KeyedCoProcessFunction, KeyedProcessFunction,
-    OpenContext, OutputTag, ProcessContext, ProcessFunction, ProcessWindowFunction, SessionWindows, SlidingWindows, TumblingWindows,
-    UserError, Window, WindowResult,
+    AggregateFunction, BroadcastContext, Context, Either, GlobalWindows, KeyedBroadcastProcessFunction, KeyedCoProcessFunction,
+    KeyedProcessFunction, OpenContext, OutputTag, ProcessContext, ProcessFunction, ProcessWindowFunction, SessionWindows, SlidingWindows,
+    TriggerContext, TriggerResult, TumblingWindows, UserError, Window, WindowResult,
 };
 pub use weir_runtime::{
     Event, JobConfig, JobError, JobResult, RecoveryScope, RestoreFrom, Source, SourceStatus, SubtaskEnv, TransactionContext,

@@ -26,7 +26,7 @@ pub use side::{OutputTag, SideChannel, SideOutputs, TypedSide};
 pub use stateless_process::{Context, ProcessFunction, ProcessOperator, WatermarkAssigner};
 pub use throttle::Throttle;
 pub use window::{
-    Aggregate, AggregateFunction, Aggregating, AllElements, Count, Elements, OfAggregate, ProcessWindowFunction, Reduce, Results,
-    SessionWindowOperator, SessionWindows, SlicedWindowOperator, SlidingWindows, TumblingWindows, Window, WindowAssigner, WindowFunction,
-    WindowResult,
+    Aggregate, AggregateFunction, Aggregating, AllElements, Count, Elements, GlobalWindowOperator, GlobalWindows, OfAggregate,
+    ProcessWindowFunction, Reduce, Results, SessionWindowOperator, SessionWindows, SlicedWindowOperator, SlidingWindows, Trigger,
+    TriggerContext, TriggerResult, TumblingWindows, Window, WindowAssigner, WindowFunction, WindowResult, GLOBAL_WINDOW,
 };

@@ -418,3 +418,48 @@ fn a_uid_after_a_stateless_operator_is_refused() {
     let err = env.execute().expect_err("a uid on map is refused").to_string();
     assert!(err.contains("uid('plus-one')") && err.contains("keeps no state"), "{err}");
 }
+
+#[test]
+fn count_windows_fire_every_n_records_of_a_key() {
+    const N: u64 = 10_000;
+    // Per key, in order: sums of each run of 7 values; the last partial run never fires.
+    let mut per_key: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for i in 0..N {
+        per_key.entry(i % KEYS).or_default().push(i);
+    }
+    let mut purged: BTreeSet<(u64, u64)> = BTreeSet::new();
+    let mut running: BTreeSet<(u64, u64)> = BTreeSet::new();
+    for (k, values) in &per_key {
+        for chunk in values.chunks_exact(7) {
+            purged.insert((*k, chunk.iter().sum()));
+        }
+        for (n, _) in values.iter().enumerate().filter(|(n, _)| (n + 1) % 3 == 0) {
+            running.insert((*k, values[..=n].iter().sum()));
+        }
+    }
+    for backend in [BackendKind::HashMap, BackendKind::RocksDb] {
+        for p in [1, 2, 4] {
+            let dir = tempfile::tempdir().unwrap();
+            let env = StreamEnvironment::new(config("count-windows", p, backend, dir.path()));
+            // One source instance: each key's records reach its window in order.
+            let input = || env.generate(N, None, 0, |i| Event::new(i as i64, i)).set_parallelism(1).key_by(|v: &u64| v % KEYS);
+            let sums = input().count_window(7).reduce(|a, b| a + b).collect_to_vec();
+            let every_third =
+                weir::GlobalWindows::with_trigger(
+                    |c: &weir::TriggerContext| {
+                        if c.count % 3 == 0 {
+                            weir::TriggerResult::Fire
+                        } else {
+                            weir::TriggerResult::Continue
+                        }
+                    },
+                );
+            let running_sums = input().window(every_third).reduce(|a, b| a + b).collect_to_vec();
+            env.execute().unwrap();
+            let got: BTreeSet<(u64, u64)> = sums.lock().unwrap().iter().map(|r| (r.key, r.value)).collect();
+            assert_eq!(got, purged, "count windows, {backend:?}, parallelism {p}");
+            let got: BTreeSet<(u64, u64)> = running_sums.lock().unwrap().iter().map(|r| (r.key, r.value)).collect();
+            assert_eq!(got, running, "a trigger that fires without purging, {backend:?}, parallelism {p}");
+        }
+    }
+}

@@ -174,7 +174,7 @@ impl From<TumblingWindows> for Sliced {
 }
 
 /// What a window operator is built from: any of the assigners.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum WindowAssigner {
     /// Fixed-size windows every fixed slide (tumbling and sliding).
     Sliced {
@@ -188,6 +188,14 @@ pub enum WindowAssigner {
         /// The gap that ends a session, ms.
         gap: i64,
     },
+    /// One window per key, fired by a trigger.
+    Global(super::GlobalWindows),
+}
+
+impl From<super::GlobalWindows> for WindowAssigner {
+    fn from(w: super::GlobalWindows) -> Self {
+        WindowAssigner::Global(w)
+    }
 }
 
 impl From<TumblingWindows> for WindowAssigner {

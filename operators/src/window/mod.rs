@@ -1,10 +1,11 @@
-//! Windows: assigners (tumbling, sliding, session), the aggregations that
+//! Windows: assigners (tumbling, sliding, session, global with a trigger), the aggregations that
 //! fold a window's records, what a fired window emits, and the operators
 //! that keep windows in keyed state and fire them on the watermark.
 
 mod aggregate;
 mod assigner;
 mod function;
+mod global;
 mod late;
 mod session;
 mod sliced;
@@ -13,5 +14,6 @@ pub use aggregate::{Aggregate, AggregateFunction, Aggregating, Count, Elements, 
 pub(crate) use assigner::Sliced;
 pub use assigner::{SessionWindows, SlidingWindows, TumblingWindows, Window, WindowAssigner};
 pub use function::{AllElements, OfAggregate, ProcessWindowFunction, Results, WindowFunction, WindowResult};
+pub use global::{GlobalWindowOperator, GlobalWindows, Trigger, TriggerContext, TriggerResult, GLOBAL_WINDOW};
 pub use session::SessionWindowOperator;
 pub use sliced::SlicedWindowOperator;
