@@ -122,8 +122,8 @@ impl<K: Key, T: Send + 'static> WindowedStream<K, T> {
             let late = SideOutput::output::<T>(late_edge.as_ref().and_then(|e| e.get()), env, wiring)?;
             let down = Metered::records_out(&id, down);
             let op: Box<dyn Operator<Keyed<K, T>>> = match assigner.clone() {
-                WindowAssigner::Sliced { size, slide } => {
-                    Box::new(SlicedWindowOperator::new(&id, (size, slide), allowed, agg.clone(), f(&id), env, late, down)?)
+                WindowAssigner::Sliced { size, slide, processing } => {
+                    Box::new(SlicedWindowOperator::new(&id, (size, slide, processing), allowed, agg.clone(), f(&id), env, late, down)?)
                 }
                 WindowAssigner::Session { gap } => {
                     Box::new(SessionWindowOperator::new(&id, gap, allowed, agg.clone(), f(&id), env, late, down)?)

@@ -56,8 +56,12 @@ pub trait KeyedCoProcessFunction<K: Key, A, B, O>: Send {
     fn process1(&mut self, value: A, ctx: &mut ProcessContext<'_, K, O>) -> Result<(), UserError>;
     /// Handles a record of the second input.
     fn process2(&mut self, value: B, ctx: &mut ProcessContext<'_, K, O>) -> Result<(), UserError>;
-    /// Handles a timer of the current key.
+    /// Handles an event-time timer of the current key.
     fn on_timer(&mut self, _timestamp: i64, _ctx: &mut ProcessContext<'_, K, O>) -> Result<(), UserError> {
+        Ok(())
+    }
+    /// Handles a processing-time timer of the current key.
+    fn on_processing_time(&mut self, _timestamp: i64, _ctx: &mut ProcessContext<'_, K, O>) -> Result<(), UserError> {
         Ok(())
     }
 }
@@ -79,5 +83,8 @@ impl<K: Key, A, B, O, F: KeyedCoProcessFunction<K, A, B, O>> KeyedProcessFunctio
     }
     fn on_timer(&mut self, timestamp: i64, ctx: &mut ProcessContext<'_, K, O>) -> Result<(), UserError> {
         self.0.on_timer(timestamp, ctx)
+    }
+    fn on_processing_time(&mut self, timestamp: i64, ctx: &mut ProcessContext<'_, K, O>) -> Result<(), UserError> {
+        self.0.on_processing_time(timestamp, ctx)
     }
 }

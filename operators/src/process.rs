@@ -1,8 +1,10 @@
-//! Keyed process functions: per-record user logic with keyed state and event-time timers.
+//! Keyed process functions: per-record user logic with keyed state, and
+//! event-time and processing-time timers.
 
 use weir_runtime::{Barrier, Event, JobError, Keyed, Notification, Operator, OperatorSnapshot, SubtaskEnv};
 use weir_state::{Backend, Key, KeyGroupRange, KeyedState, KeyedStateBackend, Timer};
 
+use crate::processing_time::ProcessingTimers;
 use crate::side::{OutputTag, SideOutputs};
 
 /// The error a user function returns.
@@ -39,6 +41,7 @@ pub struct ProcessContext<'a, K: Key, O> {
     watermark: i64,
     out: &'a mut Vec<Event<O>>,
     side: &'a mut SideOutputs,
+    processing: Option<&'a mut ProcessingTimers<K>>,
 }
 
 impl<'a, K: Key, O> ProcessContext<'a, K, O> {
@@ -53,7 +56,26 @@ impl<'a, K: Key, O> ProcessContext<'a, K, O> {
         out: &'a mut Vec<Event<O>>,
         side: &'a mut SideOutputs,
     ) -> Self {
-        ProcessContext { backend, key_group, key, timestamp, watermark, out, side }
+        ProcessContext { backend, key_group, key, timestamp, watermark, out, side, processing: None }
+    }
+
+    /// The wall clock (ms since the Unix epoch): processing time.
+    pub fn current_processing_time(&self) -> i64 {
+        weir_runtime::processing_time_now()
+    }
+    /// Calls `on_processing_time` for the current key once the wall clock
+    /// reaches `ts` (ms since the Unix epoch). Checkpoints keep it; after a
+    /// restore it fires when due, at once if it came due meanwhile.
+    pub fn register_processing_time_timer(&mut self, ts: i64) -> Result<(), UserError> {
+        let timers = self.processing.as_deref_mut().ok_or("this operator has no processing-time timers")?;
+        timers.register(self.key_group, self.key.clone(), 0, ts);
+        Ok(())
+    }
+    /// Removes a processing-time timer of the current key.
+    pub fn delete_processing_time_timer(&mut self, ts: i64) -> Result<(), UserError> {
+        let timers = self.processing.as_deref_mut().ok_or("this operator has no processing-time timers")?;
+        timers.delete(self.key_group, self.key, 0, ts);
+        Ok(())
     }
 
     /// Sends `value` at the current timestamp to the side output `tag`
@@ -128,8 +150,14 @@ pub trait KeyedProcessFunction<K: Key, I, O>: Send {
     }
     /// Handles one record.
     fn process(&mut self, value: I, ctx: &mut ProcessContext<'_, K, O>) -> Result<(), UserError>;
-    /// Handles a timer of the current key.
+    /// Handles an event-time timer of the current key.
     fn on_timer(&mut self, _timestamp: i64, _ctx: &mut ProcessContext<'_, K, O>) -> Result<(), UserError> {
+        Ok(())
+    }
+    /// Handles a processing-time timer of the current key (see
+    /// [`ProcessContext::register_processing_time_timer`]); the context's
+    /// timestamp is the timer's time.
+    fn on_processing_time(&mut self, _timestamp: i64, _ctx: &mut ProcessContext<'_, K, O>) -> Result<(), UserError> {
         Ok(())
     }
 }
@@ -143,6 +171,7 @@ pub struct KeyedProcessOperator<K: Key, I, O, F> {
     watermark: i64,
     out: Vec<Event<O>>,
     timers: Vec<Timer<K>>,
+    processing: ProcessingTimers<K>,
     side: SideOutputs,
     next: Box<dyn weir_runtime::Operator<Event<O>>>,
     _i: std::marker::PhantomData<fn(I)>,
@@ -163,6 +192,7 @@ impl<K: Key, I, O, F: KeyedProcessFunction<K, I, O>> KeyedProcessOperator<K, I, 
             watermark: i64::MIN,
             out: Vec::new(),
             timers: Vec::new(),
+            processing: ProcessingTimers::restored(id, env)?,
             side,
             next,
             _i: std::marker::PhantomData,
@@ -193,6 +223,7 @@ impl<K: Key, I: Send, O: Send, F: KeyedProcessFunction<K, I, O>> Operator<Keyed<
                 watermark: self.watermark,
                 out: &mut self.out,
                 side: &mut self.side,
+                processing: Some(&mut self.processing),
             };
             if let Err(e) = self.f.process(r.value, &mut ctx) {
                 return Err(self.user(e));
@@ -215,6 +246,7 @@ impl<K: Key, I: Send, O: Send, F: KeyedProcessFunction<K, I, O>> Operator<Keyed<
                 watermark,
                 out: &mut self.out,
                 side: &mut self.side,
+                processing: Some(&mut self.processing),
             };
             if let Err(e) = self.f.on_timer(t.timestamp, &mut ctx) {
                 return Err(self.user(e));
@@ -229,7 +261,8 @@ impl<K: Key, I: Send, O: Send, F: KeyedProcessFunction<K, I, O>> Operator<Keyed<
 
     fn barrier(&mut self, barrier: &Barrier, snapshots: &mut Vec<OperatorSnapshot>) -> Result<(), JobError> {
         let state = barrier.snapshot(&mut self.backend).map_err(|e| JobError::state(&self.id, e))?;
-        snapshots.push(OperatorSnapshot { operator_id: self.id.clone(), key_groups: Some(self.range), inline: None, state: Some(state) });
+        let inline = self.processing.snapshot()?;
+        snapshots.push(OperatorSnapshot { operator_id: self.id.clone(), key_groups: Some(self.range), inline, state: Some(state) });
         self.side.barrier(barrier, snapshots)?;
         self.next.barrier(barrier, snapshots)
     }
@@ -253,5 +286,31 @@ impl<K: Key, I: Send, O: Send, F: KeyedProcessFunction<K, I, O>> Operator<Keyed<
     fn idle(&mut self) -> Result<(), JobError> {
         self.side.idle()?;
         self.next.idle()
+    }
+    fn processing_time(&mut self, now: i64) -> Result<Option<i64>, JobError> {
+        if self.processing.next().is_some_and(|due| due <= now) {
+            self.processing.pop_due(now, &mut self.timers);
+            let timers = std::mem::take(&mut self.timers);
+            for t in &timers {
+                let mut ctx = ProcessContext {
+                    backend: &mut self.backend,
+                    key_group: t.key_group,
+                    key: &t.key,
+                    timestamp: t.timestamp,
+                    watermark: self.watermark,
+                    out: &mut self.out,
+                    side: &mut self.side,
+                    processing: Some(&mut self.processing),
+                };
+                if let Err(e) = self.f.on_processing_time(t.timestamp, &mut ctx) {
+                    return Err(self.user(e));
+                }
+            }
+            self.timers = timers;
+            self.timers.clear();
+            self.side.flush()?;
+            self.flush()?;
+        }
+        Ok(self.processing.next())
     }
 }

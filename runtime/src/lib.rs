@@ -55,7 +55,7 @@ pub use job_control::{
 };
 pub use message::{Barrier, Message};
 pub use metered::Metered;
-pub use operator::{BatchFn, Notification, Operator, Stateless};
+pub use operator::{processing_time_now, BatchFn, Notification, Operator, Stateless};
 pub use partition::{ForwardOutput, KeyGroupPartitioner};
 pub use restore::FetchStats;
 pub use sink::{Sink, SinkOperator};

@@ -50,4 +50,7 @@ impl<I> Operator<I> for Metered<I> {
     fn idle(&mut self) -> Result<(), JobError> {
         self.inner.idle()
     }
+    fn processing_time(&mut self, now: i64) -> Result<Option<i64>, JobError> {
+        self.inner.processing_time(now)
+    }
 }

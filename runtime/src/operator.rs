@@ -45,6 +45,23 @@ pub trait Operator<I>: Send {
     fn idle(&mut self) -> Result<(), JobError> {
         Ok(())
     }
+    /// Processing time (wall clock, ms since the epoch, see [`processing_time_now`])
+    /// has reached `now`: fire what is due. Returns when it next wants to
+    /// be called (its earliest processing-time timer), if ever. The task
+    /// calls it on the head of its chain after every batch and when that
+    /// time comes, also while no input arrives. The default has no timers.
+    fn processing_time(&mut self, _now: i64) -> Result<Option<i64>, JobError> {
+        Ok(None)
+    }
+}
+
+/// Processing time: the wall clock in ms since the Unix epoch.
+///
+/// ```
+/// assert!(weir_runtime::processing_time_now() > 1_600_000_000_000);
+/// ```
+pub fn processing_time_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// A snapshot's completion or abort, as tasks and operators learn of it.

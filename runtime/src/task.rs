@@ -2,14 +2,14 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Select, Sender};
 use weir_checkpoint::{CheckpointStorage, TaskId};
 
 use crate::incremental::SharedFiles;
 use crate::upload::{lock as locked, upload_snapshots, Target, Uploads};
-use crate::{Barrier, Control, JobError, Message, Operator, OperatorSnapshot, SnapshotKind, TaskEvent};
+use crate::{processing_time_now, Barrier, Control, JobError, Message, Operator, OperatorSnapshot, SnapshotKind, TaskEvent};
 
 /// How a task ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -149,6 +149,8 @@ impl<T: Send + 'static> InputTask<T> {
         let mut final_id: Option<u64> = None;
         let control = plumbing.control.clone();
         self.chain.open()?;
+        // When the chain's earliest processing-time timer is due, if it has one.
+        let mut next_due = self.chain.processing_time(processing_time_now())?;
         let mut open = n;
         while open > 0 {
             let mut select = Select::new();
@@ -161,7 +163,16 @@ impl<T: Send + 'static> InputTask<T> {
             }
             select.recv(&control);
             map.push(None);
-            let op = select.select();
+            let op = match next_due {
+                None => select.select(),
+                Some(due) => match select.select_timeout(Duration::from_millis((due - processing_time_now()).max(0) as u64)) {
+                    Ok(op) => op,
+                    Err(_) => {
+                        next_due = self.chain.processing_time(processing_time_now())?;
+                        continue;
+                    }
+                },
+            };
             let which = map[op.index()];
             let Some(i) = which else {
                 let msg = op.recv(&control).map_err(|_| JobError::Cancelled)?;
@@ -177,7 +188,7 @@ impl<T: Send + 'static> InputTask<T> {
                 Message::Batch(mut batch) => {
                     states[i].idle = false;
                     self.update_idleness(&states, watermark, &mut idle_out)?;
-                    self.chain.process(&mut batch)?
+                    self.chain.process(&mut batch)?;
                 }
                 Message::Watermark(wm) => {
                     states[i].idle = false;
@@ -216,6 +227,8 @@ impl<T: Send + 'static> InputTask<T> {
                     self.maybe_complete_alignment(&mut states, &mut aligning, &plumbing)?;
                 }
             }
+            // What the message did may have registered or fired processing-time timers.
+            next_due = self.chain.processing_time(processing_time_now())?;
         }
         self.chain.finish()?;
         if let (true, Some(final_id)) = (plumbing.checkpointing(), final_id) {

@@ -36,16 +36,24 @@ fn millis(d: Duration) -> i64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TumblingWindows {
     size_ms: i64,
+    processing: bool,
 }
 
 impl TumblingWindows {
     /// Windows of `size_ms` milliseconds (at least 1).
     pub fn of_millis(size_ms: i64) -> Self {
-        TumblingWindows { size_ms: size_ms.max(1) }
+        TumblingWindows { size_ms: size_ms.max(1), processing: false }
     }
     /// Windows of `size`.
     pub fn of(size: Duration) -> Self {
-        TumblingWindows { size_ms: millis(size) }
+        TumblingWindows { size_ms: millis(size), processing: false }
+    }
+    /// The same windows in processing time: a record belongs to the window
+    /// of the wall clock when it arrives, and a window fires when the wall
+    /// clock passes its end (whatever the watermark).
+    pub fn in_processing_time(mut self) -> Self {
+        self.processing = true;
+        self
     }
     /// The window holding event time `ts`.
     #[inline]
@@ -71,6 +79,7 @@ impl TumblingWindows {
 pub struct SlidingWindows {
     size_ms: i64,
     slide_ms: i64,
+    processing: bool,
 }
 
 impl SlidingWindows {
@@ -80,7 +89,12 @@ impl SlidingWindows {
     }
     /// Windows of `size_ms` every `slide_ms` milliseconds.
     pub fn of_millis(size_ms: i64, slide_ms: i64) -> Self {
-        SlidingWindows { size_ms: size_ms.max(1), slide_ms: slide_ms.max(1) }
+        SlidingWindows { size_ms: size_ms.max(1), slide_ms: slide_ms.max(1), processing: false }
+    }
+    /// The same windows in processing time (see [`TumblingWindows::in_processing_time`]).
+    pub fn in_processing_time(mut self) -> Self {
+        self.processing = true;
+        self
     }
     /// The windows holding `ts`, earliest first.
     pub fn windows_of(&self, ts: i64) -> impl Iterator<Item = Window> {
@@ -182,6 +196,8 @@ pub enum WindowAssigner {
         size: i64,
         /// Distance between window starts, ms.
         slide: i64,
+        /// In processing time rather than event time.
+        processing: bool,
     },
     /// Per-key session windows with this gap, ms.
     Session {
@@ -200,13 +216,13 @@ impl From<super::GlobalWindows> for WindowAssigner {
 
 impl From<TumblingWindows> for WindowAssigner {
     fn from(w: TumblingWindows) -> Self {
-        WindowAssigner::Sliced { size: w.size_ms, slide: w.size_ms }
+        WindowAssigner::Sliced { size: w.size_ms, slide: w.size_ms, processing: w.processing }
     }
 }
 
 impl From<SlidingWindows> for WindowAssigner {
     fn from(w: SlidingWindows) -> Self {
-        WindowAssigner::Sliced { size: w.size_ms, slide: w.slide_ms }
+        WindowAssigner::Sliced { size: w.size_ms, slide: w.slide_ms, processing: w.processing }
     }
 }
 

@@ -16,6 +16,7 @@ use weir_state::{Backend, Key, KeyGroupRange, KeyedStateBackend, StateId, Timer}
 
 use super::late::LateData;
 use super::{Aggregate, Sliced, Window, WindowFunction};
+use crate::processing_time::ProcessingTimers;
 
 const OUT_BATCH: usize = 4096;
 
@@ -34,18 +35,21 @@ pub struct SlicedWindowOperator<K: Key, T, A: Aggregate<T>, F: WindowFunction<K,
     out: Vec<Event<F::Out>>,
     windows_fired: Counter,
     late: LateData<T>,
+    /// Windows in processing time keep their timers here.
+    processing: Option<ProcessingTimers<K>>,
     next: Box<dyn Operator<Event<F::Out>>>,
 }
 
 impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> SlicedWindowOperator<K, T, A, F> {
     /// Builds the instance described by `env`, restoring its state if the
-    /// job restores. Windows are `size` ms every `slide` ms; records up to
-    /// `allowed_lateness` ms after a window's end still update it; later
-    /// ones go to `late` (or are dropped and counted).
+    /// job restores. Windows are `size` ms every `slide` ms, in processing
+    /// time if `processing`; records up to `allowed_lateness` ms after a
+    /// window's end still update it; later ones go to `late` (or are
+    /// dropped and counted).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         id: &str,
-        (size, slide): (i64, i64),
+        (size, slide, processing): (i64, i64, bool),
         allowed_lateness: i64,
         agg: A,
         f: F,
@@ -67,7 +71,8 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> SlicedWindo
             fired: Vec::new(),
             out: Vec::new(),
             windows_fired: env.counters.counter("windows_fired"),
-            late: LateData::new(id, env, allowed_lateness, late),
+            late: LateData::new(id, env, if processing { 0 } else { allowed_lateness }, late),
+            processing: if processing { Some(ProcessingTimers::restored(id, env)?) } else { None },
             next,
         })
     }
@@ -141,13 +146,32 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> SlicedWindo
         }
         Ok(true)
     }
+
+    /// Registers the timer of window `[start, start + size)` of `key`.
+    #[inline]
+    fn register(&mut self, kg: u32, key: &K, start: i64) -> Result<(), JobError> {
+        let end = start + self.spec.size;
+        match &mut self.processing {
+            Some(timers) => timers.register(kg, key.clone(), start, end - 1),
+            None => self.backend.register_timer(kg, key, start, end - 1).map_err(|e| JobError::state(&self.id, e))?,
+        }
+        Ok(())
+    }
 }
 
 impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> Operator<Keyed<K, T>> for SlicedWindowOperator<K, T, A, F> {
     fn process(&mut self, batch: &mut Vec<Keyed<K, T>>) -> Result<(), JobError> {
         let Sliced { size, slide, .. } = self.spec;
-        let (allowed, wm) = (self.late.allowed, self.watermark);
-        for r in batch.drain(..) {
+        let (allowed, wm) = match self.processing {
+            // In processing time the clock only moves on: nothing is late.
+            Some(_) => (0, i64::MIN),
+            None => (self.late.allowed, self.watermark),
+        };
+        let now = self.processing.as_ref().map(|_| weir_runtime::processing_time_now());
+        for mut r in batch.drain(..) {
+            if let Some(now) = now {
+                r.ts = now;
+            }
             let last = self.spec.last_window_start(r.ts);
             if r.ts - last >= size {
                 continue; // between windows (slide > size): in none
@@ -167,7 +191,7 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> Operator<Ke
                 let mut s = first;
                 while s <= last {
                     if s + size - 1 > wm {
-                        self.backend.register_timer(r.kg, &r.key, s, s + size - 1).map_err(|e| JobError::state(&self.id, e))?;
+                        self.register(r.kg, &r.key, s)?;
                     }
                     s += slide;
                 }
@@ -207,7 +231,11 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> Operator<Ke
 
     fn barrier(&mut self, barrier: &Barrier, snapshots: &mut Vec<OperatorSnapshot>) -> Result<(), JobError> {
         let state = barrier.snapshot(&mut self.backend).map_err(|e| JobError::state(&self.id, e))?;
-        snapshots.push(OperatorSnapshot { operator_id: self.id.clone(), key_groups: Some(self.range), inline: None, state: Some(state) });
+        let inline = match &self.processing {
+            Some(timers) => timers.snapshot()?,
+            None => None,
+        };
+        snapshots.push(OperatorSnapshot { operator_id: self.id.clone(), key_groups: Some(self.range), inline, state: Some(state) });
         self.late.barrier(barrier, snapshots)?;
         self.next.barrier(barrier, snapshots)
     }
@@ -231,5 +259,21 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> Operator<Ke
     fn idle(&mut self) -> Result<(), JobError> {
         self.late.idle()?;
         self.next.idle()
+    }
+    fn processing_time(&mut self, now: i64) -> Result<Option<i64>, JobError> {
+        let Some(timers) = &mut self.processing else { return Ok(None) };
+        if timers.next().is_some_and(|due| due <= now) {
+            timers.pop_due(now, &mut self.fired);
+            let fired = std::mem::take(&mut self.fired);
+            let mut windows = 0;
+            for t in &fired {
+                windows += u64::from(self.on_timer(t)?);
+            }
+            self.fired = fired;
+            self.fired.clear();
+            self.windows_fired.add(windows);
+            self.flush()?;
+        }
+        Ok(self.processing.as_ref().and_then(|t| t.next()))
     }
 }
