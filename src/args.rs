@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use weir_runtime::{CheckpointConfig, JobConfig, RestoreFrom};
+use weir_runtime::{CheckpointConfig, JobConfig, RestartStrategy, RestoreFrom};
 use weir_state::BackendKind;
 
 use crate::{parse_duration, parse_size, Error};
@@ -150,6 +150,22 @@ pub struct JobArgs {
     #[arg(long, value_name = "HOST:PORT")]
     pub control_addr: Option<String>,
 
+    /// After a task fails: none, fixed-delay or exponential-delay restarts from the newest checkpoint [default: exponential-delay with --checkpoint-dir, none without]
+    #[arg(long, value_name = "none|fixed-delay|exponential-delay", value_parser = ["none", "fixed-delay", "exponential-delay"])]
+    pub restart_strategy: Option<String>,
+
+    /// Restarts before the job gives up and exits non-zero
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub restart_attempts: u32,
+
+    /// Wait before a restart (fixed-delay), or before the first (exponential-delay, doubling after each)
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    pub restart_delay: Duration,
+
+    /// The longest wait of exponential-delay
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_duration)]
+    pub restart_max_delay: Duration,
+
     /// File holding the control endpoint's token [default: generated, written to <checkpoint-dir>/_control_token or <state-dir>/_control_token]; needed beyond loopback
     #[arg(long, value_name = "PATH")]
     pub control_token_file: Option<PathBuf>,
@@ -185,6 +201,33 @@ impl JobArgs {
                 ));
             }
         }
+        let restart = match self.restart_strategy.as_deref() {
+            None => None,
+            Some("none") => Some(RestartStrategy::None),
+            Some("fixed-delay") => Some(RestartStrategy::FixedDelay { attempts: self.restart_attempts, delay: self.restart_delay }),
+            Some(_) => {
+                if self.restart_max_delay < self.restart_delay {
+                    return bad(format!(
+                        "--restart-max-delay {:?} is shorter than --restart-delay {:?}",
+                        self.restart_max_delay, self.restart_delay
+                    ));
+                }
+                Some(RestartStrategy::ExponentialDelay {
+                    attempts: self.restart_attempts,
+                    initial: self.restart_delay,
+                    max: self.restart_max_delay,
+                })
+            }
+        };
+        let restart = match (restart, self.checkpoint_dir.is_some()) {
+            // The defaults, with the attempts and delays given.
+            (None, true) => Some(RestartStrategy::ExponentialDelay {
+                attempts: self.restart_attempts,
+                initial: self.restart_delay,
+                max: self.restart_max_delay.max(self.restart_delay),
+            }),
+            (r, _) => r,
+        };
         let claim_restored = self.restore_mode == Some(RestoreMode::Claim);
         if claim_restored && (self.from_checkpoint.is_none() || self.checkpoint_dir.is_none()) {
             return bad("--restore-mode claim needs --from-checkpoint (what to take over) and --checkpoint-dir (where the job's own checkpoints replace it)".into());
@@ -229,6 +272,7 @@ impl JobArgs {
             savepoint_dirs_anywhere: self.savepoint_dirs_anywhere,
             control_token_file: self.control_token_file.clone(),
             on_start: None,
+            restart,
         })
     }
 }

@@ -58,8 +58,8 @@ pub use weir_operators::{
     TriggerContext, TriggerResult, TumblingWindows, UserError, Window, WindowResult,
 };
 pub use weir_runtime::{
-    Event, JobConfig, JobError, JobResult, RecoveryScope, RestoreFrom, Source, SourceStatus, SubtaskEnv, TransactionContext,
-    TwoPhaseCommitSink,
+    Event, JobConfig, JobError, JobResult, RecoveryScope, RestartStrategy, RestoreFrom, Source, SourceStatus, SubtaskEnv,
+    TransactionContext, TwoPhaseCommitSink,
 };
 pub use weir_state::{state_type, Key, ListState, MapState, ReducingState, StateDescriptor, StateType, ValueFormat, ValueState};
 

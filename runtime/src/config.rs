@@ -79,6 +79,9 @@ pub struct JobConfig {
     /// Called with the job's handle once its tasks run (to embed a job in a
     /// program that checkpoints, takes savepoints or stops it).
     pub on_start: Option<OnStart>,
+    /// What to do when a task fails; `None`: [`RestartStrategy::default_for`]
+    /// whether the job checkpoints.
+    pub restart: Option<crate::RestartStrategy>,
 }
 
 /// A callback that receives a running job's [`JobControl`](crate::JobControl).
@@ -111,6 +114,7 @@ impl JobConfig {
             savepoint_dirs_anywhere: false,
             control_token_file: None,
             on_start: None,
+            restart: None,
             handle_signals: false,
         }
     }
@@ -136,6 +140,15 @@ impl JobConfig {
         self.state_dir = dir.to_path_buf();
         self.remove_state_dir = false;
         self
+    }
+    /// Restarts failed tasks as `strategy` says.
+    pub fn with_restart(mut self, strategy: crate::RestartStrategy) -> Self {
+        self.restart = Some(strategy);
+        self
+    }
+    /// The restart strategy in force.
+    pub fn restart_strategy(&self) -> crate::RestartStrategy {
+        self.restart.unwrap_or_else(|| crate::RestartStrategy::default_for(self.checkpoint.is_some()))
     }
     /// Restores from `from`.
     pub fn with_restore(mut self, from: RestoreFrom) -> Self {

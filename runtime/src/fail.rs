@@ -14,6 +14,11 @@
 //! | `sink-committed` | a sink instance committed a checkpoint's transactions, before the others |
 //! | `retention-deleting` | subsumed checkpoints: after the first file is deleted |
 //! | `claim-deleting` | the claimed checkpoint: after its first file is deleted |
+//! | `operator-batch` | an operator receives a batch (with `:error`: see below) |
+//!
+//! `<name>:<n>:error` makes the step fail with an error instead, once per
+//! process, as a user function would (the job's restart strategy then
+//! applies); only steps that can fail take it (`operator-batch`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -24,6 +29,7 @@ pub const FAIL_POINT_VAR: &str = "WEIR_FAIL_POINT";
 struct Armed {
     name: String,
     at: u64,
+    error: bool,
     hits: AtomicU64,
 }
 
@@ -32,11 +38,11 @@ fn armed() -> Option<&'static Armed> {
     ARMED
         .get_or_init(|| {
             let spec = std::env::var(FAIL_POINT_VAR).ok()?;
-            let (name, at) = match spec.split_once(':') {
-                Some((name, n)) => (name.to_string(), n.parse().unwrap_or(1)),
-                None => (spec, 1),
-            };
-            Some(Armed { name, at: at.max(1), hits: AtomicU64::new(0) })
+            let mut parts = spec.split(':');
+            let name = parts.next().unwrap_or_default().to_string();
+            let at = parts.next().and_then(|n| n.parse().ok()).unwrap_or(1);
+            let error = parts.next() == Some("error");
+            Some(Armed { name, at: at.max(1), error, hits: AtomicU64::new(0) })
         })
         .as_ref()
 }
@@ -45,8 +51,18 @@ fn armed() -> Option<&'static Armed> {
 /// for it and this is the hit it waits for.
 pub fn point(name: &str) {
     let Some(a) = armed() else { return };
-    if a.name == name && a.hits.fetch_add(1, Ordering::SeqCst) + 1 == a.at {
+    if a.name == name && !a.error && a.hits.fetch_add(1, Ordering::SeqCst) + 1 == a.at {
         eprintln!("weir: fail point {name} reached: aborting");
         std::process::abort();
     }
+}
+
+/// Reaches the step `name`, which can fail: an error the `n`-th time if the
+/// fail point is armed for it with `:error` (once per process).
+pub fn error_point(name: &str) -> Result<(), crate::JobError> {
+    let Some(a) = armed() else { return Ok(()) };
+    if a.name == name && a.error && a.hits.fetch_add(1, Ordering::SeqCst) + 1 == a.at {
+        return Err(crate::JobError::Operator { operator: name.to_string(), message: "fail point reached".into() });
+    }
+    Ok(())
 }

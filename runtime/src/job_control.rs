@@ -20,6 +20,8 @@ pub enum JobState {
     Running,
     /// Asked to stop: taking its final checkpoint.
     Stopping,
+    /// A task failed: waiting to restore from the newest checkpoint.
+    Restarting,
     /// Done.
     Finished,
     /// Failed.
@@ -96,6 +98,12 @@ pub struct JobStatus {
     pub restored_from: Option<String>,
     /// Checkpoints and savepoints of this run, oldest first (the last 1000).
     pub checkpoints: Vec<CheckpointRecord>,
+    /// Restarts after task failures so far.
+    pub restarts: u32,
+    /// The cause of the last task failure.
+    pub last_failure: Option<String>,
+    /// When the job last restored after a failure (ms since the Unix epoch).
+    pub last_restore_ms: Option<i64>,
 }
 
 /// How the answer to a request arrives: once, when it is settled.

@@ -26,6 +26,7 @@ impl<I: 'static> Metered<I> {
 impl<I> Operator<I> for Metered<I> {
     #[inline]
     fn process(&mut self, batch: &mut Vec<I>) -> Result<(), JobError> {
+        crate::fail::error_point("operator-batch")?;
         self.counter.increment(batch.len() as u64);
         self.inner.process(batch)
     }

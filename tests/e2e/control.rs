@@ -83,7 +83,7 @@ impl Job {
         ["--token-file".to_string(), self.token_file.display().to_string()]
     }
 
-    fn call(&self, method: &str, path: &str, body: &str) -> (u16, Value, ControlResponse) {
+    pub(crate) fn call(&self, method: &str, path: &str, body: &str) -> (u16, Value, ControlResponse) {
         let r = self.client.request(method, path, body).unwrap();
         let json = if path == "/metrics" && r.status == 200 { Value::Null } else { r.json().unwrap() };
         (r.status, json, r)

@@ -21,6 +21,7 @@ mod moto;
 mod processing_time;
 mod protection;
 mod rescale;
+mod restart;
 #[cfg(feature = "s3")]
 mod s3;
 mod savepoint;

@@ -65,6 +65,9 @@ struct JobView {
     restored_from: Option<String>,
     checkpointing: bool,
     savepoint_dir: Option<String>,
+    restarts: u32,
+    last_failure: Option<String>,
+    last_restore_ms: Option<i64>,
 }
 
 fn job(ctx: &Context) -> Response {
@@ -80,6 +83,9 @@ fn job(ctx: &Context) -> Response {
             restored_from: s.restored_from,
             checkpointing: ctx.control.commands.is_some(),
             savepoint_dir: ctx.savepoints.root.clone(),
+            restarts: s.restarts,
+            last_failure: s.last_failure,
+            last_restore_ms: s.last_restore_ms,
         },
     )
 }
@@ -260,6 +266,9 @@ mod tests {
             operators: vec![OperatorStatus { id: "source".into(), parallelism: 2 }],
             restored_from: None,
             checkpoints: Vec::new(),
+            restarts: 0,
+            last_failure: None,
+            last_restore_ms: None,
         }
     }
 

@@ -18,6 +18,9 @@ fn control(stop: Arc<AtomicBool>) -> JobControl {
         operators: Vec::new(),
         restored_from: None,
         checkpoints: Vec::new(),
+        restarts: 0,
+        last_failure: None,
+        last_restore_ms: None,
     };
     JobControl::new(status, None, stop)
 }
