@@ -3,6 +3,7 @@
 # - libclang, for the bindings of RocksDB (the `rocksdb` crate builds RocksDB
 #   from source);
 # - sccache, which CI uses to cache compiled C++ outside the clone;
+# - chromium, in which the tests load the job page (headless);
 # - moto's S3 server (`moto_server`, from PyPI), which the tests of the `s3`
 #   feature start on a loopback port. It goes into a virtualenv outside the
 #   clone, $WEIR_MOTO_VENV (default ~/.cache/weir/moto-venv), so that a fresh
@@ -33,6 +34,8 @@ need=()
 here=$(cd "$(dirname "$0")" && pwd)
 "$here/find-libclang.sh" >/dev/null || need+=(libclang-dev)
 command -v sccache >/dev/null 2>&1 || need+=(sccache)
+# The job page's test loads it in headless Chromium.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 
 # moto is installed once per requirement: the marker file records which.
 moto_ready() {

@@ -88,8 +88,8 @@ pub use error::CheckpointError;
 pub use lease::{JobLock, LockInfo, LockStatus, JOB_LOCK_FILE};
 pub use location::CheckpointLocation;
 pub use manifest::{
-    parse_checkpoint_dir, CheckpointMetadata, KeyGroupOffset, KeyGroupRange, OperatorState, StateFile, SubtaskState, FORMAT_VERSION,
-    INLINE_VALUE_FORMAT, METADATA_FILE,
+    parse_checkpoint_dir, CheckpointMetadata, KeyGroupOffset, KeyGroupRange, OperatorState, SnapshotStats, StateFile, SubtaskState,
+    FORMAT_VERSION, HISTORY_LEN, INLINE_VALUE_FORMAT, METADATA_FILE,
 };
 pub use protocol::{AckOutcome, PendingCheckpoint, TaskId};
 pub use shared_name::SharedFileName;

@@ -106,6 +106,43 @@ pub struct CheckpointMetadata {
     pub max_parallelism: u32,
     /// State of every operator, sorted by `operator_id`.
     pub operators: Vec<OperatorState>,
+    /// The figures of the job's latest completed checkpoints and savepoints,
+    /// oldest first, this one last (at most [`HISTORY_LEN`]): the history
+    /// a restarted job and `weir checkpoints list` show. Absent in documents
+    /// written before it existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<SnapshotStats>,
+}
+
+/// Snapshots a `_metadata` keeps the figures of.
+pub const HISTORY_LEN: usize = 100;
+
+/// The figures of one completed checkpoint or savepoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotStats {
+    /// Its id.
+    pub id: u64,
+    /// `checkpoint`, `full_checkpoint` or `savepoint`.
+    pub kind: String,
+    /// A savepoint's format: `native` or `canonical`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// Trigger time, ms since the Unix epoch.
+    pub trigger_time_ms: u64,
+    /// Trigger to `_metadata` written, ms.
+    pub duration_ms: u64,
+    /// Longest synchronous phase of a task, ms.
+    pub sync_ms: u64,
+    /// Longest asynchronous phase of a task, ms.
+    pub async_ms: u64,
+    /// Longest barrier alignment of a task, ms.
+    pub alignment_ms: u64,
+    /// Longest time from the trigger to a task's first barrier, ms.
+    pub start_delay_ms: u64,
+    /// Bytes written for it.
+    pub bytes_written: u64,
+    /// Bytes of everything it references.
+    pub full_size: u64,
 }
 
 /// The state of one operator (all its parallel instances).

@@ -4,6 +4,7 @@ use super::*;
 
 pub(crate) fn sample() -> CheckpointMetadata {
     CheckpointMetadata {
+        history: Vec::new(),
         format_version: FORMAT_VERSION,
         value_format: 2,
         checkpoint_id: 3,

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_channel::{select, Receiver, Sender};
 use tracing::{info, warn};
 use weir_checkpoint::protocol::{Action, Clock, Deletion, Event, Protocol, Request, RequestId, Settings, Target, Trigger};
-use weir_checkpoint::{CheckpointMetadata, CheckpointStorage, TaskId, METADATA_FILE};
+use weir_checkpoint::{CheckpointMetadata, CheckpointStorage, SnapshotStats, TaskId, HISTORY_LEN, METADATA_FILE};
 
 use crate::job_control::Command;
 use crate::restore::Claimed;
@@ -93,6 +93,8 @@ struct Running {
     stats: AckStats,
     referenced: u64,
     location: String,
+    kind: weir_checkpoint::protocol::SnapshotKind,
+    trigger_time_ms: u64,
 }
 
 /// A `_metadata` write that finished on the I/O runtime.
@@ -117,6 +119,9 @@ struct Executor {
     written: (Sender<Written>, Receiver<Written>),
     /// The last of the deletions, which run one after another.
     deletions: Option<tokio::task::JoinHandle<()>>,
+    /// The figures of the latest completed snapshots, this run's and
+    /// earlier runs' (from the newest `_metadata`), oldest first.
+    history: Vec<SnapshotStats>,
 }
 
 /// Where the loop goes after a batch of actions.
@@ -124,6 +129,30 @@ enum Flow {
     Continue,
     Finished,
     Failed(JobError),
+}
+
+/// The figures of snapshot `id` as `_metadata` keeps them, measured now.
+fn snapshot_stats(id: u64, r: &Running) -> SnapshotStats {
+    use weir_checkpoint::protocol::{SavepointFormat, SnapshotKind};
+    let (kind, format) = match r.kind {
+        SnapshotKind::Checkpoint => ("checkpoint", None),
+        SnapshotKind::FullCheckpoint => ("full_checkpoint", None),
+        SnapshotKind::Savepoint(SavepointFormat::Native) => ("savepoint", Some("native".to_string())),
+        SnapshotKind::Savepoint(SavepointFormat::Canonical) => ("savepoint", Some("canonical".to_string())),
+    };
+    SnapshotStats {
+        id,
+        kind: kind.to_string(),
+        format,
+        trigger_time_ms: r.trigger_time_ms,
+        duration_ms: r.started.elapsed().as_millis() as u64,
+        sync_ms: r.stats.sync.as_millis() as u64,
+        async_ms: r.stats.async_.as_millis() as u64,
+        alignment_ms: r.stats.alignment.as_millis() as u64,
+        start_delay_ms: r.stats.start_delay.as_millis() as u64,
+        bytes_written: r.stats.bytes,
+        full_size: r.referenced,
+    }
 }
 
 fn now_ms() -> u64 {
@@ -142,6 +171,7 @@ impl Coordinator {
             max_final_attempts: MAX_FINAL_ATTEMPTS,
         };
         let tasks = self.tasks.iter().map(|(id, _, source)| (*id, *source));
+        let history = self.completed.iter().max_by_key(|m| m.checkpoint_id).map(|m| m.history.clone()).unwrap_or_default();
         let mut protocol =
             Protocol::new(settings, &self.job_name, self.max_parallelism, tasks, self.next_id, self.completed, self.claimed.is_some());
         let mut exec = Executor {
@@ -157,6 +187,7 @@ impl Coordinator {
             summary: CheckpointSummary::default(),
             written: crossbeam_channel::unbounded(),
             deletions: None,
+            history,
         };
         let result = exec.run(&mut protocol, self.commands.unwrap_or_else(crossbeam_channel::never), self.events);
         if result.is_err() {
@@ -286,7 +317,7 @@ impl Executor {
     fn execute(&mut self, action: Action, queue: &mut VecDeque<Event>) -> Flow {
         match action {
             Action::Trigger(t) => self.trigger(t),
-            Action::WriteMetadata { id, target, metadata } => {
+            Action::WriteMetadata { id, target, mut metadata } => {
                 if let Some(r) = self.running.get_mut(&id) {
                     r.referenced = metadata.files().map(|f| f.size).sum::<u64>()
                         + metadata
@@ -296,6 +327,9 @@ impl Executor {
                             .filter_map(|s| s.inline.as_ref())
                             .map(|b| b.len() as u64)
                             .sum::<u64>();
+                    let own = snapshot_stats(id, r);
+                    let keep = self.history.len().saturating_sub(HISTORY_LEN - 1);
+                    metadata.history = self.history[keep..].iter().cloned().chain(std::iter::once(own)).collect();
                 }
                 match self.storage_of(&target) {
                     Some((storage, dir)) => {
@@ -376,7 +410,17 @@ impl Executor {
             }
             None => t.target.dir().to_string(),
         };
-        self.running.insert(t.id, Running { started: Instant::now(), stats: AckStats::default(), referenced: 0, location });
+        self.running.insert(
+            t.id,
+            Running {
+                started: Instant::now(),
+                stats: AckStats::default(),
+                referenced: 0,
+                location,
+                kind: t.kind,
+                trigger_time_ms: t.timestamp_ms,
+            },
+        );
         self.control.triggered(t.id, t.kind, t.timestamp_ms);
         let barrier = Barrier { id: t.id, timestamp_ms: t.timestamp_ms, is_final: t.is_final, kind: t.kind };
         for (_, tx, is_source) in &self.tasks {
@@ -390,6 +434,10 @@ impl Executor {
     /// Logs, measures and records a completed snapshot.
     fn completed(&mut self, id: u64, kind: weir_checkpoint::protocol::SnapshotKind) {
         let Some(r) = self.running.remove(&id) else { return };
+        self.history.push(snapshot_stats(id, &r));
+        if self.history.len() > HISTORY_LEN {
+            self.history.remove(0);
+        }
         let duration = r.started.elapsed();
         let s = r.stats;
         info!(

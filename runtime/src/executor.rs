@@ -21,8 +21,8 @@ use crate::restore::{FetchStats, Restore};
 use crate::task::CheckpointPlumbing;
 use crate::upload::Uploads;
 use crate::{
-    CheckpointSummary, Control, Counters, JobConfig, JobControl, JobError, JobGraph, JobState, JobStatus, OperatorStatus, RestoreFrom,
-    SubtaskEnv, TaskEvent, Wiring,
+    CheckpointRecord, CheckpointSummary, Control, Counters, JobConfig, JobControl, JobError, JobGraph, JobState, JobStatus, OperatorStatus,
+    RestoreFrom, SubtaskEnv, TaskEvent, Wiring,
 };
 
 /// What a finished job reports.
@@ -222,6 +222,16 @@ impl Attempt<'_> {
             Some(storage) => block_on(runtime.handle(), leftovers::remove_leftovers(storage))?,
             None => leftovers::Checkpoints::default(),
         };
+
+        // The history of earlier runs, as the newest `_metadata` keeps it.
+        if let Some(newest) = existing.iter().max_by_key(|m| m.checkpoint_id) {
+            let earlier: Vec<CheckpointRecord> = newest.history.iter().filter_map(CheckpointRecord::from_stats).collect();
+            control.update(|s| {
+                if s.checkpoints.is_empty() {
+                    s.checkpoints = earlier;
+                }
+            });
+        }
 
         // What to restore.
         let restore_started = Instant::now();

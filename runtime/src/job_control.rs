@@ -81,6 +81,34 @@ pub struct CheckpointRecord {
     pub failure: Option<String>,
 }
 
+impl CheckpointRecord {
+    /// The record of a completed snapshot as a `_metadata` keeps its
+    /// figures (from an earlier run), if its kind is one this build knows.
+    pub fn from_stats(s: &weir_checkpoint::SnapshotStats) -> Option<Self> {
+        let kind = match (s.kind.as_str(), s.format.as_deref()) {
+            ("checkpoint", _) => SnapshotKind::Checkpoint,
+            ("full_checkpoint", _) => SnapshotKind::FullCheckpoint,
+            ("savepoint", Some(f)) => SnapshotKind::Savepoint(f.parse().ok()?),
+            _ => return None,
+        };
+        Some(CheckpointRecord {
+            id: s.id,
+            kind,
+            status: CheckpointStatus::Completed,
+            trigger_time_ms: s.trigger_time_ms,
+            duration_ms: s.duration_ms,
+            sync_ms: s.sync_ms,
+            async_ms: s.async_ms,
+            alignment_ms: s.alignment_ms,
+            start_delay_ms: s.start_delay_ms,
+            bytes_written: s.bytes_written,
+            full_size: s.full_size,
+            path: None,
+            failure: None,
+        })
+    }
+}
+
 /// A running job's status.
 #[derive(Debug, Clone, Serialize)]
 pub struct JobStatus {

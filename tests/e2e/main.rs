@@ -18,6 +18,7 @@ mod migration;
 #[cfg(feature = "s3")]
 #[path = "../../checkpoint/tests/support/moto.rs"]
 mod moto;
+mod page;
 mod processing_time;
 mod protection;
 mod rescale;

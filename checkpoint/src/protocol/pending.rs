@@ -99,6 +99,7 @@ impl PendingCheckpoint {
     /// subtasks sorted by index.
     pub fn into_metadata(self, job_name: &str, max_parallelism: u32) -> CheckpointMetadata {
         CheckpointMetadata {
+            history: Vec::new(),
             format_version: FORMAT_VERSION,
             value_format: INLINE_VALUE_FORMAT,
             checkpoint_id: self.id,

@@ -20,6 +20,7 @@ fn subtask(index: u32, files: &[&str]) -> SubtaskState {
 
 fn meta(id: u64, files: &[&str]) -> CheckpointMetadata {
     CheckpointMetadata {
+        history: Vec::new(),
         format_version: FORMAT_VERSION,
         value_format: 2,
         checkpoint_id: id,

@@ -212,6 +212,7 @@ mod tests {
     fn meta(id: u64, paths: &[&str]) -> CheckpointMetadata {
         let files = paths.iter().map(|p| StateFile { path: p.to_string(), size: 1, checksum: 0, key_group_offsets: vec![] }).collect();
         CheckpointMetadata {
+            history: Vec::new(),
             format_version: FORMAT_VERSION,
             value_format: 2,
             checkpoint_id: id,

@@ -197,6 +197,7 @@ mod tests {
     #[test]
     fn attributes_and_marks_shared_files() {
         let meta = CheckpointMetadata {
+            history: Vec::new(),
             format_version: FORMAT_VERSION,
             value_format: 2,
             checkpoint_id: 5,

@@ -33,6 +33,11 @@ pub struct CheckpointSummary {
     pub incremental_size: u64,
     /// What is wrong with its `_metadata`, if anything.
     pub problem: Option<String>,
+    /// Its figures (trigger to `_metadata` written, bytes written, phases),
+    /// as its `_metadata` keeps them; `None` for checkpoints written before
+    /// `_metadata` kept them.
+    #[serde(default)]
+    pub stats: Option<crate::SnapshotStats>,
 }
 
 impl fmt::Display for CheckpointSummary {
@@ -48,6 +53,17 @@ impl fmt::Display for CheckpointSummary {
         }
         if let Some(full) = self.full_size {
             write!(f, " full {},", text::bytes(full))?;
+        }
+        if let Some(s) = &self.stats {
+            write!(
+                f,
+                " took {} ms (sync {}, async {}, alignment {}), wrote {},",
+                s.duration_ms,
+                s.sync_ms,
+                s.async_ms,
+                s.alignment_ms,
+                text::bytes(s.bytes_written)
+            )?;
         }
         write!(f, " incremental {}", text::bytes(self.incremental_size))?;
         if let Some(problem) = &self.problem {
@@ -151,11 +167,13 @@ pub(crate) fn summarize(files: &[(String, u64)], metas: &BTreeMap<String, Result
                 full_size: None,
                 incremental_size: written.get(&id).copied().unwrap_or(0),
                 problem: None,
+                stats: None,
             };
             match metas.get(&dir) {
                 Some(Ok(meta)) => {
                     let metadata_size = sizes.get(join(&dir, METADATA_FILE).as_str()).copied().unwrap_or(0);
                     summary.trigger_time_ms = Some(meta.timestamp_ms);
+                    summary.stats = meta.history.iter().rev().find(|h| h.id == meta.checkpoint_id).cloned();
                     summary.full_size = Some(metadata_size + referenced_sizes(&dir, meta).values().sum::<u64>());
                     if meta.checkpoint_id != id {
                         summary.problem = Some(format!("its _metadata belongs to checkpoint {}", meta.checkpoint_id));
@@ -180,6 +198,7 @@ mod tests {
         let files =
             files.iter().map(|(p, s)| StateFile { path: p.to_string(), size: *s, checksum: 0, key_group_offsets: vec![] }).collect();
         CheckpointMetadata {
+            history: Vec::new(),
             format_version: FORMAT_VERSION,
             value_format: 2,
             checkpoint_id: id,

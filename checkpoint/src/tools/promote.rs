@@ -214,6 +214,7 @@ mod tests {
 
     fn meta(subtasks: Vec<(u32, Vec<&str>)>) -> CheckpointMetadata {
         CheckpointMetadata {
+            history: Vec::new(),
             format_version: FORMAT_VERSION,
             value_format: 2,
             checkpoint_id: 3,

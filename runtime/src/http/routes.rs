@@ -11,7 +11,12 @@ use super::wire::{Request, Response};
 use crate::{CheckpointRecord, CheckpointStatus, JobControl, JobState, OperatorStatus, Reply, SavepointFormat};
 
 /// Every route, for the answer to an unknown path.
-const ROUTES: &str = "GET /job, GET /checkpoints, POST /checkpoints, POST /savepoints, POST /stop, GET /metrics";
+const ROUTES: &str = "GET / (the job's page), GET /job, GET /checkpoints, POST /checkpoints, POST /savepoints, POST /stop, GET /metrics";
+
+/// The job's page and what it loads, built into the binary.
+const PAGE: &str = include_str!("page/index.html");
+const PAGE_JS: &str = include_str!("page/page.js");
+const PAGE_CSS: &str = include_str!("page/page.css");
 
 /// What the routes work with.
 pub(crate) struct Context {
@@ -30,7 +35,7 @@ pub(crate) async fn handle(ctx: &Context, request: &Request) -> Response {
     };
     let method = request.method.as_str();
     let allowed = match path {
-        "/job" | "/metrics" => "GET",
+        "/" | "/page.js" | "/page.css" | "/job" | "/metrics" => "GET",
         "/checkpoints" => "GET, POST",
         "/savepoints" | "/stop" => "POST",
         _ => return Response::error(404, format!("no route {path} (routes: {ROUTES})")),
@@ -45,6 +50,9 @@ pub(crate) async fn handle(ctx: &Context, request: &Request) -> Response {
         return Response::error(400, format!("unknown query parameter '{name}' for {method} {path}"));
     }
     match (path, method) {
+        ("/", _) => Response::text(200, "text/html; charset=utf-8", PAGE.to_string()),
+        ("/page.js", _) => Response::text(200, "text/javascript; charset=utf-8", PAGE_JS.to_string()),
+        ("/page.css", _) => Response::text(200, "text/css; charset=utf-8", PAGE_CSS.to_string()),
         ("/job", _) => job(ctx),
         ("/checkpoints", "GET") => checkpoints(ctx),
         ("/checkpoints", _) => trigger_checkpoint(ctx, request).await,
@@ -416,7 +424,7 @@ mod tests {
         let (ctx, stop, _) = context(None, |_| Err("x".into()));
         let cases = [
             ("GET", "/nope", "", 404, "no route /nope"),
-            ("GET", "/", "", 404, "routes: GET /job"),
+            ("GET", "/index.html", "", 404, "routes: GET / (the job's page), GET /job"),
             ("DELETE", "/checkpoints", "", 405, "GET, POST"),
             ("POST", "/job", "", 405, "takes GET"),
             ("GET", "/stop", "", 405, "takes POST"),

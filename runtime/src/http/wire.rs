@@ -81,6 +81,13 @@ impl Response {
         if self.challenge {
             headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        // The page loads only what the endpoint itself serves, and no other
+        // site may frame it.
+        headers.insert(
+            hyper::header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"),
+        );
+        headers.insert(hyper::header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
         r
     }
 }
