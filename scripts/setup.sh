@@ -7,7 +7,11 @@
 # - moto's S3 server (`moto_server`, from PyPI), which the tests of the `s3`
 #   feature start on a loopback port. It goes into a virtualenv outside the
 #   clone, $WEIR_MOTO_VENV (default ~/.cache/weir/moto-venv), so that a fresh
-#   clone on the same machine reuses it; the tests look for it there.
+#   clone on the same machine reuses it; the tests look for it there;
+# - a Kafka broker's jars (from Maven Central, with java and maven when they
+#   are missing), which the tests of the `kafka` feature start through
+#   scripts/kafka.sh; they go outside the clone too, into
+#   ~/.cache/weir/kafka-<version>/libs.
 # Idempotent and quick once everything is there.
 set -euo pipefail
 
@@ -58,3 +62,6 @@ if ! moto_ready; then
   "$moto_venv/bin/moto_server" --help >/dev/null
   echo "$moto_requirement" >"$moto_venv/.weir-requirement"
 fi
+
+# Idempotent on its own: a marker file says the jars are complete.
+"$here/kafka.sh" fetch >/dev/null

@@ -26,6 +26,9 @@ pub(crate) struct Builder {
     pub(crate) errors: Vec<String>,
     /// The job's parallelism: of every operator not given another.
     pub(crate) parallelism: u32,
+    /// The job's name, which connectors derive external names from.
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) job_name: String,
     next_operator: usize,
     /// Stateless operators are numbered apart, so that adding one does not
     /// change the derived ids of the stateful operators after it.
@@ -85,6 +88,7 @@ impl StreamEnvironment {
                 keyed_operators: Vec::new(),
                 errors: Vec::new(),
                 parallelism: config.parallelism,
+                job_name: config.job_name.clone(),
                 next_operator: 0,
                 next_stateless: 0,
             })),

@@ -36,6 +36,8 @@ pub mod client;
 mod connected;
 mod environment;
 mod error;
+#[cfg(feature = "kafka")]
+mod kafka_api;
 mod keyed;
 mod logging;
 mod parse;
@@ -62,6 +64,14 @@ pub use weir_runtime::{
     TransactionContext, TwoPhaseCommitSink,
 };
 pub use weir_state::{state_type, Key, ListState, MapState, ReducingState, StateDescriptor, StateType, ValueFormat, ValueState};
+
+/// Apache Kafka: the configuration and record types of
+/// [`StreamEnvironment::from_kafka`] and [`DataStream::sink_to_kafka`]
+/// (feature `kafka`).
+#[cfg(feature = "kafka")]
+pub mod kafka {
+    pub use weir_kafka::*;
+}
 
 /// The crates weir is made of, for what the facade does not re-export.
 pub mod crates {

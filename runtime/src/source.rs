@@ -9,7 +9,7 @@ use crossbeam_channel::RecvTimeoutError;
 
 use crate::snapshot::OperatorSnapshot;
 use crate::task::{CheckpointPlumbing, TaskOutcome};
-use crate::{Control, Counter, Event, JobError, Operator, TaskEvent};
+use crate::{Control, Counter, Event, JobError, Notification, Operator, TaskEvent};
 
 /// What a poll found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +34,18 @@ pub trait Source<T>: Send {
     fn watermark(&self) -> Option<i64>;
     /// The position to resume from, encoded.
     fn snapshot(&mut self) -> Result<Vec<u8>, JobError>;
+    /// Called just before [`Source::snapshot`] with the id of the checkpoint
+    /// or savepoint the snapshot is for.
+    fn on_barrier(&mut self, checkpoint: u64) {
+        let _ = checkpoint;
+    }
+    /// A checkpoint or savepoint completed (see [`Notification::commits`]):
+    /// a source that tells an external system how far it has read (a Kafka
+    /// consumer group's offsets) does it here, never earlier.
+    fn checkpoint_complete(&mut self, n: &Notification) -> Result<(), JobError> {
+        let _ = n;
+        Ok(())
+    }
     /// Resumes from a position encoded in `format` (that of the checkpoint).
     fn restore(&mut self, position: &[u8], format: ValueFormat) -> Result<(), JobError>;
     /// Resumes at another parallelism: `positions` are those of every
@@ -192,6 +204,7 @@ impl<T: Send + 'static> SourceTask<T> {
         match msg {
             Control::Trigger(barrier) => {
                 let started = Instant::now();
+                self.source.on_barrier(barrier.id);
                 let mut snapshots = vec![OperatorSnapshot::inline(&self.operator_id, self.source.snapshot()?)];
                 self.chain.barrier(&barrier, &mut snapshots)?;
                 let start_delay = crate::control::since_trigger(&barrier, started);
@@ -202,6 +215,7 @@ impl<T: Send + 'static> SourceTask<T> {
                 Ok(false)
             }
             Control::Complete(n) => {
+                self.source.checkpoint_complete(&n)?;
                 self.chain.checkpoint_complete(&n)?;
                 if self.final_barrier.is_some_and(|f| n.id >= f) {
                     self.chain.finish()?;

@@ -109,6 +109,9 @@ pub struct RecoveryScope<'a, H> {
     pub run: &'a str,
     /// The restored checkpoint's handles that this instance committed.
     pub committed: &'a [H],
+    /// The instances of the restored checkpoint whose state this instance
+    /// took over (its own at the same parallelism); empty on a fresh start.
+    pub earlier_instances: &'a [u32],
 }
 
 impl<H> RecoveryScope<'_, H> {
@@ -117,7 +120,7 @@ impl<H> RecoveryScope<'_, H> {
     /// instance `s mod parallelism`, as do its handles.
     ///
     /// ```
-    /// let scope = weir_runtime::RecoveryScope::<u64> { subtask: 1, parallelism: 2, run: "r", committed: &[] };
+    /// let scope = weir_runtime::RecoveryScope::<u64> { subtask: 1, parallelism: 2, run: "r", committed: &[], earlier_instances: &[1, 3] };
     /// assert!(scope.owns(1) && scope.owns(3) && !scope.owns(2));
     /// ```
     pub fn owns(&self, old_subtask: u32) -> bool {
@@ -174,6 +177,8 @@ pub struct TwoPhaseCommitOperator<T, S: TwoPhaseCommitSink<T>> {
     pending: Vec<(u64, S::Handle)>,
     /// Restored handles, committed by `open`.
     restored: Vec<S::Handle>,
+    /// The instances of the restored checkpoint this instance took over.
+    earlier: Vec<u32>,
     _t: std::marker::PhantomData<fn(T)>,
 }
 
@@ -203,6 +208,7 @@ impl<T, S: TwoPhaseCommitSink<T>> TwoPhaseCommitOperator<T, S> {
     ) -> Result<Self, JobError> {
         let mut handles = Vec::new();
         let (format, restored) = restored.unwrap_or_default();
+        let earlier = restored.iter().map(|(s, _)| *s).collect();
         for (s, bytes) in restored {
             let state: Pending<S::Handle> = codec::decode(format, &bytes).map_err(|e| JobError::Sink {
                 operator: id.to_string(),
@@ -221,6 +227,7 @@ impl<T, S: TwoPhaseCommitSink<T>> TwoPhaseCommitOperator<T, S> {
             open: None,
             pending: Vec::new(),
             restored: handles,
+            earlier,
             _t: std::marker::PhantomData,
         })
     }
@@ -243,7 +250,13 @@ impl<T: Send, S: TwoPhaseCommitSink<T>> Operator<Event<T>> for TwoPhaseCommitOpe
         for handle in &self.restored {
             self.sink.commit(handle)?;
         }
-        let scope = RecoveryScope { subtask: self.subtask, parallelism: self.parallelism, run: &self.run, committed: &self.restored };
+        let scope = RecoveryScope {
+            subtask: self.subtask,
+            parallelism: self.parallelism,
+            run: &self.run,
+            committed: &self.restored,
+            earlier_instances: &self.earlier,
+        };
         self.sink.abort_lingering(&scope)?;
         self.restored.clear();
         Ok(())

@@ -13,6 +13,8 @@ mod control;
 mod crash;
 mod incremental;
 mod joins;
+#[cfg(feature = "kafka")]
+mod kafka;
 mod lifecycle;
 mod migration;
 #[cfg(feature = "s3")]
