@@ -104,6 +104,11 @@ impl KafkaSourceConfig {
             .set("enable.partition.eof", "true")
             .set("isolation.level", "read_committed")
             .set("auto.offset.reset", "earliest")
+            // librdkafka stops fetching a partition whose local queue is
+            // full and waits 1 s by default before it looks again: long
+            // enough to starve a source that drains the queue in
+            // milliseconds.
+            .set("fetch.queue.backoff.ms", "5")
             .set("client.id", format!("weir-source-{subtask}"));
         for (k, v) in &self.properties {
             c.set(k, v);

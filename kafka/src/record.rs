@@ -89,11 +89,13 @@ pub struct ProducerRecord {
     /// The partition (chosen by the key's hash, or at random without a key, if `None`).
     pub partition: Option<i32>,
     /// The key.
+    #[serde(with = "serde_bytes")]
     pub key: Option<Vec<u8>>,
     /// The value.
+    #[serde(with = "serde_bytes")]
     pub value: Option<Vec<u8>>,
     /// Headers, in order.
-    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    pub headers: Vec<(String, Option<serde_bytes::ByteBuf>)>,
     /// The timestamp (ms); the element's event time if `None`.
     pub timestamp: Option<i64>,
 }

@@ -22,6 +22,8 @@ use crate::{assign, BadRecord, KafkaRecord, TopicPartition};
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a fresh start waits for its topics to be reachable.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a poll waits for a first record before the source says it is idle.
+const POLL_WAIT: Duration = Duration::from_millis(10);
 /// How often a transient consumer error is logged at most.
 const WARN_EVERY: Duration = Duration::from_secs(5);
 
@@ -71,6 +73,32 @@ struct Reading {
     end: Option<i64>,
 }
 
+/// The partitions being read, by index (the same as in [`PartitionWatermarks`]).
+#[derive(Default)]
+struct Partitions {
+    all: Vec<(TopicPartition, Reading)>,
+    /// The index of the last partition a record came from: records come in
+    /// runs of one partition.
+    last: usize,
+}
+
+impl Partitions {
+    /// The index of `partition` of `topic`, found without allocating.
+    #[inline]
+    fn index_of(&mut self, topic: &str, partition: i32) -> Option<usize> {
+        let hit = |(tp, _): &(TopicPartition, Reading)| tp.partition == partition && tp.topic == topic;
+        if self.all.get(self.last).is_some_and(hit) {
+            return Some(self.last);
+        }
+        let i = self.all.iter().position(hit)?;
+        self.last = i;
+        Some(i)
+    }
+    fn contains(&self, tp: &TopicPartition) -> bool {
+        self.all.iter().any(|(t, _)| t == tp)
+    }
+}
+
 /// An instance of the Kafka source.
 pub struct KafkaSource<T> {
     config: Arc<KafkaSourceConfig>,
@@ -80,7 +108,7 @@ pub struct KafkaSource<T> {
     subtask: u32,
     parallelism: u32,
     /// Partitions this instance reads; empty until the first poll assigns them.
-    reading: BTreeMap<TopicPartition, Reading>,
+    reading: Partitions,
     /// Restored positions of the partitions this instance owns, assigned at the first poll.
     restored: Option<Vec<PartitionPosition>>,
     started: bool,
@@ -93,7 +121,6 @@ pub struct KafkaSource<T> {
     snapshots: VecDeque<(u64, Vec<(TopicPartition, i64)>)>,
     barrier: Option<u64>,
     last_warning: Option<Instant>,
-    header_buf: Vec<(String, Option<Vec<u8>>)>,
 }
 
 impl<T> KafkaSource<T> {
@@ -117,7 +144,7 @@ impl<T> KafkaSource<T> {
             on_bad,
             subtask,
             parallelism,
-            reading: BTreeMap::new(),
+            reading: Partitions::default(),
             restored: None,
             started: false,
             watermarks,
@@ -127,7 +154,6 @@ impl<T> KafkaSource<T> {
             snapshots: VecDeque::new(),
             barrier: None,
             last_warning: None,
-            header_buf: Vec::new(),
         })
     }
 
@@ -199,8 +225,9 @@ impl<T> KafkaSource<T> {
         for (tp, r, max_ts) in tps {
             tpl.add_partition_offset(&tp.topic, tp.partition, Offset::Offset(r.next)).map_err(|e| input(e.to_string()))?;
             info!(partition = %tp, offset = r.next, subtask = self.subtask, "reading Kafka partition");
-            self.watermarks.assign(tp.clone(), max_ts, now);
-            self.reading.insert(tp, r);
+            let i = self.watermarks.assign(tp.clone(), max_ts, now);
+            debug_assert_eq!(i, self.reading.all.len());
+            self.reading.all.push((tp, r));
         }
         self.consumer.incremental_assign(&tpl).map_err(|e| input(format!("cannot assign Kafka partitions: {e}")))
     }
@@ -253,7 +280,7 @@ impl<T> KafkaSource<T> {
             }
         };
         let mut added = Vec::new();
-        for tp in all.into_iter().filter(|tp| assign::owns(tp, self.subtask, self.parallelism) && !self.reading.contains_key(tp)) {
+        for tp in all.into_iter().filter(|tp| assign::owns(tp, self.subtask, self.parallelism) && !self.reading.contains(tp)) {
             let next = match self.start_offset(&tp, StartFrom::Earliest) {
                 Ok(o) => o,
                 Err(e) => {
@@ -275,7 +302,7 @@ impl<T> KafkaSource<T> {
 
     /// Whether a bounded source has read everything up to its end offsets.
     fn all_read(&self) -> bool {
-        self.config.bounded && self.reading.values().all(|r| r.end.is_some_and(|e| r.next >= e))
+        self.config.bounded && self.reading.all.iter().all(|(_, r)| r.end.is_some_and(|e| r.next >= e))
     }
 
     /// After an end-of-partition event: moves the partitions whose fetch
@@ -284,8 +311,8 @@ impl<T> KafkaSource<T> {
     fn catch_up_positions(&mut self) {
         let Ok(positions) = self.consumer.position() else { return };
         for e in positions.elements() {
-            let tp = TopicPartition { topic: e.topic().to_string(), partition: e.partition() };
-            if let (Some(r), Offset::Offset(pos)) = (self.reading.get_mut(&tp), e.offset()) {
+            let Some(i) = self.reading.index_of(e.topic(), e.partition()) else { continue };
+            if let (r, Offset::Offset(pos)) = (&mut self.reading.all[i].1, e.offset()) {
                 if r.end.is_some_and(|end| pos >= end) && pos > r.next {
                     r.next = pos;
                 }
@@ -309,7 +336,11 @@ impl<T: Send> Source<T> for KafkaSource<T> {
         let now = self.now_ms();
         let mut polled = 0;
         while polled < max {
-            let msg = match self.consumer.poll(Duration::ZERO) {
+            // Waits a little for the first record of a poll: a fetch in
+            // flight usually answers within it, and an idle source then
+            // sleeps on the control channel instead.
+            let wait = if polled == 0 { POLL_WAIT } else { Duration::ZERO };
+            let msg = match self.consumer.poll(wait) {
                 None => break,
                 Some(Ok(m)) => m,
                 Some(Err(KafkaError::PartitionEOF(_))) => {
@@ -324,37 +355,26 @@ impl<T: Send> Source<T> for KafkaSource<T> {
                     break;
                 }
             };
-            let tp = TopicPartition { topic: msg.topic().to_string(), partition: msg.partition() };
-            let offset = msg.offset();
-            let Some(r) = self.reading.get_mut(&tp) else { continue };
+            let (topic, partition, offset) = (msg.topic(), msg.partition(), msg.offset());
+            let Some(index) = self.reading.index_of(topic, partition) else { continue };
+            let r = &mut self.reading.all[index].1;
             if offset < r.next || r.end.is_some_and(|e| offset >= e) {
                 continue; // before the position (a re-fetch) or past a bounded end
             }
             r.next = offset + 1;
             let timestamp = msg.timestamp().to_millis();
-            self.header_buf.clear();
-            if let Some(h) = msg.headers() {
-                for i in 0..h.count() {
-                    let hd = h.get(i);
-                    self.header_buf.push((hd.key.to_string(), hd.value.map(<[u8]>::to_vec)));
-                }
-            }
-            let headers: Vec<(&str, Option<&[u8]>)> = self.header_buf.iter().map(|(k, v)| (k.as_str(), v.as_deref())).collect();
-            let record = KafkaRecord {
-                topic: &tp.topic,
-                partition: tp.partition,
-                offset,
-                timestamp,
-                key: msg.key(),
-                value: msg.payload(),
-                headers: &headers,
+            // Most records have no headers: no allocation then.
+            let headers: Vec<(&str, Option<&[u8]>)> = match msg.headers() {
+                Some(h) => (0..h.count()).map(|i| h.get(i)).map(|hd| (hd.key, hd.value)).collect(),
+                None => Vec::new(),
             };
+            let record = KafkaRecord { topic, partition, offset, timestamp, key: msg.key(), value: msg.payload(), headers: &headers };
             let (value, ts) = match (self.decode)(&record) {
                 Ok(v) => v,
                 Err(error) => {
                     let bad = BadRecord {
-                        topic: tp.topic.clone(),
-                        partition: tp.partition,
+                        topic: topic.to_string(),
+                        partition,
                         offset,
                         key: record.key.map(<[u8]>::to_vec),
                         value: record.value.map(<[u8]>::to_vec),
@@ -366,7 +386,7 @@ impl<T: Send> Source<T> for KafkaSource<T> {
                     }
                 }
             };
-            self.watermarks.record(&tp, ts, now);
+            self.watermarks.record(index, ts, now);
             out.push(Event { ts, value });
             polled += 1;
         }
@@ -389,11 +409,12 @@ impl<T: Send> Source<T> for KafkaSource<T> {
     }
 
     fn snapshot(&mut self) -> Result<Vec<u8>, JobError> {
-        let max_ts: BTreeMap<&TopicPartition, Option<i64>> = self.watermarks.max_timestamps().collect();
         let mut partitions: Vec<PartitionPosition> = self
             .reading
+            .all
             .iter()
-            .map(|(tp, r)| PartitionPosition { tp: tp.clone(), next: r.next, max_ts: max_ts.get(tp).copied().flatten(), end: r.end })
+            .zip(self.watermarks.max_timestamps())
+            .map(|((tp, r), (_, max_ts))| PartitionPosition { tp: tp.clone(), next: r.next, max_ts, end: r.end })
             .collect();
         // Not started yet: the restored positions are still the position.
         if let Some(restored) = &self.restored {

@@ -29,6 +29,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use tracing::info;
 use weir_runtime::{Event, JobError, RecoveryScope, TransactionContext, TwoPhaseCommitSink};
+use weir_state::codec::{self, ValueFormat};
 
 use super::producer::{sink_error, Marker, Sender, TIMEOUT};
 use super::record_of;
@@ -46,14 +47,30 @@ pub struct KafkaTransactionHandle {
     pub transactional_id: String,
     /// The checkpoint (or savepoint) whose barrier pre-committed it.
     pub checkpoint: u64,
-    /// Its records, written again if the transaction was lost.
-    pub records: Vec<ProducerRecord>,
+    /// Its records (postcard-encoded [`ProducerRecord`]s one after
+    /// another), written again if the transaction was lost.
+    pub records: serde_bytes::ByteBuf,
+}
+
+impl KafkaTransactionHandle {
+    /// Its records.
+    pub fn records(&self) -> Result<Vec<ProducerRecord>, String> {
+        let mut out = Vec::new();
+        let mut rest: &[u8] = &self.records;
+        while !rest.is_empty() {
+            let (r, used) = codec::decode_prefix::<ProducerRecord>(ValueFormat::Postcard, rest).map_err(|e| e.to_string())?;
+            out.push(r);
+            rest = &rest[used..];
+        }
+        Ok(out)
+    }
 }
 
 /// An open transaction.
 pub struct KafkaTransaction {
     slot: usize,
-    records: Vec<ProducerRecord>,
+    /// Its records so far, encoded as in [`KafkaTransactionHandle::records`].
+    log: Vec<u8>,
 }
 
 /// A transactional id of this instance, once used in this run.
@@ -145,18 +162,16 @@ impl<T: Send> TwoPhaseCommitSink<T> for KafkaTransactionalSink<T> {
         let s = &mut self.slots[slot];
         s.sender.producer.begin_transaction().map_err(|e| sink_error(&self.operator, format!("cannot begin a transaction: {e}")))?;
         s.busy = true;
-        Ok(KafkaTransaction { slot, records: Vec::new() })
+        Ok(KafkaTransaction { slot, log: Vec::new() })
     }
 
     fn write(&mut self, txn: &mut KafkaTransaction, batch: &mut Vec<Event<T>>) -> Result<(), JobError> {
         let s = &self.slots[txn.slot];
         for e in batch.drain(..) {
-            let mut r = record_of(self.serializer.as_mut(), &e);
-            if r.topic.is_none() {
-                r.topic = Some(self.config.topic.clone());
-            }
+            let r = record_of(self.serializer.as_mut(), &e);
             s.sender.send(&r, &self.config.topic)?;
-            txn.records.push(r);
+            codec::encode_into(&r, &mut txn.log)
+                .map_err(|e| sink_error(&self.operator, format!("cannot keep a record for recovery: {e}")))?;
         }
         s.sender.poll();
         Ok(())
@@ -170,7 +185,7 @@ impl<T: Send> TwoPhaseCommitSink<T> for KafkaTransactionalSink<T> {
             s.marker.write(&s.sender, checkpoint)?;
         }
         // Without checkpoints the transaction commits at once: nothing to keep.
-        let records = if checkpoint > 0 { txn.records } else { Vec::new() };
+        let records = serde_bytes::ByteBuf::from(if checkpoint > 0 { txn.log } else { Vec::new() });
         Ok(KafkaTransactionHandle { transactional_id: s.id.clone(), checkpoint, records })
     }
 
@@ -190,13 +205,16 @@ impl<T: Send> TwoPhaseCommitSink<T> for KafkaTransactionalSink<T> {
             info!(id = %handle.transactional_id, checkpoint = handle.checkpoint, "the transaction of the restored checkpoint was committed");
             return Ok(());
         }
+        let records = handle
+            .records()
+            .map_err(|e| self.error(format!("the records of transaction {} cannot be read: {e}", handle.transactional_id)))?;
         info!(
             id = %handle.transactional_id,
             checkpoint = handle.checkpoint,
-            records = handle.records.len(),
+            records = records.len(),
             "the transaction of the restored checkpoint was not committed: writing its records again"
         );
-        self.transaction(&sender, &marker, handle.checkpoint, &handle.records)
+        self.transaction(&sender, &marker, handle.checkpoint, &records)
     }
 
     fn abort(&mut self, txn: KafkaTransaction) -> Result<(), JobError> {

@@ -76,7 +76,7 @@ impl Sender {
         if !r.headers.is_empty() {
             let mut h = OwnedHeaders::new_with_capacity(r.headers.len());
             for (key, value) in &r.headers {
-                h = h.insert(Header { key, value: value.as_deref() });
+                h = h.insert(Header { key, value: value.as_ref().map(|v| v.as_slice()) });
             }
             record = record.headers(h);
         }

@@ -69,8 +69,10 @@ fn assert_same(got: &[String], expected: &[String], log: &Path) {
     let missing: Vec<&String> = expected.iter().filter(|l| !got.contains(l)).take(8).collect();
     let extra: Vec<&String> = got.iter().filter(|l| !expected.contains(l)).take(8).collect();
     let text = std::fs::read_to_string(log).unwrap_or_default();
-    let tail: Vec<&str> =
-        text.lines().filter(|l| l.contains("WARN") || l.contains("ERROR") || l.contains("restor") || l.contains("transaction")).collect();
+    let tail: Vec<&str> = text
+        .lines()
+        .filter(|l| ["WARN", "ERROR", "restor", "transaction", "complete", "fail point", "task"].iter().any(|w| l.contains(w)))
+        .collect();
     panic!(
         "output differs from the reference: {} rows, expected {}; missing {missing:?}; unexpected {extra:?}\nlog tail:\n{}",
         got.len(),
@@ -268,19 +270,21 @@ fn kafka_records_that_do_not_parse_go_to_a_side_output_when_asked() {
 /// before its transactions commit, or just after they commit), then resumed
 /// from `latest`: the output at `read_committed`, all of it at
 /// `read_uncommitted`, and the log.
-fn killed_at(point: &str, name: &str) -> (Vec<String>, Vec<String>, String, std::path::PathBuf, tempfile::TempDir) {
+fn killed_at(point: &str, name: &str) -> Option<(Vec<String>, Vec<String>, String, tempfile::TempDir)> {
     let b = shared();
-    let n = 100_000;
+    let n = 200_000;
     let t = topics(b, name, n, 1);
     let dir = tempfile::tempdir().unwrap();
     let (chk, log) = (dir.path().join("chk"), dir.path().join("job.log"));
-    let a = args(b, &t, &chk, "hashmap", "--parallelism 1 --checkpoint-interval 100ms");
+    let a = args(b, &t, &chk, "hashmap", "--parallelism 1 --checkpoint-interval 50ms");
     let status = spawn(&a, &log, &[("WEIR_FAIL_POINT", point)]).wait().unwrap();
-    assert!(!status.success(), "the job did not reach {point}");
+    if status.success() {
+        return None; // ended before the point
+    }
     run_to_end(&a, &log);
     let text = std::fs::read_to_string(&log).unwrap();
     assert_same(&output(b, &t.1, "read_committed"), &common::generated_reference(n, KEYS, RATE, 1000), &log);
-    (output(b, &t.1, "read_committed"), output(b, &t.1, "read_uncommitted"), text, log, dir)
+    Some((output(b, &t.1, "read_committed"), output(b, &t.1, "read_uncommitted"), text, dir))
 }
 
 #[test]
@@ -288,9 +292,11 @@ fn kafka_transaction_left_open_by_a_killed_run_is_aborted_and_written_once() {
     // Killed after the n-th checkpoint is complete and before its transaction
     // commits; the first checkpoints may hold no output yet.
     for n in 2..=6 {
-        let (committed, all, log, _, _dir) = killed_at(&format!("metadata-written:{n}"), &format!("open-txn-{n}"));
-        if log.contains("was not committed: writing its records again") {
-            assert!(all.len() > committed.len(), "the aborted transaction's records are in the topic, unseen by read_committed readers");
+        let Some((_, _, log, _dir)) = killed_at(&format!("metadata-written:{n}"), &format!("open-txn-{n}")) else { break };
+        if let Some(line) = log.lines().find(|l| l.contains("was not committed: writing its records again")) {
+            // killed_at compared the output with the reference: written once.
+            let records: u64 = line.split("records=").nth(1).and_then(|r| r.split_whitespace().next()).unwrap().parse().unwrap();
+            assert!(records > 0, "{line}");
             return;
         }
     }
@@ -299,7 +305,7 @@ fn kafka_transaction_left_open_by_a_killed_run_is_aborted_and_written_once() {
 
 #[test]
 fn kafka_transaction_committed_just_before_a_kill_is_not_written_again() {
-    let (_, _, log, _, _dir) = killed_at("sink-committed:1", "committed-txn");
+    let (_, _, log, _dir) = killed_at("sink-committed:1", "committed-txn").expect("the job ended before its first commit");
     assert!(log.contains("the transaction of the restored checkpoint was committed"), "{log}");
     assert!(!log.contains("writing its records again"), "{log}");
 }
