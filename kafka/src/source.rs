@@ -460,7 +460,7 @@ impl<T: Send> Source<T> for KafkaSource<T> {
             }
         }
         // For monitoring only (consumer lag): positions live in checkpoints.
-        if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
+        if let Err(e) = self.consumer.commit(&tpl, CommitMode::Sync) {
             self.warn(&format!("cannot commit offsets to the consumer group: {e}"));
         }
         Ok(())

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use weir::kafka::{tools, BadRecord, KafkaRecord, KafkaSourceConfig};
+use weir::kafka::{tools, BadRecord, KafkaRecord, KafkaSourceConfig, StartFrom};
 use weir::{JobConfig, OutputTag, StreamEnvironment};
 
 use self::broker::Broker;
@@ -308,4 +308,51 @@ fn kafka_transaction_committed_just_before_a_kill_is_not_written_again() {
     let (_, _, log, _dir) = killed_at("sink-committed:1", "committed-txn").expect("the job ended before its first commit");
     assert!(log.contains("the transaction of the restored checkpoint was committed"), "{log}");
     assert!(!log.contains("writing its records again"), "{log}");
+}
+
+/// Keys of the records an in-process bounded job reads with `config`.
+fn read_keys(config: KafkaSourceConfig, chk: Option<&Path>) -> Vec<u64> {
+    let mut job = JobConfig::new("start");
+    if let Some(chk) = chk {
+        job = job.with_checkpoints(chk.to_str().unwrap(), Duration::from_millis(50));
+    }
+    let env = StreamEnvironment::new(job);
+    let parse = |r: &KafkaRecord<'_>| -> Result<u64, String> {
+        let v = std::str::from_utf8(r.value.unwrap_or_default()).map_err(|e| e.to_string())?;
+        v.split_once(',').ok_or("no comma")?.1.parse::<u64>().map_err(|e| e.to_string())
+    };
+    let keys = env.from_kafka(config, parse).collect_to_vec();
+    env.execute().unwrap();
+    let keys = keys.lock().unwrap().clone();
+    keys
+}
+
+#[test]
+fn kafka_start_positions_and_the_group_offsets_committed_at_checkpoints() {
+    let b = shared();
+    let topic = "starts-in";
+    tools::create_topic(&b.bootstrap(), topic, 2).unwrap();
+    // 100 records at 1 s apart in time (timestamps 1_000..100_000), in two partitions.
+    let at = |i: u64| record(Some((i % 2) as i32), 1_000 * (i as i64 + 1), "k", &format!("{},{i}", 1_000 * (i + 1)));
+    tools::produce(&b.bootstrap(), topic, (0..100).map(at)).unwrap();
+    let config = || KafkaSourceConfig::new(&b.bootstrap(), &[topic]).bounded();
+
+    let mut all = read_keys(config().start_from(StartFrom::Earliest), None);
+    all.sort();
+    assert_eq!(all, (0..100).collect::<Vec<_>>(), "earliest: everything");
+
+    let mut late = read_keys(config().start_from(StartFrom::Timestamp(60_500)), None);
+    late.sort();
+    assert_eq!(late, (60..100).collect::<Vec<_>>(), "from a time: records at or after it");
+
+    assert!(read_keys(config().start_from(StartFrom::Latest), None).is_empty(), "latest: nothing yet");
+
+    // A job with a group commits its offsets when checkpoints complete; a
+    // fresh job of the group then starts where it ended.
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(read_keys(config().group_id("starts-group"), Some(&dir.path().join("chk"))).len(), 100);
+    tools::produce(&b.bootstrap(), topic, (100..110).map(at)).unwrap();
+    let mut rest = read_keys(config().group_id("starts-group").start_from(StartFrom::GroupOffsets), None);
+    rest.sort();
+    assert_eq!(rest, (100..110).collect::<Vec<_>>(), "group offsets: where the group's last checkpoint was");
 }
