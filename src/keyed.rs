@@ -125,8 +125,8 @@ impl<K: Key, T: Send + 'static> WindowedStream<K, T> {
                 WindowAssigner::Sliced { size, slide, processing } => {
                     Box::new(SlicedWindowOperator::new(&id, (size, slide, processing), allowed, agg.clone(), f(&id), env, late, down)?)
                 }
-                WindowAssigner::Session { gap } => {
-                    Box::new(SessionWindowOperator::new(&id, gap, allowed, agg.clone(), f(&id), env, late, down)?)
+                WindowAssigner::Session { gap, processing } => {
+                    Box::new(SessionWindowOperator::new(&id, (gap, processing), allowed, agg.clone(), f(&id), env, late, down)?)
                 }
                 WindowAssigner::Global(windows) => Box::new(GlobalWindowOperator::new(&id, windows, agg.clone(), f(&id), env, down)?),
             };

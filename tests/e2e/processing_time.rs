@@ -1,7 +1,7 @@
 //! Processing time: timers of keyed process functions that fire on the
 //! wall clock while no input arrives, are checkpointed, and fire after a
 //! restore once due (at once if they came due while the job was down); and
-//! tumbling windows in processing time.
+//! tumbling and session windows in processing time.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use weir::crates::runtime::{JobControl, OnStart};
 use weir::crates::state::BackendKind;
 use weir::{
-    Event, JobConfig, JobError, KeyedProcessFunction, OpenContext, ProcessContext, RestoreFrom, Source, SourceStatus, StreamEnvironment,
-    TumblingWindows, UserError, ValueState,
+    Event, JobConfig, JobError, KeyedProcessFunction, OpenContext, ProcessContext, RestoreFrom, SessionWindows, Source, SourceStatus,
+    StreamEnvironment, TumblingWindows, UserError, ValueState,
 };
 
 const KEYS: u64 = 8;
@@ -176,4 +176,66 @@ fn tumbling_windows_in_processing_time_count_what_arrived_in_each() {
     assert!(results.iter().all(|r| r.window.start % 200 == 0 && r.window.start > 1_600_000_000_000), "{results:?}");
     let keys: std::collections::BTreeSet<u64> = results.iter().map(|r| r.key).collect();
     assert_eq!(keys.len() as u64, KEYS);
+}
+
+/// Emits `first`, then nothing for `pause`, then `second`, then nothing
+/// until `end` has passed since it started.
+struct TwoBursts {
+    first: Vec<Event<u64>>,
+    second: Vec<Event<u64>>,
+    started: Instant,
+    pause: Duration,
+    end: Duration,
+}
+
+impl Source<u64> for TwoBursts {
+    fn poll(&mut self, out: &mut Vec<Event<u64>>, _max: usize) -> Result<SourceStatus, JobError> {
+        let now = self.started.elapsed();
+        if !self.first.is_empty() {
+            out.append(&mut self.first);
+            return Ok(SourceStatus::More);
+        }
+        if now >= self.pause && !self.second.is_empty() {
+            out.append(&mut self.second);
+            return Ok(SourceStatus::More);
+        }
+        Ok(if now >= self.end { SourceStatus::Exhausted } else { SourceStatus::Idle })
+    }
+    fn watermark(&self) -> Option<i64> {
+        None
+    }
+    fn snapshot(&mut self) -> Result<Vec<u8>, JobError> {
+        Ok(vec![1])
+    }
+    fn restore(&mut self, _: &[u8], _: weir::ValueFormat) -> Result<(), JobError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn session_windows_in_processing_time_close_a_gap_of_wall_clock_after_the_last_record() {
+    let env = StreamEnvironment::new(JobConfig::new("pt-sessions").with_parallelism(2));
+    let started = Instant::now();
+    let burst = |n: u64| (0..n).map(|i| Event::new(0, i)).collect::<Vec<_>>();
+    let out = env
+        .source(move |sub| {
+            let (first, second) = if sub.subtask == 0 { (burst(80), burst(40)) } else { (Vec::new(), Vec::new()) };
+            Ok(Box::new(TwoBursts { first, second, started, pause: Duration::from_millis(500), end: Duration::from_millis(1_300) }))
+        })
+        .key_by(|v: &u64| v % KEYS)
+        .window(SessionWindows::with_gap_millis(150).in_processing_time())
+        .count()
+        .collect_to_vec();
+    env.execute().unwrap();
+    let mut results = out.lock().unwrap().clone();
+    results.sort_by_key(|r| (r.key, r.window.start));
+    // Every key: a session of its 10 records of the first burst, closed
+    // before the second (350 ms of wall clock later), and one of its 5 of the second.
+    for key in 0..KEYS {
+        let sessions: Vec<_> = results.iter().filter(|r| r.key == key).collect();
+        assert_eq!(sessions.iter().map(|r| r.value).collect::<Vec<_>>(), [10, 5], "key {key}: {sessions:?}");
+        assert!(sessions[0].window.end <= sessions[1].window.start, "{sessions:?}");
+        assert!(sessions[0].window.start > 1_600_000_000_000, "wall-clock times: {sessions:?}");
+        assert!(sessions[1].window.start - sessions[0].window.start >= 300, "{sessions:?}");
+    }
 }

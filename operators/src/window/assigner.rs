@@ -123,16 +123,24 @@ impl SlidingWindows {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionWindows {
     gap_ms: i64,
+    processing: bool,
 }
 
 impl SessionWindows {
     /// Sessions that end `gap` after their last event.
     pub fn with_gap(gap: Duration) -> Self {
-        SessionWindows { gap_ms: millis(gap) }
+        SessionWindows { gap_ms: millis(gap), processing: false }
     }
     /// Sessions that end `gap_ms` milliseconds after their last event.
     pub fn with_gap_millis(gap_ms: i64) -> Self {
-        SessionWindows { gap_ms: gap_ms.max(1) }
+        SessionWindows { gap_ms: gap_ms.max(1), processing: false }
+    }
+    /// The same sessions in processing time: a record's time is the wall
+    /// clock when it arrives, and a session closes `gap` of wall-clock time
+    /// after its last record (whatever the watermark).
+    pub fn in_processing_time(mut self) -> Self {
+        self.processing = true;
+        self
     }
     /// The gap in milliseconds.
     pub fn gap_millis(&self) -> i64 {
@@ -203,6 +211,8 @@ pub enum WindowAssigner {
     Session {
         /// The gap that ends a session, ms.
         gap: i64,
+        /// In processing time rather than event time.
+        processing: bool,
     },
     /// One window per key, fired by a trigger.
     Global(super::GlobalWindows),
@@ -228,7 +238,7 @@ impl From<SlidingWindows> for WindowAssigner {
 
 impl From<SessionWindows> for WindowAssigner {
     fn from(w: SessionWindows) -> Self {
-        WindowAssigner::Session { gap: w.gap_ms }
+        WindowAssigner::Session { gap: w.gap_ms, processing: w.processing }
     }
 }
 

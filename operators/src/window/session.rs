@@ -12,6 +12,7 @@ use weir_state::{Backend, Key, KeyGroupRange, KeyedStateBackend, StateId, Timer}
 
 use super::late::LateData;
 use super::{Aggregate, Window, WindowFunction};
+use crate::processing_time::ProcessingTimers;
 
 /// A key's open sessions: `(start, end, accumulator)`.
 type Sessions<A> = Vec<(i64, i64, A)>;
@@ -30,18 +31,21 @@ pub struct SessionWindowOperator<K: Key, T, A: Aggregate<T>, F: WindowFunction<K
     out: Vec<Event<F::Out>>,
     windows_fired: Counter,
     late: LateData<T>,
+    /// Sessions in processing time keep their timers here.
+    processing: Option<ProcessingTimers<K>>,
     next: Box<dyn Operator<Event<F::Out>>>,
 }
 
 impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> SessionWindowOperator<K, T, A, F> {
     /// Builds the instance described by `env`, restoring its state if the
-    /// job restores. Sessions end `gap` ms after their last record; records
-    /// up to `allowed_lateness` ms after a session's end still update it;
-    /// later ones go to `late` (or are dropped and counted).
+    /// job restores. Sessions end `gap` ms after their last record (of
+    /// wall-clock time if `processing`); records up to `allowed_lateness` ms
+    /// after a session's end still update it; later ones go to `late` (or
+    /// are dropped and counted).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         id: &str,
-        gap: i64,
+        (gap, processing): (i64, bool),
         allowed_lateness: i64,
         agg: A,
         f: F,
@@ -63,9 +67,40 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> SessionWind
             fired: Vec::new(),
             out: Vec::new(),
             windows_fired: env.counters.counter("windows_fired"),
-            late: LateData::new(id, env, allowed_lateness, late),
+            late: LateData::new(id, env, if processing { 0 } else { allowed_lateness }, late),
+            processing: if processing { Some(ProcessingTimers::restored(id, env)?) } else { None },
             next,
         })
+    }
+
+    fn register_timer(&mut self, kg: u32, key: &K, start: i64, ts: i64) -> Result<(), JobError> {
+        match &mut self.processing {
+            Some(timers) => timers.register(kg, key.clone(), start, ts),
+            None => self.backend.register_timer(kg, key, start, ts).map_err(|e| JobError::state(&self.id, e))?,
+        }
+        Ok(())
+    }
+
+    fn delete_timer(&mut self, kg: u32, key: &K, start: i64, ts: i64) -> Result<(), JobError> {
+        match &mut self.processing {
+            Some(timers) => timers.delete(kg, key, start, ts),
+            None => self.backend.delete_timer(kg, key, start, ts).map_err(|e| JobError::state(&self.id, e))?,
+        }
+        Ok(())
+    }
+
+    fn fire_timers(&mut self) -> Result<(), JobError> {
+        let fired = std::mem::take(&mut self.fired);
+        let mut windows = 0;
+        for t in &fired {
+            windows += u64::from(self.on_timer(t)?);
+        }
+        self.fired = fired;
+        self.fired.clear();
+        if windows > 0 {
+            self.windows_fired.add(windows);
+        }
+        self.flush()
     }
 
     fn state(&self, e: weir_state::StateError) -> JobError {
@@ -93,8 +128,16 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> SessionWind
         self.f.fire(key, Window { start, end }, self.agg.result(acc), &mut self.out)
     }
 
-    fn add(&mut self, r: Keyed<K, T>) -> Result<(), JobError> {
-        let (wm, allowed) = (self.watermark, self.late.allowed);
+    fn add(&mut self, mut r: Keyed<K, T>) -> Result<(), JobError> {
+        let (wm, allowed) = match self.processing {
+            // In processing time the clock only moves on: nothing is late,
+            // and a session in state has not fired.
+            Some(_) => {
+                r.ts = weir_runtime::processing_time_now();
+                (i64::MIN, 0)
+            }
+            None => (self.watermark, self.late.allowed),
+        };
         let mut sessions = self.backend.get(&self.sessions, r.kg, &r.key, &0).map_err(|e| self.state(e))?.unwrap_or_default();
         let (mut start, mut end) = (r.ts, r.ts.saturating_add(self.gap));
         let mut end_of_merged = end;
@@ -115,16 +158,16 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> SessionWind
             if s < r.ts.saturating_add(self.gap) && r.ts < e {
                 self.agg.merge(&mut acc, a);
                 if e - 1 > wm {
-                    self.backend.delete_timer(r.kg, &r.key, s, e - 1).map_err(|e| self.state(e))?;
+                    self.delete_timer(r.kg, &r.key, s, e - 1)?;
                 } else if allowed > 0 {
-                    self.backend.delete_timer(r.kg, &r.key, s, e - 1 + allowed).map_err(|e| self.state(e))?;
+                    self.delete_timer(r.kg, &r.key, s, e - 1 + allowed)?;
                 }
             } else {
                 kept.push((s, e, a));
             }
         }
         if end - 1 > wm {
-            self.backend.register_timer(r.kg, &r.key, start, end - 1).map_err(|e| self.state(e))?;
+            self.register_timer(r.kg, &r.key, start, end - 1)?;
         } else {
             // Fired already, within its lateness: fire again, clean up later.
             self.emit(&r.key, start, end, acc.clone())?;
@@ -174,24 +217,27 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> Operator<Ke
     fn watermark(&mut self, watermark: i64) -> Result<(), JobError> {
         self.watermark = watermark;
         self.backend.pop_timers(watermark, &mut self.fired).map_err(|e| JobError::state(&self.id, e))?;
-        let fired = std::mem::take(&mut self.fired);
-        let mut windows = 0;
-        for t in &fired {
-            windows += u64::from(self.on_timer(t)?);
-        }
-        self.fired = fired;
-        self.fired.clear();
-        if windows > 0 {
-            self.windows_fired.add(windows);
-        }
-        self.flush()?;
+        self.fire_timers()?;
         self.late.watermark(watermark)?;
         self.next.watermark(watermark)
     }
 
+    fn processing_time(&mut self, now: i64) -> Result<Option<i64>, JobError> {
+        let Some(timers) = &mut self.processing else { return Ok(None) };
+        if timers.next().is_some_and(|due| due <= now) {
+            timers.pop_due(now, &mut self.fired);
+            self.fire_timers()?;
+        }
+        Ok(self.processing.as_ref().and_then(|t| t.next()))
+    }
+
     fn barrier(&mut self, barrier: &Barrier, snapshots: &mut Vec<OperatorSnapshot>) -> Result<(), JobError> {
         let state = barrier.snapshot(&mut self.backend).map_err(|e| JobError::state(&self.id, e))?;
-        snapshots.push(OperatorSnapshot { operator_id: self.id.clone(), key_groups: Some(self.range), inline: None, state: Some(state) });
+        let inline = match &self.processing {
+            Some(timers) => timers.snapshot()?,
+            None => None,
+        };
+        snapshots.push(OperatorSnapshot { operator_id: self.id.clone(), key_groups: Some(self.range), inline, state: Some(state) });
         self.late.barrier(barrier, snapshots)?;
         self.next.barrier(barrier, snapshots)
     }
