@@ -52,7 +52,7 @@ pub struct Args {
     #[arg(long, value_name = "TOPIC", default_value = "counts")]
     pub output_topic: String,
 
-    /// Create the topics and write N generated events to the input topic first (suffixes k, M, G)
+    /// Create the topics and write N generated events to the input topic first (suffixes k, M, G), with event times from now
     #[arg(long, value_name = "N", value_parser = parse_count)]
     pub produce: Option<u64>,
 
@@ -137,8 +137,12 @@ pub fn produce(args: &Args, n: u64) -> Result<u64, String> {
     tools::create_topic(&args.bootstrap_servers, &args.input_topic, args.partitions)?;
     tools::create_topic(&args.bootstrap_servers, &args.output_topic, args.partitions)?;
     let (keys, rate, parts) = (args.keys, args.event_rate, args.partitions.max(1) as u64);
+    // Event times from now on (a whole second): a broker deletes records
+    // whose timestamps are older than its retention (7 days by default).
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    let base = now - now % 1000;
     let records = (0..n).map(|i| {
-        let (ts, key) = (generated_time(i, rate), generated_key(i, keys));
+        let (ts, key) = (base + generated_time(i, rate), generated_key(i, keys));
         tools::Record {
             partition: Some((i % parts) as i32),
             timestamp: ts,

@@ -169,6 +169,11 @@ auto.leader.rebalance.enable=false
 broker.heartbeat.interval.ms=1000
 broker.session.timeout.ms=4000
 
+# Keep every record: tests write event times from 1970, and time-based
+# retention would delete a segment of them as soon as it rolls.
+log.retention.ms=-1
+log.retention.bytes=-1
+
 # Quick groups and transactions.
 group.initial.rebalance.delay.ms=0
 transaction.abort.timed.out.transaction.cleanup.interval.ms=1000

@@ -53,11 +53,27 @@ fn topics(b: &Broker, name: &str, n: u64, partitions: i32) -> (String, String) {
 }
 
 /// The output values visible at isolation `level`, sorted.
-fn output(b: &Broker, topic: &str, level: &str) -> Vec<String> {
+fn output_now(b: &Broker, topic: &str, level: &str) -> Vec<String> {
     let mut lines: Vec<String> =
         tools::read_all(&b.bootstrap(), topic, level).unwrap().into_iter().map(|r| String::from_utf8(r.value.unwrap()).unwrap()).collect();
     lines.sort();
     lines
+}
+
+/// The output values visible at isolation `level` once they stop changing:
+/// a transaction committed just before its job ended becomes visible when
+/// the broker has written its markers, a moment later.
+fn output(b: &Broker, topic: &str, level: &str) -> Vec<String> {
+    let mut last = output_now(b, topic, level);
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = output_now(b, topic, level);
+        if now == last {
+            return now;
+        }
+        last = now;
+    }
+    last
 }
 
 /// Asserts `got == expected`, showing only the first differences.
@@ -187,7 +203,7 @@ fn kafka_partition_added_while_the_job_runs_is_read() {
     // Windows of the first half are committed before the partition exists.
     let early = common::generated_reference(half, KEYS, RATE, 1000);
     let first_window = early[0].split(',').next().unwrap().to_string();
-    assert!(wait_for(&mut job, Duration::from_secs(120), || output(b, &output_topic, "read_committed")
+    assert!(wait_for(&mut job, Duration::from_secs(120), || output_now(b, &output_topic, "read_committed")
         .iter()
         .any(|l| l.starts_with(&format!("{first_window},")))));
     tools::add_partitions(&b.bootstrap(), &input, 3).unwrap();
@@ -197,7 +213,7 @@ fn kafka_partition_added_while_the_job_runs_is_read() {
     let end = generated(2 * half, KEYS, RATE).0 + 10_000;
     tools::produce(&b.bootstrap(), &input, (0..3).map(|p| record(Some(p), end, "0", &format!("{end},0")))).unwrap();
     let expected = common::generated_reference(2 * half, KEYS, RATE, 1000);
-    let complete = wait_for(&mut job, Duration::from_secs(120), || output(b, &output_topic, "read_committed").len() >= expected.len());
+    let complete = wait_for(&mut job, Duration::from_secs(120), || output_now(b, &output_topic, "read_committed").len() >= expected.len());
     let got = output(b, &output_topic, "read_committed");
     kill(job);
     assert!(complete, "the job ended:\n{}", std::fs::read_to_string(&log).unwrap());
@@ -284,7 +300,7 @@ fn killed_at(point: &str, name: &str) -> Option<(Vec<String>, Vec<String>, Strin
     run_to_end(&a, &log);
     let text = std::fs::read_to_string(&log).unwrap();
     assert_same(&output(b, &t.1, "read_committed"), &common::generated_reference(n, KEYS, RATE, 1000), &log);
-    Some((output(b, &t.1, "read_committed"), output(b, &t.1, "read_uncommitted"), text, dir))
+    Some((output_now(b, &t.1, "read_committed"), output_now(b, &t.1, "read_uncommitted"), text, dir))
 }
 
 #[test]
