@@ -109,6 +109,8 @@ impl KafkaSourceConfig {
             // enough to starve a source that drains the queue in
             // milliseconds.
             .set("fetch.queue.backoff.ms", "5")
+            // Larger fetches: fewer round trips per record.
+            .set("max.partition.fetch.bytes", "8388608")
             .set("client.id", format!("weir-source-{subtask}"));
         for (k, v) in &self.properties {
             c.set(k, v);
@@ -193,7 +195,8 @@ impl KafkaSinkConfig {
         c.set("bootstrap.servers", &self.bootstrap_servers)
             .set("acks", "all")
             .set("enable.idempotence", "true")
-            .set("linger.ms", "5")
+            .set("linger.ms", "10")
+            .set("batch.num.messages", "100000")
             .set("message.timeout.ms", "120000")
             .set("queue.buffering.max.messages", "1000000");
         if let Some(id) = transactional_id {

@@ -92,6 +92,17 @@ pub struct KafkaTransactionalSink<T> {
     slots: Vec<Slot>,
 }
 
+/// A producer with transactional id `id`, initialised: earlier producers
+/// with the id are fenced, and a transaction they left open is aborted.
+fn fence(operator: &str, config: &KafkaSinkConfig, id: &str) -> Result<Sender, JobError> {
+    let sender = Sender::new(operator, &config.producer_config(Some(id)))?;
+    sender
+        .producer
+        .init_transactions(TIMEOUT)
+        .map_err(|e| sink_error(operator, format!("cannot initialise transactional id {id}: {e}")))?;
+    Ok(sender)
+}
+
 /// The transactional id of `slot` of instance `subtask`.
 fn transactional_id(prefix: &str, subtask: u32, slot: usize) -> String {
     format!("{prefix}-{subtask}-{slot}")
@@ -118,8 +129,7 @@ impl<T> KafkaTransactionalSink<T> {
     /// A producer that owns `id` from now on: earlier producers with it are
     /// fenced and their open transaction aborted.
     fn take_over(&self, id: &str) -> Result<(Sender, Marker), JobError> {
-        let sender = Sender::new(&self.operator, &self.config.producer_config(Some(id)))?;
-        sender.producer.init_transactions(TIMEOUT).map_err(|e| self.error(format!("cannot initialise transactional id {id}: {e}")))?;
+        let sender = fence(&self.operator, &self.config, id)?;
         let marker = Marker::new(&self.operator, &self.config.bootstrap_servers, id, &self.config.topic)?;
         Ok((sender, marker))
     }
@@ -229,16 +239,21 @@ impl<T: Send> TwoPhaseCommitSink<T> for KafkaTransactionalSink<T> {
         instances.push(self.subtask);
         instances.sort_unstable();
         instances.dedup();
-        for s in instances {
-            for slot in 0..SLOTS {
-                let id = transactional_id(&self.prefix, s, slot);
-                if self.slots.iter().any(|live| live.id == id) {
-                    continue;
-                }
-                // Taking the id over aborts what an earlier run left open.
-                self.take_over(&id)?;
-            }
-        }
-        Ok(())
+        let prefix = &self.prefix;
+        let live = &self.slots;
+        let ids: Vec<String> = instances
+            .iter()
+            .flat_map(|s| (0..SLOTS).map(move |slot| transactional_id(prefix, *s, slot)))
+            .filter(|id| !live.iter().any(|l| l.id == *id))
+            .collect();
+        // Taking an id over aborts what an earlier run left open; each takes
+        // a round trip or more to the transaction coordinator: all at once.
+        let (operator, config) = (&self.operator, &self.config);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = ids.iter().map(|id| scope.spawn(move || fence(operator, config, id).map(drop))).collect();
+            handles
+                .into_iter()
+                .try_for_each(|h| h.join().unwrap_or_else(|_| Err(sink_error(operator, "a thread aborting a transaction panicked".into()))))
+        })
     }
 }
