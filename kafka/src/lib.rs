@@ -41,21 +41,25 @@ pub use watermarks::PartitionWatermarks;
 
 use weir_runtime::JobError;
 
+/// Deserializes a record into an element (made by `wrap`) and its event time.
+fn decoder<T: 'static, O: 'static>(mut deserializer: impl KafkaDeserializer<T> + 'static, wrap: fn(T) -> O) -> source::Decode<O> {
+    Box::new(move |r: &KafkaRecord<'_>| {
+        let v = deserializer.deserialize(r)?;
+        let ts = deserializer.event_time(r, &v);
+        Ok((wrap(v), ts))
+    })
+}
+
 impl<T: Send + 'static> KafkaSource<T> {
     /// Instance `subtask` of `parallelism` of a source reading with
     /// `deserializer`; a record it refuses fails the job.
     pub fn create(
         config: Arc<KafkaSourceConfig>,
-        mut deserializer: impl KafkaDeserializer<T> + 'static,
+        deserializer: impl KafkaDeserializer<T> + 'static,
         subtask: u32,
         parallelism: u32,
     ) -> Result<Self, JobError> {
-        let decode = move |r: &KafkaRecord<'_>| {
-            let v = deserializer.deserialize(r)?;
-            let ts = deserializer.event_time(r, &v);
-            Ok((v, ts))
-        };
-        KafkaSource::new(config, Box::new(decode), None, subtask, parallelism)
+        KafkaSource::new(config, decoder(deserializer, |v| v), None, subtask, parallelism)
     }
 }
 
@@ -64,15 +68,10 @@ impl<T: Send + 'static> KafkaSource<Result<T, BadRecord>> {
     /// becomes an `Err` element instead of failing the job.
     pub fn keeping_bad_records(
         config: Arc<KafkaSourceConfig>,
-        mut deserializer: impl KafkaDeserializer<T> + 'static,
+        deserializer: impl KafkaDeserializer<T> + 'static,
         subtask: u32,
         parallelism: u32,
     ) -> Result<Self, JobError> {
-        let decode = move |r: &KafkaRecord<'_>| {
-            let v = deserializer.deserialize(r)?;
-            let ts = deserializer.event_time(r, &v);
-            Ok((Ok(v), ts))
-        };
-        KafkaSource::new(config, Box::new(decode), Some(Arc::new(Err)), subtask, parallelism)
+        KafkaSource::new(config, decoder(deserializer, Ok), Some(Arc::new(Err)), subtask, parallelism)
     }
 }
