@@ -3,8 +3,8 @@
 
 use std::rc::Rc;
 
-use weir_operators::{Either, KeyedBroadcastOperator, KeyedBroadcastProcessFunction};
-use weir_runtime::{Broadcast, BuiltTask, ByKeyGroup, EdgeSpec, Event, Exchange, Keyed, Metered, VertexSpec};
+use weir_operators::{BroadcastOperator, BroadcastProcessFunction, Either, KeyedBroadcastOperator, KeyedBroadcastProcessFunction};
+use weir_runtime::{Broadcast, BuiltTask, ByKeyGroup, EdgeSpec, Event, Exchange, Keyed, Metered, RoundRobinInto, VertexSpec};
 use weir_state::{Key, StateType};
 
 use crate::side::OpenSides;
@@ -70,7 +70,61 @@ pub struct BroadcastConnectedStreams<A, B> {
     broadcast: DataStream<B>,
 }
 
+/// The records a broadcast operator of an input that is not keyed receives.
+type PlainInput<A, B> = Either<Event<A>, Event<B>>;
+
 impl<A: Send + 'static, B: Clone + Send + 'static> BroadcastConnectedStreams<A, B> {
+    /// Runs `f` over the records of the first stream, dealt out round
+    /// robin (reading the broadcast state `S`), and the broadcast records
+    /// (which change it), like Flink's `BroadcastProcessFunction`. Each
+    /// instance checkpoints its copy of the broadcast state; a restore at
+    /// any parallelism gives every instance the first copy.
+    pub fn process<S, O, F>(self, f: F) -> DataStream<O>
+    where
+        S: StateType + Default,
+        O: Send + 'static,
+        F: BroadcastProcessFunction<A, B, S, O> + Clone + 'static,
+    {
+        let BroadcastConnectedStreams { stream, broadcast } = self;
+        let builder = stream.builder.clone();
+        let p = builder.borrow().parallelism;
+        let input_edge = builder.borrow_mut().add_edge(EdgeSpec::all_to_all::<PlainInput<A, B>>(stream.parallelism, p));
+        let broadcast_edge = builder.borrow_mut().add_edge(EdgeSpec::all_to_all::<PlainInput<A, B>>(broadcast.parallelism, p));
+        let (head_a, head_b) = (stream.head, broadcast.head);
+        builder.borrow_mut().vertices.push(VertexSpec {
+            name: format!("rebalance-{input_edge}"),
+            parallelism: stream.parallelism,
+            build: Box::new(move |env, wiring| {
+                let senders = wiring.senders::<PlainInput<A, B>>(input_edge, env.subtask)?;
+                head_a(env, wiring, Box::new(Exchange::new(RoundRobinInto::new(Either::<Event<A>, Event<B>>::Left), senders)))
+            }),
+        });
+        builder.borrow_mut().vertices.push(VertexSpec {
+            name: format!("broadcast-{broadcast_edge}"),
+            parallelism: broadcast.parallelism,
+            build: Box::new(move |env, wiring| {
+                let senders = wiring.senders::<PlainInput<A, B>>(broadcast_edge, env.subtask)?;
+                head_b(env, wiring, Box::new(Exchange::new(Broadcast(Either::<Event<A>, Event<B>>::Right), senders)))
+            }),
+        });
+        let id = builder.borrow_mut().operator_id("broadcast-process");
+        let cell = id.clone();
+        let sides = OpenSides::default();
+        let taken = sides.clone();
+        let head: Head<Event<O>> = Rc::new(move |env, wiring, down| {
+            let id = cell.borrow().clone();
+            let mut inputs = wiring.receivers::<PlainInput<A, B>>(input_edge, env.subtask)?;
+            inputs.extend(wiring.receivers::<PlainInput<A, B>>(broadcast_edge, env.subtask)?);
+            let side = taken.build(env, wiring)?;
+            let op = BroadcastOperator::<A, B, S, O, F>::new(&id, f.clone(), env, side, Metered::records_out(&id, down))?;
+            Ok(BuiltTask::input(inputs, Metered::records_in(&id, Box::new(op))))
+        });
+        let mut out = DataStream::new(builder, p, head);
+        out.last_id = Some(id);
+        out.open_sides = Some(sides);
+        out
+    }
+
     /// Partitions the first stream by `key` (the broadcast stream goes to every instance).
     pub fn key_by<K: Key, KF: Fn(&A) -> K + Clone + Send + 'static>(self, key: KF) -> KeyedBroadcastConnectedStreams<K, A, B, KF> {
         KeyedBroadcastConnectedStreams { inner: self, key, _k: std::marker::PhantomData }

@@ -55,9 +55,9 @@ pub use parse::{parse_count, parse_duration, parse_size};
 pub use stream::{DataStream, SinkHandle};
 
 pub use weir_operators::{
-    AggregateFunction, BroadcastContext, Context, Either, GlobalWindows, KeyedBroadcastProcessFunction, KeyedCoProcessFunction,
-    KeyedProcessFunction, OpenContext, OutputTag, ProcessContext, ProcessFunction, ProcessWindowFunction, SessionWindows, SlidingWindows,
-    TriggerContext, TriggerResult, TumblingWindows, UserError, Window, WindowResult,
+    AggregateFunction, BroadcastContext, BroadcastProcessFunction, Context, Either, GlobalWindows, KeyedBroadcastProcessFunction,
+    KeyedCoProcessFunction, KeyedProcessFunction, OpenContext, OutputTag, ProcessContext, ProcessFunction, ProcessWindowFunction,
+    SessionWindows, SlidingWindows, TriggerContext, TriggerResult, TumblingWindows, UserError, Window, WindowResult,
 };
 pub use weir_runtime::{
     Event, JobConfig, JobError, JobResult, RecoveryScope, RestartStrategy, RestoreFrom, Source, SourceStatus, SubtaskEnv,

@@ -20,6 +20,12 @@ pub struct BroadcastContext<'a, O> {
     out: &'a mut Vec<Event<O>>,
 }
 
+impl<'a, O> BroadcastContext<'a, O> {
+    pub(crate) fn new(timestamp: i64, out: &'a mut Vec<Event<O>>) -> Self {
+        BroadcastContext { timestamp, out }
+    }
+}
+
 impl<O> BroadcastContext<'_, O> {
     /// The record's event time.
     pub fn timestamp(&self) -> i64 {
@@ -97,17 +103,7 @@ impl<K: Key, A, B, S: StateType + Default, O: Send, F: KeyedBroadcastProcessFunc
         let mut backend: Backend<K> = env.keyed_backend(id)?;
         f.open(&mut OpenContext::new(&mut backend, env.subtask))
             .map_err(|e| JobError::Operator { operator: id.to_string(), message: e.to_string() })?;
-        let broadcast = match env.restored(id, false)? {
-            Some(r) => {
-                let copy = r.inline.clone().or_else(|| r.rescaled.as_ref().and_then(|x| x.states.first().map(|(_, b)| b.clone())));
-                match copy {
-                    Some(bytes) => codec::decode(r.format, &bytes)
-                        .map_err(|e| JobError::Input(format!("operator {id}: its checkpointed broadcast state: {e}")))?,
-                    None => S::default(),
-                }
-            }
-            None => S::default(),
-        };
+        let broadcast = crate::broadcast_process::restored_broadcast(id, env)?;
         Ok(KeyedBroadcastOperator {
             id: id.to_string(),
             f,

@@ -6,6 +6,7 @@
 #![deny(missing_docs)]
 
 mod broadcast;
+mod broadcast_process;
 mod co_process;
 mod functions;
 mod join;
@@ -19,6 +20,7 @@ mod throttle;
 mod window;
 
 pub use broadcast::{BroadcastContext, KeyedBroadcastOperator, KeyedBroadcastProcessFunction};
+pub use broadcast_process::{BroadcastOperator, BroadcastProcessFunction};
 pub use co_process::{CoProcess, Either, KeyedCoProcessFunction};
 pub use functions::{FilterFn, FlatMapFn, MapFn};
 pub use join::{IntervalJoin, WindowJoin};

@@ -15,6 +15,13 @@ pub struct Context<'a, O> {
     side: &'a mut SideOutputs,
 }
 
+impl<'a, O> Context<'a, O> {
+    /// The context of a record at `timestamp` under `watermark`.
+    pub(crate) fn new(timestamp: i64, watermark: i64, out: &'a mut Vec<Event<O>>, side: &'a mut SideOutputs) -> Self {
+        Context { timestamp, watermark, out, side }
+    }
+}
+
 impl<O> Context<'_, O> {
     /// The record's event time.
     pub fn timestamp(&self) -> i64 {

@@ -32,6 +32,31 @@ impl<T: Send> Route<Event<T>, Event<T>> for RoundRobin {
     }
 }
 
+/// Each record to the next instance in turn, as `wrap` makes it (the
+/// input of a broadcast connection that is not keyed).
+pub struct RoundRobinInto<W> {
+    wrap: W,
+    next: usize,
+}
+
+impl<W> RoundRobinInto<W> {
+    /// Round robin, wrapping each record with `wrap`.
+    pub fn new(wrap: W) -> Self {
+        RoundRobinInto { wrap, next: 0 }
+    }
+}
+
+impl<T: Send, O, W: Fn(Event<T>) -> O + Send> Route<Event<T>, O> for RoundRobinInto<W> {
+    #[inline]
+    fn route(&mut self, record: Event<T>, buffers: &mut [Vec<O>]) {
+        let n = buffers.len().max(1);
+        if let Some(b) = buffers.get_mut(self.next % n) {
+            b.push((self.wrap)(record));
+        }
+        self.next = (self.next + 1) % n;
+    }
+}
+
 /// Every record to every instance, as `wrap` makes it.
 pub struct Broadcast<W>(pub W);
 

@@ -45,7 +45,7 @@ pub use counters::{Counter, Counters};
 pub use env::SubtaskEnv;
 pub use error::JobError;
 pub use event::{Event, Keyed};
-pub use exchange::{Broadcast, ByKeyGroup, Exchange, RoundRobin, Route};
+pub use exchange::{Broadcast, ByKeyGroup, Exchange, RoundRobin, RoundRobinInto, Route};
 pub use executor::{execute, JobResult};
 pub use fail::{point as fail_point, FAIL_POINT_VAR};
 pub use graph::{BuiltTask, EdgeId, EdgeSpec, JobGraph, TaskFactory, VertexSpec, Wiring, CHANNEL_CAPACITY};

@@ -1,9 +1,10 @@
 //! Broadcast state (against a reference, at parallelism 1, 2 and 4 with
-//! each backend, and restored at another parallelism), rebalance with a
+//! each backend, and restored at another parallelism; beside a keyed input
+//! and beside one that is not keyed), rebalance with a
 //! process function that is not keyed, and timestamps and watermarks
 //! assigned mid-stream.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,8 +12,8 @@ use std::time::Duration;
 use weir::crates::runtime::{JobControl, OnStart};
 use weir::crates::state::BackendKind;
 use weir::{
-    BroadcastContext, Context, Event, JobConfig, KeyedBroadcastProcessFunction, MapState, OpenContext, OutputTag, ProcessContext,
-    ProcessFunction, RestoreFrom, StreamEnvironment, TumblingWindows, UserError,
+    BroadcastContext, BroadcastProcessFunction, Context, Event, JobConfig, KeyedBroadcastProcessFunction, MapState, OpenContext, OutputTag,
+    ProcessContext, ProcessFunction, RestoreFrom, StreamEnvironment, TumblingWindows, UserError,
 };
 
 use crate::common::committed_lines;
@@ -224,4 +225,75 @@ fn timestamps_assigned_mid_stream_drive_windows() {
         assert_eq!(result.counter("late_records_dropped"), 0);
         assert_eq!(got, reference, "parallelism {p}");
     }
+}
+
+/// A block list broadcast beside an input that is not keyed: readings
+/// whose value is blocked are dropped, the others tagged with the size of
+/// the list; every instance reports each rule it receives.
+#[derive(Clone)]
+struct BlockList;
+
+impl BroadcastProcessFunction<u64, u64, BTreeSet<u64>, String> for BlockList {
+    fn process(&mut self, v: u64, blocked: &BTreeSet<u64>, ctx: &mut Context<'_, String>) -> Result<(), UserError> {
+        if !blocked.contains(&v) {
+            ctx.emit(format!("{v},{}", blocked.len()));
+        }
+        Ok(())
+    }
+    fn process_broadcast(&mut self, v: u64, blocked: &mut BTreeSet<u64>, ctx: &mut BroadcastContext<'_, String>) -> Result<(), UserError> {
+        blocked.insert(v);
+        ctx.emit(format!("rule {v}"));
+        Ok(())
+    }
+}
+
+fn block_list_job(env: &StreamEnvironment, rules: u64, readings: u64) -> weir::DataStream<String> {
+    let blocked = env.generate(rules, None, 0, |r| Event::new(0, r * 3));
+    env.generate(readings, None, 0, |i| Event::new(i as i64, i % 100))
+        .uid("readings")
+        .connect_broadcast(blocked.set_parallelism(1).uid("rules").broadcast())
+        .process(BlockList)
+        .uid("block-list")
+}
+
+#[test]
+fn broadcast_beside_an_input_that_is_not_keyed_reaches_every_instance() {
+    for p in [1, 2, 4] {
+        let env = StreamEnvironment::new(JobConfig::new("block-list").with_parallelism(p));
+        let out = block_list_job(&env, 10, 1_000).collect_to_vec();
+        env.execute().unwrap();
+        let out = out.lock().unwrap().clone();
+        let rules = out.iter().filter(|l| l.starts_with("rule ")).count();
+        assert_eq!(rules, 10 * p as usize, "every instance gets every rule, at parallelism {p}");
+        let readings = out.iter().filter(|l| !l.starts_with("rule ")).count();
+        // Each reading once, unless a rule blocking it came first.
+        assert!((1_000 - 10 * 10..=1_000).contains(&readings), "{readings} readings at parallelism {p}");
+    }
+}
+
+#[test]
+fn broadcast_state_beside_an_input_that_is_not_keyed_is_restored_at_another_parallelism() {
+    let dir = tempfile::tempdir().unwrap();
+    let chk = dir.path().join("chk");
+    let run = |p: u32, rules: u64, readings: u64| {
+        let c = JobConfig::new("block-list-rescale")
+            .with_parallelism(p)
+            .with_state_dir(&dir.path().join(format!("state-{p}")))
+            .with_checkpoints(chk.to_str().unwrap(), Duration::from_millis(100))
+            .with_restore(RestoreFrom::Latest);
+        let env = StreamEnvironment::new(c);
+        let out = block_list_job(&env, rules, readings).collect_to_vec();
+        env.execute().unwrap();
+        let out = out.lock().unwrap().clone();
+        out
+    };
+    // The rules all come in the first run, at parallelism 2; the second, at
+    // 3, has only its restored broadcast state to go by.
+    assert_eq!(run(2, 20, 0).len(), 40, "both instances got the 20 rules");
+    let mut got = run(3, 20, 900);
+    got.sort();
+    let mut expected: Vec<String> =
+        (0..900u64).map(|i| i % 100).filter(|v| !(v % 3 == 0 && v / 3 < 20)).map(|v| format!("{v},20")).collect();
+    expected.sort();
+    assert_eq!(got, expected);
 }
