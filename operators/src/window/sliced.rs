@@ -147,6 +147,21 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> SlicedWindo
         Ok(true)
     }
 
+    /// Handles the timers in `self.fired`, in order, and sends what they emit.
+    fn fire_timers(&mut self) -> Result<(), JobError> {
+        let fired = std::mem::take(&mut self.fired);
+        let mut windows = 0;
+        for t in &fired {
+            windows += u64::from(self.on_timer(t)?);
+        }
+        self.fired = fired;
+        self.fired.clear();
+        if windows > 0 {
+            self.windows_fired.add(windows);
+        }
+        self.flush()
+    }
+
     /// Registers the timer of window `[start, start + size)` of `key`.
     #[inline]
     fn register(&mut self, kg: u32, key: &K, start: i64) -> Result<(), JobError> {
@@ -214,17 +229,7 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> Operator<Ke
     fn watermark(&mut self, watermark: i64) -> Result<(), JobError> {
         self.watermark = watermark;
         self.backend.pop_timers(watermark, &mut self.fired).map_err(|e| JobError::state(&self.id, e))?;
-        let fired = std::mem::take(&mut self.fired);
-        let mut windows = 0;
-        for t in &fired {
-            windows += u64::from(self.on_timer(t)?);
-        }
-        self.fired = fired;
-        self.fired.clear();
-        if windows > 0 {
-            self.windows_fired.add(windows);
-        }
-        self.flush()?;
+        self.fire_timers()?;
         self.late.watermark(watermark)?;
         self.next.watermark(watermark)
     }
@@ -264,15 +269,7 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> Operator<Ke
         let Some(timers) = &mut self.processing else { return Ok(None) };
         if timers.next().is_some_and(|due| due <= now) {
             timers.pop_due(now, &mut self.fired);
-            let fired = std::mem::take(&mut self.fired);
-            let mut windows = 0;
-            for t in &fired {
-                windows += u64::from(self.on_timer(t)?);
-            }
-            self.fired = fired;
-            self.fired.clear();
-            self.windows_fired.add(windows);
-            self.flush()?;
+            self.fire_timers()?;
         }
         Ok(self.processing.as_ref().and_then(|t| t.next()))
     }
