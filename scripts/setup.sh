@@ -3,7 +3,8 @@
 # - libclang, for the bindings of RocksDB (the `rocksdb` crate builds RocksDB
 #   from source);
 # - sccache, which CI uses to cache compiled C++ outside the clone;
-# - chromium, in which the tests load the job page (headless);
+# - chromium (with chromium-common, its own dependency) and fonts-liberation,
+#   in which the tests load and screenshot the job page (headless);
 # - moto's S3 server (`moto_server`, from PyPI), which the tests of the `s3`
 #   feature start on a loopback port. It goes into a virtualenv outside the
 #   clone, $WEIR_MOTO_VENV (default ~/.cache/weir/moto-venv), so that a fresh
@@ -25,7 +26,9 @@ apt_install() {
     [ "$(id -u)" -ne 0 ] && sudo="sudo"
     echo "setup: installing $*" >&2
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+    # Without recommends: chromium's would bring a printing and desktop stack
+    # (system-config-printer, python3-cups, ...) that nothing here uses.
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
   else
     echo "setup: please install $* (libclang builds RocksDB's bindings; python3 with venv runs the S3 test server)" >&2
     exit 1
@@ -40,6 +43,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 command -v sccache >/dev/null 2>&1 || need+=(sccache)
 # The job page's test loads it in headless Chromium.
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# The page's screenshot needs a font; chromium only recommends one.
+[ -d /usr/share/fonts/truetype/liberation ] || need+=(fonts-liberation)
 
 # moto is installed once per requirement: the marker file records which.
 moto_ready() {
