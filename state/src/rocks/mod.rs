@@ -28,6 +28,8 @@ mod deferred;
 mod ingest;
 mod key_filter;
 mod keys;
+mod native;
+mod options;
 mod prepare;
 mod prepared_canonical;
 mod resources;
@@ -39,31 +41,25 @@ pub use prepare::prepare_rocksdb_restore;
 pub use restore::{kept_instance, RestoreOutcome};
 
 use std::marker::PhantomData;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use rocksdb::{BlockBasedOptions, ColumnFamilyDescriptor, DBCompressionType, Direction, IteratorMode, Options, WriteOptions, DB};
+use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteOptions, DB};
 
 use crate::codec::{self, ValueFormat};
 use crate::convert::Reader;
-use crate::snapshot::RemoveOnDrop;
 use crate::{
-    Key, KeyGroupRange, KeyedStateBackend, ListId, MapId, Namespace, RestoredFile, Schema, SnapshotContent, SnapshotFile, StateDescriptor,
-    StateError, StateId, StateKind, StateSnapshot, StateValue, Timer, UserKey,
+    Key, KeyGroupRange, KeyedStateBackend, ListId, MapId, Namespace, RestoredFile, Schema, StateDescriptor, StateError, StateId, StateKind,
+    StateSnapshot, StateValue, Timer, UserKey,
 };
 use cache::{Entry, Value, WriteCache};
 use key_filter::KeyFilter;
 use keys::{cache_key, timer_key, timer_ts, STATE_BYTES};
+use native::{tempfile_dir, RocksDbSnapshot};
+pub(crate) use options::{db_options, db_options_with, descriptors, with_merge, write_options};
 
 const TIMERS_CF: &str = "_timers";
 const META_CF: &str = "_weir";
-
-/// How the backend writes: without a write-ahead log (a checkpoint flushes first).
-fn write_options() -> WriteOptions {
-    let mut write = WriteOptions::default();
-    write.disable_wal(true);
-    write
-}
 
 fn db_err(context: &str, e: rocksdb::Error) -> StateError {
     StateError::Io(std::io::Error::other(format!("rocksdb: {context}: {e}")))
@@ -140,53 +136,6 @@ pub struct RocksDbBackend<K: Key> {
     /// State restored from a canonical snapshot, until the job registers it.
     pending: std::collections::HashMap<String, canonical::PendingState>,
     _k: PhantomData<fn() -> K>,
-}
-
-fn db_options(memory: u64) -> Options {
-    db_options_with(&resources::shared_memory(memory))
-}
-
-fn db_options_with(shared: &resources::SharedMemory) -> Options {
-    let mut table = BlockBasedOptions::default();
-    table.set_block_cache(&shared.cache);
-    table.set_bloom_filter(10.0, false);
-    table.set_cache_index_and_filter_blocks(true);
-    table.set_pin_l0_filter_and_index_blocks_in_cache(true);
-    let mut opts = Options::default();
-    opts.create_if_missing(true);
-    opts.create_missing_column_families(true);
-    opts.set_block_based_table_factory(&table);
-    opts.set_write_buffer_manager(&shared.write_buffers);
-    // The write cache's changes arrive as SST files in level 0. RocksDB's
-    // checkpoint flushes first, and a flush waits while one more level-0
-    // file would slow writes down: keep that point well above the level-0
-    // compaction trigger, so a snapshot never waits for a compaction.
-    opts.set_level_zero_slowdown_writes_trigger(48);
-    opts.set_level_zero_stop_writes_trigger(64);
-    opts.set_compression_type(DBCompressionType::Lz4);
-    opts.set_max_background_jobs(2);
-    opts.set_max_open_files(256);
-    with_merge(&mut opts);
-    opts
-}
-
-/// Sets the merge operator of list state ([`collections::append_merge`]):
-/// every database and column family the backend opens, read-only ones
-/// included, has it, since list entries may be stored as merge operands.
-pub(crate) fn with_merge(opts: &mut Options) {
-    opts.set_merge_operator_associative(collections::MERGE_NAME, collections::append_merge);
-}
-
-/// Descriptors of the column families `names`, each with `opts` (and so the merge operator).
-pub(crate) fn descriptors(opts: &Options, names: &[String]) -> Vec<ColumnFamilyDescriptor> {
-    names
-        .iter()
-        .map(|name| {
-            let mut o = opts.clone();
-            with_merge(&mut o);
-            ColumnFamilyDescriptor::new(name, o)
-        })
-        .collect()
 }
 
 impl<K: Key> RocksDbBackend<K> {
@@ -654,53 +603,6 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
 
 fn cf_of<'a>(db: &'a DB, name: &str) -> Result<&'a rocksdb::ColumnFamily, StateError> {
     db.cf_handle(name).ok_or_else(|| StateError::Corrupt(format!("column family {name} is missing")))
-}
-
-fn tempfile_dir(parent: &Path) -> Result<PathBuf, StateError> {
-    let dir = parent.join("placeholder");
-    if dir.exists() {
-        std::fs::remove_dir_all(&dir)?;
-    }
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
-}
-
-/// A native snapshot: the files of a RocksDB checkpoint, once its thread made it.
-struct RocksDbSnapshot {
-    in_flight: deferred::InFlight,
-    written: bool,
-}
-
-impl Drop for RocksDbSnapshot {
-    fn drop(&mut self) {
-        if !self.written {
-            self.in_flight.discard();
-        }
-    }
-}
-
-impl StateSnapshot for RocksDbSnapshot {
-    fn write(mut self: Box<Self>) -> Result<Vec<SnapshotFile>, StateError> {
-        self.written = true;
-        let dir = self.in_flight.wait()?;
-        let guard = Arc::new(RemoveOnDrop(dir.clone()));
-        let mut files = Vec::new();
-        for entry in std::fs::read_dir(&dir)? {
-            let entry = entry?;
-            if !entry.file_type()?.is_file() {
-                continue;
-            }
-            let name = entry.file_name().to_string_lossy().to_string();
-            files.push(SnapshotFile {
-                shared: name.ends_with(".sst"),
-                name,
-                content: SnapshotContent::Local { path: entry.path(), keep: Some(guard.clone()) },
-                key_group_offsets: Vec::new(),
-            });
-        }
-        files.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(files)
-    }
 }
 
 #[cfg(test)]

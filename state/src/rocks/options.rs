@@ -1,0 +1,61 @@
+//! How the backend opens RocksDB: table, cache and write-buffer options
+//! shared by the process, the merge operator of list state on every column
+//! family, and writes without a write-ahead log.
+
+use rocksdb::{BlockBasedOptions, ColumnFamilyDescriptor, DBCompressionType, Options, WriteOptions};
+
+use super::{collections, resources};
+
+/// How the backend writes: without a write-ahead log (a checkpoint flushes first).
+pub(crate) fn write_options() -> WriteOptions {
+    let mut write = WriteOptions::default();
+    write.disable_wal(true);
+    write
+}
+
+pub(crate) fn db_options(memory: u64) -> Options {
+    db_options_with(&resources::shared_memory(memory))
+}
+
+pub(crate) fn db_options_with(shared: &resources::SharedMemory) -> Options {
+    let mut table = BlockBasedOptions::default();
+    table.set_block_cache(&shared.cache);
+    table.set_bloom_filter(10.0, false);
+    table.set_cache_index_and_filter_blocks(true);
+    table.set_pin_l0_filter_and_index_blocks_in_cache(true);
+    let mut opts = Options::default();
+    opts.create_if_missing(true);
+    opts.create_missing_column_families(true);
+    opts.set_block_based_table_factory(&table);
+    opts.set_write_buffer_manager(&shared.write_buffers);
+    // The write cache's changes arrive as SST files in level 0. RocksDB's
+    // checkpoint flushes first, and a flush waits while one more level-0
+    // file would slow writes down: keep that point well above the level-0
+    // compaction trigger, so a snapshot never waits for a compaction.
+    opts.set_level_zero_slowdown_writes_trigger(48);
+    opts.set_level_zero_stop_writes_trigger(64);
+    opts.set_compression_type(DBCompressionType::Lz4);
+    opts.set_max_background_jobs(2);
+    opts.set_max_open_files(256);
+    with_merge(&mut opts);
+    opts
+}
+
+/// Sets the merge operator of list state ([`collections::append_merge`]):
+/// every database and column family the backend opens, read-only ones
+/// included, has it, since list entries may be stored as merge operands.
+pub(crate) fn with_merge(opts: &mut Options) {
+    opts.set_merge_operator_associative(collections::MERGE_NAME, collections::append_merge);
+}
+
+/// Descriptors of the column families `names`, each with `opts` (and so the merge operator).
+pub(crate) fn descriptors(opts: &Options, names: &[String]) -> Vec<ColumnFamilyDescriptor> {
+    names
+        .iter()
+        .map(|name| {
+            let mut o = opts.clone();
+            with_merge(&mut o);
+            ColumnFamilyDescriptor::new(name, o)
+        })
+        .collect()
+}
