@@ -420,7 +420,8 @@ impl<T: Send> Source<T> for KafkaSource<T> {
         if let Some(restored) = &self.restored {
             partitions.extend(restored.iter().cloned());
         }
-        if let Some(id) = self.barrier.take() {
+        // Kept only to commit to a consumer group when the checkpoint completes.
+        if let Some(id) = self.barrier.take().filter(|_| self.config.group_id.is_some()) {
             self.snapshots.push_back((id, partitions.iter().map(|p| (p.tp.clone(), p.next)).collect()));
             while self.snapshots.len() > 16 {
                 self.snapshots.pop_front();

@@ -21,14 +21,15 @@ pub struct KafkaAtLeastOnceSink<T> {
     config: Arc<KafkaSinkConfig>,
     sender: Sender,
     serializer: Box<dyn KafkaSerializer<T>>,
-    sent: u64,
+    /// Batches sent: delivery reports are served every 16.
+    batches: u64,
 }
 
 impl<T> KafkaAtLeastOnceSink<T> {
     /// The sink instance of operator `id`.
     pub fn new(id: &str, config: Arc<KafkaSinkConfig>, serializer: Box<dyn KafkaSerializer<T>>) -> Result<Self, JobError> {
         let sender = Sender::new(id, &config.producer_config(None))?;
-        Ok(KafkaAtLeastOnceSink { config, sender, serializer, sent: 0 })
+        Ok(KafkaAtLeastOnceSink { config, sender, serializer, batches: 0 })
     }
 }
 
@@ -48,8 +49,8 @@ impl<T: Send> Operator<Event<T>> for KafkaAtLeastOnceSink<T> {
             let r = record_of(self.serializer.as_mut(), &e);
             self.sender.send(&r, &self.config.topic)?;
         }
-        self.sent += 1;
-        if self.sent % 16 == 0 {
+        self.batches += 1;
+        if self.batches % 16 == 0 {
             self.sender.poll();
             self.sender.check()?;
         }
