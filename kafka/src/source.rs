@@ -22,8 +22,6 @@ use crate::{assign, BadRecord, KafkaRecord, TopicPartition};
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a fresh start waits for its topics to be reachable.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long a poll waits for a first record before the source says it is idle.
-const POLL_WAIT: Duration = Duration::from_millis(10);
 /// How often a transient consumer error is logged at most.
 const WARN_EVERY: Duration = Duration::from_secs(5);
 
@@ -336,11 +334,9 @@ impl<T: Send> Source<T> for KafkaSource<T> {
         let now = self.now_ms();
         let mut polled = 0;
         while polled < max {
-            // Waits a little for the first record of a poll: a fetch in
-            // flight usually answers within it, and an idle source then
-            // sleeps on the control channel instead.
-            let wait = if polled == 0 { POLL_WAIT } else { Duration::ZERO };
-            let msg = match self.consumer.poll(wait) {
+            // Never blocks: an idle source waits on its control channel, where
+            // barriers and stop requests find it at once.
+            let msg = match self.consumer.poll(Duration::ZERO) {
                 None => break,
                 Some(Ok(m)) => m,
                 Some(Err(KafkaError::PartitionEOF(_))) => {
