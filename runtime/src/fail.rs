@@ -11,6 +11,7 @@
 //! | `task-uploaded` | a task wrote its part of a checkpoint, before it acks |
 //! | `savepoint-uploaded` | a task wrote its part of a savepoint, before it acks |
 //! | `metadata-written` | `_metadata` is written, before any task is notified |
+//! | `sink-began` | a sink instance opened a transaction for the records after a barrier |
 //! | `sink-committed` | a sink instance committed a checkpoint's transactions, before the others |
 //! | `retention-deleting` | subsumed checkpoints: after the first file is deleted |
 //! | `claim-deleting` | the claimed checkpoint: after its first file is deleted |

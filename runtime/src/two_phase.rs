@@ -270,7 +270,9 @@ impl<T: Send, S: TwoPhaseCommitSink<T>> Operator<Event<T>> for TwoPhaseCommitOpe
             None => {
                 let ctx = TransactionContext { subtask: self.subtask, run: &self.run, seq: self.seq };
                 self.seq += 1;
-                self.open.insert(self.sink.begin(&ctx)?)
+                let txn = self.sink.begin(&ctx)?;
+                crate::fail::point("sink-began");
+                self.open.insert(txn)
             }
         };
         self.sink.write(txn, batch)

@@ -90,6 +90,9 @@ pub struct KafkaTransactionalSink<T> {
     subtask: u32,
     serializer: Box<dyn KafkaSerializer<T>>,
     slots: Vec<Slot>,
+    /// The newest checkpoint among the restored transactions: a new slot's
+    /// marker starts there, not lower.
+    restored_up_to: u64,
 }
 
 /// A producer with transactional id `id`, initialised: earlier producers
@@ -119,6 +122,7 @@ impl<T> KafkaTransactionalSink<T> {
             subtask,
             serializer,
             slots: Vec::new(),
+            restored_up_to: 0,
         }
     }
 
@@ -156,8 +160,11 @@ impl<T> KafkaTransactionalSink<T> {
         let id = transactional_id(&self.prefix, self.subtask, self.slots.len());
         let (sender, marker) = self.take_over(&id)?;
         // A marker left by another job with this id would say that this
-        // job's first checkpoints are committed: start it at 0.
-        self.transaction(&sender, &marker, 0, &[])?;
+        // job's first checkpoints are committed: start it at 0, or after a
+        // restore at the restored checkpoint's transactions, which are
+        // committed by now. Lower, a second restore of the same checkpoint
+        // would take them for lost and write their records again.
+        self.transaction(&sender, &marker, self.restored_up_to, &[])?;
         self.slots.push(Slot { id, sender, marker, busy: false });
         Ok(self.slots.len() - 1)
     }
@@ -209,6 +216,7 @@ impl<T: Send> TwoPhaseCommitSink<T> for KafkaTransactionalSink<T> {
             return Ok(());
         }
         // A handle restored from a checkpoint: commit it unless it was.
+        self.restored_up_to = self.restored_up_to.max(handle.checkpoint);
         let (sender, marker) = self.take_over(&handle.transactional_id)?;
         let committed = marker.read(&sender)?;
         if committed >= handle.checkpoint {

@@ -282,20 +282,31 @@ fn kafka_records_that_do_not_parse_go_to_a_side_output_when_asked() {
     assert_eq!(keys, expected);
 }
 
-/// A run killed at `point` (after a checkpoint's `_metadata` is written and
-/// before its transactions commit, or just after they commit), then resumed
-/// from `latest`: the output at `read_committed`, all of it at
-/// `read_uncommitted`, and the log.
-fn killed_at(point: &str, name: &str) -> Option<(Vec<String>, Vec<String>, String, tempfile::TempDir)> {
+/// Runs killed at `points`, one after another (at a checkpoint's
+/// `_metadata` written and before its transactions commit, or just after
+/// they commit, ...), each resuming from `latest` and checkpointing every
+/// 50 ms (or as the point's second part says), then a run to the end: the
+/// output at `read_committed`, all of it at `read_uncommitted`, and the
+/// log. `None` when a run ended before its point.
+fn killed_at(points: &[(&str, &str)], name: &str) -> Option<(Vec<String>, Vec<String>, String, tempfile::TempDir)> {
     let b = shared();
     let n = 200_000;
     let t = topics(b, name, n, 1);
     let dir = tempfile::tempdir().unwrap();
     let (chk, log) = (dir.path().join("chk"), dir.path().join("job.log"));
     let a = args(b, &t, &chk, "hashmap", "--parallelism 1 --checkpoint-interval 50ms");
-    let status = spawn(&a, &log, &[("WEIR_FAIL_POINT", point)]).wait().unwrap();
-    if status.success() {
-        return None; // ended before the point
+    for (point, interval) in points {
+        let a = args(
+            b,
+            &t,
+            &chk,
+            "hashmap",
+            &format!("--parallelism 1 --checkpoint-interval {}", if interval.is_empty() { "50ms" } else { interval }),
+        );
+        let status = spawn(&a, &log, &[("WEIR_FAIL_POINT", point)]).wait().unwrap();
+        if status.success() {
+            return None; // ended before the point
+        }
     }
     run_to_end(&a, &log);
     let text = std::fs::read_to_string(&log).unwrap();
@@ -308,7 +319,7 @@ fn kafka_transaction_left_open_by_a_killed_run_is_aborted_and_written_once() {
     // Killed after the n-th checkpoint is complete and before its transaction
     // commits; the first checkpoints may hold no output yet.
     for n in 2..=6 {
-        let Some((_, _, log, _dir)) = killed_at(&format!("metadata-written:{n}"), &format!("open-txn-{n}")) else { break };
+        let Some((_, _, log, _dir)) = killed_at(&[(&format!("metadata-written:{n}"), "")], &format!("open-txn-{n}")) else { break };
         if let Some(line) = log.lines().find(|l| l.contains("was not committed: writing its records again")) {
             // killed_at compared the output with the reference: written once.
             let records: u64 = line.split("records=").nth(1).and_then(|r| r.split_whitespace().next()).unwrap().parse().unwrap();
@@ -320,8 +331,27 @@ fn kafka_transaction_left_open_by_a_killed_run_is_aborted_and_written_once() {
 }
 
 #[test]
+fn kafka_checkpoint_restored_twice_has_its_transaction_written_once() {
+    // Run 1 is killed with checkpoint n complete and its transaction open;
+    // run 2 restores n, writes that transaction again, opens one of its own
+    // on the same transactional id and is killed before it completes a
+    // checkpoint; run 3 restores n again and must find its transaction
+    // committed.
+    for n in 2..=6 {
+        let first = format!("metadata-written:{n}");
+        let Some((_, _, log, _dir)) = killed_at(&[(&first, ""), ("sink-began:1", "1h")], &format!("twice-{n}")) else { break };
+        if log.contains("writing its records again") {
+            // killed_at compared the output with the reference: written once.
+            assert!(log.contains("the transaction of the restored checkpoint was committed"), "{log}");
+            return;
+        }
+    }
+    panic!("no checkpoint 2 to 6 held a transaction");
+}
+
+#[test]
 fn kafka_transaction_committed_just_before_a_kill_is_not_written_again() {
-    let (_, _, log, _dir) = killed_at("sink-committed:1", "committed-txn").expect("the job ended before its first commit");
+    let (_, _, log, _dir) = killed_at(&[("sink-committed:1", "")], "committed-txn").expect("the job ended before its first commit");
     assert!(log.contains("the transaction of the restored checkpoint was committed"), "{log}");
     assert!(!log.contains("writing its records again"), "{log}");
 }
