@@ -38,8 +38,20 @@
 //! }
 //! ```
 //!
-//! Version 1 is the same without `value_format`: its inline state is in
-//! value format 1. This build reads both and writes version 2.
+//! Version 3 adds one thing: a subtask's inline state larger than a few
+//! kilobytes (a sink's pre-committed records, say) is not written into
+//! `_metadata` but into a file of the checkpoint, listed among the
+//! subtask's `files` with `"inline_state": true` (and `"inline": null`):
+//!
+//! ```json
+//! { "path": "sink-0/_inline", "size": 1048576, "checksum": 16909060,
+//!   "key_group_offsets": [], "inline_state": true }
+//! ```
+//!
+//! A reader of version 2 would take that file for keyed state, hence the
+//! new version. Version 1 is version 2 without `value_format`: its inline
+//! state is in value format 1. This build reads all three and writes
+//! version 3.
 //!
 //! Unknown fields are ignored when reading, so a later version may add
 //! optional fields without bumping [`FORMAT_VERSION`]; any change that an
@@ -52,8 +64,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::CheckpointError;
 pub use crate::key_groups::KeyGroupRange;
 
-/// The `_metadata` format version this build writes (it also reads version 1).
-pub const FORMAT_VERSION: u32 = 2;
+/// The `_metadata` format version this build writes (it also reads versions 1 and 2).
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The value format of inline state that this build writes (the state
 /// crate's codec owns the numbers; the runtime checks that they agree).
@@ -183,6 +195,22 @@ pub struct StateFile {
     pub checksum: u32,
     /// Where each key group's data lies in the file; may be empty.
     pub key_group_offsets: Vec<KeyGroupOffset>,
+    /// The file holds the subtask's inline state, too large for
+    /// `_metadata`, rather than keyed state (format version 3).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inline_state: bool,
+}
+
+impl StateFile {
+    /// A file of keyed state.
+    ///
+    /// ```
+    /// let f = weir_checkpoint::StateFile::keyed("op-0/state", 3, 7, vec![]);
+    /// assert!(!f.inline_state);
+    /// ```
+    pub fn keyed(path: impl Into<String>, size: u64, checksum: u32, key_group_offsets: Vec<KeyGroupOffset>) -> Self {
+        StateFile { path: path.into(), size, checksum, key_group_offsets, inline_state: false }
+    }
 }
 
 /// Where one key group's data lies inside a [`StateFile`].
@@ -268,6 +296,10 @@ impl CheckpointMetadata {
                 for file in &st.files {
                     check_file(file).map_err(|e| format!("{at}: file {:?}: {e}", file.path))?;
                 }
+                let inline_files = st.files.iter().filter(|f| f.inline_state).count();
+                if inline_files > 1 || (inline_files == 1 && st.inline.is_some()) {
+                    return Err(format!("{at}: inline state given more than once (in _metadata and files)"));
+                }
             }
         }
         Ok(())
@@ -280,6 +312,9 @@ fn check_file(file: &StateFile) -> Result<(), String> {
     }
     if file.path.starts_with('/') || file.path.contains('\\') || file.path.contains("://") {
         return Err("path must be relative and use `/`".into());
+    }
+    if file.inline_state && !file.key_group_offsets.is_empty() {
+        return Err("a file of inline state has key group offsets".into());
     }
     for kgo in &file.key_group_offsets {
         match kgo.offset.checked_add(kgo.len) {

@@ -32,8 +32,9 @@ pub(crate) fn sample() -> CheckpointMetadata {
                             size: 10,
                             checksum: 0xdead_beef,
                             key_group_offsets: vec![KeyGroupOffset { key_group: 5, offset: 2, len: 8 }],
+                            inline_state: false,
                         },
-                        StateFile { path: "../shared/a.sst".into(), size: 3, checksum: 1, key_group_offsets: vec![] },
+                        StateFile { path: "../shared/a.sst".into(), size: 3, checksum: 1, key_group_offsets: vec![], inline_state: false },
                     ],
                     inline: None,
                 }],
@@ -64,11 +65,11 @@ fn accessors() {
 
 #[test]
 fn unsupported_version_is_reported_first() {
-    let json = br#"{"format_version": 3, "something_new": true}"#;
+    let json = br#"{"format_version": 4, "something_new": true}"#;
     let err = CheckpointMetadata::from_json("/d/chk-1/_metadata", json).unwrap_err();
-    assert!(matches!(err, CheckpointError::UnsupportedVersion { found: 3, supported: 2, .. }));
+    assert!(matches!(err, CheckpointError::UnsupportedVersion { found: 4, supported: 3, .. }));
     let msg = err.to_string();
-    assert!(msg.contains("/d/chk-1/_metadata") && msg.contains("version 3"), "{msg}");
+    assert!(msg.contains("/d/chk-1/_metadata") && msg.contains("version 4"), "{msg}");
 }
 
 #[test]
@@ -107,6 +108,15 @@ fn inconsistent_documents_are_rejected() {
     check_err(|m| m.operators[1].subtasks[0].files[0].key_group_offsets[0].len = 9, "beyond the file size");
     check_err(|m| m.operators[1].subtasks[0].files[0].path = "/abs".into(), "relative");
     check_err(|m| m.operators[1].subtasks[0].files[0].path = String::new(), "empty path");
+    check_err(|m| m.operators[1].subtasks[0].files[0].inline_state = true, "inline state has key group offsets");
+    check_err(
+        |m| {
+            let st = &mut m.operators[1].subtasks[0];
+            st.files[1].inline_state = true;
+            st.inline = Some(vec![1]);
+        },
+        "inline state given more than once",
+    );
 }
 
 #[test]

@@ -64,3 +64,4 @@ pub use sink::{Sink, SinkOperator};
 pub use snapshot::{OperatorSnapshot, RescaledInline, RestoredState};
 pub use source::{Source, SourceStatus, SOURCE_BATCH};
 pub use two_phase::{RecoveryScope, TransactionContext, TwoPhaseCommitOperator, TwoPhaseCommitSink};
+pub use upload::MAX_METADATA_INLINE;

@@ -115,6 +115,20 @@ async fn fetch(
     Ok(Fetched::Downloaded(file.size))
 }
 
+/// Reads each subtask's inline state that was written to a file of its own
+/// into the subtask's `inline`, where small inline state already is.
+async fn read_inline_files(storage: &CheckpointStorage, dir: &str, meta: &mut CheckpointMetadata) -> Result<(), JobError> {
+    let reads = meta.operators.iter_mut().flat_map(|op| op.subtasks.iter_mut()).filter_map(|st| {
+        let file = st.files.iter().find(|f| f.inline_state)?.clone();
+        Some(async move {
+            st.inline = Some(storage.read_state_file(dir, &file).await?.to_vec());
+            Ok::<(), JobError>(())
+        })
+    });
+    futures::future::try_join_all(reads).await?;
+    Ok(())
+}
+
 impl Restore {
     /// Reads `_metadata` in `dir` of `storage` and fetches every file it
     /// references into `<state_root>/.restore/`, several at a time: from the
@@ -127,7 +141,8 @@ impl Restore {
         state_root: &Path,
     ) -> Result<Self, JobError> {
         let started = Instant::now();
-        let meta = crate::io::block_on(runtime.handle(), storage.read_metadata(dir))?;
+        let mut meta = crate::io::block_on(runtime.handle(), storage.read_metadata(dir))?;
+        crate::io::block_on(runtime.handle(), read_inline_files(storage, dir, &mut meta))?;
         let local_dir = state_root.join(".restore").join(format!("chk-{}", meta.checkpoint_id));
         if local_dir.exists() {
             std::fs::remove_dir_all(&local_dir).map_err(|e| JobError::io(format!("clearing {}", local_dir.display()), e))?;
@@ -136,7 +151,7 @@ impl Restore {
         let mut files = HashMap::new();
         for op in &meta.operators {
             for st in &op.subtasks {
-                for f in &st.files {
+                for f in st.files.iter().filter(|f| !f.inline_state) {
                     // The backend's own name: what follows a shared file's unique
                     // prefix, or the last path component.
                     let file_name =
@@ -309,7 +324,7 @@ impl Restore {
             if !overlaps {
                 continue;
             }
-            for f in &st.files {
+            for f in st.files.iter().filter(|f| !f.inline_state) {
                 let (local, file_name) = self.files.get(&f.path).cloned().ok_or_else(|| JobError::IncompatibleCheckpoint {
                     path: self.path.clone(),
                     reason: format!("file {} was not loaded", f.path),

@@ -5,6 +5,11 @@
 //! confirmed checkpoint holds it. Everything else goes to
 //! `chk-<N>/<operator>-<instance>/`. If any write fails, what this task wrote
 //! for the checkpoint is removed again before the task declines it.
+//!
+//! Inline state (source positions, a sink's pre-committed transactions) goes
+//! into `_metadata` when it is small; above [`MAX_METADATA_INLINE`] bytes it
+//! is written as the file `chk-<N>/<operator>-<instance>/_inline`, so that
+//! `_metadata`, written last and at once, stays small.
 
 use std::sync::{Arc, Mutex};
 
@@ -16,6 +21,12 @@ use weir_state::{SnapshotContent, SnapshotFile};
 
 use crate::incremental::{shared_name, Reuse, SharedFile, SharedFiles};
 use crate::{JobError, OperatorSnapshot};
+
+/// Inline state above this many bytes goes to a file of its own.
+pub const MAX_METADATA_INLINE: usize = 16 * 1024;
+
+/// The name of that file in the instance's directory.
+const INLINE_FILE: &str = "_inline";
 
 /// Where a task's part of a checkpoint or savepoint goes.
 pub(crate) struct Target {
@@ -188,10 +199,21 @@ async fn upload(
                 files.push(state_file);
             }
         }
-        if let Some(inline) = &snap.inline {
+        let mut inline = snap.inline;
+        if let Some(bytes) = inline.take_if(|b| b.len() > MAX_METADATA_INLINE) {
+            let name = format!("{}-{subtask}/{INLINE_FILE}", snap.operator_id);
+            let path = format!("{}/{name}", target.dir);
+            let size = bytes.len() as u64;
+            let file =
+                SnapshotFile { name: INLINE_FILE.into(), content: SnapshotContent::Bytes(bytes), key_group_offsets: vec![], shared: false };
+            let (state_file, new_bytes) = write_new(target, &buffer, written, (&name, path), file, size).await?;
+            bytes_written += new_bytes;
+            files.push(StateFile { inline_state: true, ..state_file });
+        }
+        if let Some(inline) = &inline {
             bytes_written += inline.len() as u64;
         }
-        states.push((snap.operator_id, parallelism, SubtaskState { subtask, key_groups: snap.key_groups, files, inline: snap.inline }));
+        states.push((snap.operator_id, parallelism, SubtaskState { subtask, key_groups: snap.key_groups, files, inline }));
     }
     Ok(Uploaded { states, bytes: bytes_written })
 }
@@ -230,7 +252,16 @@ async fn upload_file(
     let (handle, new_bytes) = match reuse {
         Some((existing, None)) => {
             let path = format!("../{}", existing.root_path);
-            (StateFile { path, size: existing.size, checksum: existing.checksum, key_group_offsets: file.key_group_offsets }, 0)
+            (
+                StateFile {
+                    path,
+                    size: existing.size,
+                    checksum: existing.checksum,
+                    key_group_offsets: file.key_group_offsets,
+                    inline_state: false,
+                },
+                0,
+            )
         }
         Some((restored, Some(from))) => {
             // A restored file from outside the job's directory: copied inside
@@ -244,7 +275,7 @@ async fn upload_file(
                 return Err(CheckpointError::SizeMismatch { path: storage.describe(&to), expected: restored.size, actual: size }.into());
             }
             let path = format!("../{to}");
-            (StateFile { path, size, checksum: restored.checksum, key_group_offsets: file.key_group_offsets }, 0)
+            (StateFile { path, size, checksum: restored.checksum, key_group_offsets: file.key_group_offsets, inline_state: false }, 0)
         }
         None => write_new(target, buffer, written, (&format!("../shared/{unique}"), format!("shared/{unique}")), file, size).await?,
     };
@@ -316,5 +347,23 @@ mod tests {
         assert!(err.to_string().contains("7.sst"), "{err}");
         let left = tokio::runtime::Runtime::new().unwrap().block_on(storage.list_files("")).unwrap();
         assert!(left.is_empty(), "files left behind: {left:?}");
+    }
+
+    #[test]
+    fn large_inline_state_goes_to_a_file_of_its_own_and_small_stays_in_metadata() {
+        let storage = CheckpointStorage::in_memory();
+        let target = Target { storage: storage.clone(), dir: CheckpointStorage::checkpoint_dir(1), self_contained: false };
+        let shared = Arc::new(Mutex::new(SharedFiles::new(true)));
+        let large: Vec<u8> = (0..MAX_METADATA_INLINE + 1).map(|i| i as u8).collect();
+        let snapshots = vec![OperatorSnapshot::inline("sink", large.clone()), OperatorSnapshot::inline("source", vec![1, 2, 3])];
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let up = runtime.block_on(upload_snapshots(&target, &shared, 1, (0, 0), 1, snapshots)).unwrap();
+        let (sink, source) = (&up.states[0].2, &up.states[1].2);
+        assert_eq!((sink.inline.as_ref(), sink.files.len()), (None, 1));
+        let file = &sink.files[0];
+        assert!(file.inline_state && file.path == "sink-0/_inline", "{file:?}");
+        assert_eq!(runtime.block_on(storage.read_state_file(&target.dir, file)).unwrap().to_vec(), large);
+        assert_eq!((source.inline.as_deref(), source.files.len()), (Some(&[1u8, 2, 3][..]), 0));
+        assert_eq!(up.bytes, large.len() as u64 + 3);
     }
 }

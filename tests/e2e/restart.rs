@@ -177,3 +177,122 @@ fn a_running_job_restarts_itself_and_says_so_in_job_and_metrics() {
     assert!(log.contains("restarting from the newest checkpoint"), "{log}");
     assert_eq!(committed_lines(&out), generated_reference(EVENTS, 100, 10_000, 1000));
 }
+
+/// Transactions of `(run, instance, number)` and their lines.
+type Published = Arc<Mutex<BTreeMap<(String, u32, u64), Vec<String>>>>;
+
+/// An exactly-once sink that keeps each transaction's lines in its handle,
+/// as the Kafka sink keeps its records: handles of a few hundred kilobytes,
+/// stored in files of their own rather than in `_metadata`. Commits publish
+/// a handle's lines once; a restored handle committed again must hold the
+/// same lines.
+struct Staging {
+    run: String,
+    subtask: u32,
+    published: Published,
+    /// Restored handles committed (again): (bytes, same lines as before).
+    restored: Arc<Mutex<Vec<(usize, bool)>>>,
+}
+
+type StagedHandle = (String, u32, u64, Vec<String>);
+
+impl weir::TwoPhaseCommitSink<String> for Staging {
+    type Handle = StagedHandle;
+    type Transaction = StagedHandle;
+    fn begin(&mut self, ctx: &weir::TransactionContext) -> Result<StagedHandle, weir::JobError> {
+        Ok((self.run.clone(), self.subtask, ctx.seq, Vec::new()))
+    }
+    fn write(&mut self, txn: &mut StagedHandle, batch: &mut Vec<Event<String>>) -> Result<(), weir::JobError> {
+        txn.3.extend(batch.drain(..).map(|e| e.value));
+        Ok(())
+    }
+    fn pre_commit(&mut self, txn: StagedHandle, _: Option<u64>) -> Result<StagedHandle, weir::JobError> {
+        Ok(txn)
+    }
+    fn commit(&mut self, (run, subtask, seq, lines): &StagedHandle) -> Result<(), weir::JobError> {
+        let mut published = self.published.lock().unwrap();
+        let before = published.entry((run.clone(), *subtask, *seq)).or_insert_with(|| lines.clone());
+        if *run != self.run {
+            let bytes = lines.iter().map(|l| l.len()).sum();
+            self.restored.lock().unwrap().push((bytes, before == lines));
+        }
+        Ok(())
+    }
+    fn abort(&mut self, _: StagedHandle) -> Result<(), weir::JobError> {
+        Ok(())
+    }
+    fn abort_lingering(&mut self, _: &weir::RecoveryScope<'_, StagedHandle>) -> Result<(), weir::JobError> {
+        Ok(())
+    }
+}
+
+/// A job whose sink's pre-committed transactions are far larger than what
+/// `_metadata` holds fails once after a checkpoint completed; the restart
+/// restores those transactions from the checkpoint's files intact, and
+/// every line is published exactly once.
+#[test]
+fn large_pre_committed_transactions_are_restored_from_their_own_files() {
+    const LINES: u64 = 60_000;
+    let dir = tempfile::tempdir().unwrap();
+    let c = JobConfig::new("staging")
+        .with_parallelism(2)
+        .with_state_dir(&dir.path().join("state"))
+        .with_checkpoints(dir.path().join("chk").to_str().unwrap(), Duration::from_millis(100))
+        .with_restart(RestartStrategy::FixedDelay { attempts: 3, delay: Duration::from_millis(50) });
+    let env = StreamEnvironment::new(c);
+    let (published, restored): (Published, Arc<Mutex<Vec<(usize, bool)>>>) = Default::default();
+    let committed_once = Arc::new(AtomicBool::new(false));
+    let failed = Arc::new(AtomicBool::new(false));
+    let (p, r, c) = (published.clone(), restored.clone(), committed_once.clone());
+    env.generate(LINES, Some(40_000.0), 0, |i| Event::new(i as i64, i))
+        .uid("source")
+        .map(move |i: u64| {
+            // After the first commit, the next record fails the job once.
+            if committed_once.load(Ordering::SeqCst) && !failed.swap(true, Ordering::SeqCst) {
+                panic!("boom after a commit");
+            }
+            format!("{i:0>100}")
+        })
+        .sink_exactly_once("staging", move |env| {
+            let sink = Staging { run: env.run_id.clone(), subtask: env.subtask, published: p.clone(), restored: r.clone() };
+            Ok(Watch(sink, c.clone()))
+        })
+        .uid("staging");
+    env.execute().unwrap();
+    let restored = restored.lock().unwrap().clone();
+    assert!(restored.iter().all(|(_, same)| *same), "a restored handle differs from the one pre-committed: {restored:?}");
+    let largest = restored.iter().map(|(b, _)| *b).max().unwrap_or(0);
+    assert!(largest > weir::crates::runtime::MAX_METADATA_INLINE, "no restored handle was large: {restored:?}");
+    let mut lines: Vec<String> = published.lock().unwrap().values().flatten().cloned().collect();
+    lines.sort();
+    assert_eq!(lines, (0..LINES).map(|i| format!("{i:0>100}")).collect::<Vec<_>>());
+}
+
+/// Sets the flag when a transaction of this run commits.
+struct Watch(Staging, Arc<AtomicBool>);
+
+impl weir::TwoPhaseCommitSink<String> for Watch {
+    type Handle = StagedHandle;
+    type Transaction = StagedHandle;
+    fn begin(&mut self, ctx: &weir::TransactionContext) -> Result<StagedHandle, weir::JobError> {
+        self.0.begin(ctx)
+    }
+    fn write(&mut self, txn: &mut StagedHandle, batch: &mut Vec<Event<String>>) -> Result<(), weir::JobError> {
+        self.0.write(txn, batch)
+    }
+    fn pre_commit(&mut self, txn: StagedHandle, c: Option<u64>) -> Result<StagedHandle, weir::JobError> {
+        self.0.pre_commit(txn, c)
+    }
+    fn commit(&mut self, h: &StagedHandle) -> Result<(), weir::JobError> {
+        if h.0 == self.0.run {
+            self.1.store(true, Ordering::SeqCst);
+        }
+        self.0.commit(h)
+    }
+    fn abort(&mut self, txn: StagedHandle) -> Result<(), weir::JobError> {
+        self.0.abort(txn)
+    }
+    fn abort_lingering(&mut self, s: &weir::RecoveryScope<'_, StagedHandle>) -> Result<(), weir::JobError> {
+        self.0.abort_lingering(s)
+    }
+}

@@ -27,7 +27,10 @@ fn state(task: TaskId, files: &[&str]) -> Vec<(String, u32, SubtaskState)> {
         SubtaskState {
             subtask: 0,
             key_groups: Some(KeyGroupRange::new(0, 7)),
-            files: files.iter().map(|p| StateFile { path: p.to_string(), size: 1, checksum: 0, key_group_offsets: vec![] }).collect(),
+            files: files
+                .iter()
+                .map(|p| StateFile { path: p.to_string(), size: 1, checksum: 0, key_group_offsets: vec![], inline_state: false })
+                .collect(),
             inline: None,
         },
     )]

@@ -6,7 +6,7 @@ use super::*;
 use crate::manifest::{CheckpointMetadata, KeyGroupRange, OperatorState, StateFile, SubtaskState, FORMAT_VERSION};
 
 fn file(path: &str) -> StateFile {
-    StateFile { path: path.into(), size: 1, checksum: 0, key_group_offsets: vec![] }
+    StateFile { path: path.into(), size: 1, checksum: 0, key_group_offsets: vec![], inline_state: false }
 }
 
 fn subtask(index: u32, files: &[&str]) -> SubtaskState {

@@ -36,7 +36,13 @@ impl CheckpointStorage {
         key_group_offsets: Vec<KeyGroupOffset>,
     ) -> Result<StateFile, CheckpointError> {
         let rel = self.resolve(checkpoint_dir, name)?;
-        let file = StateFile { path: name.to_string(), size: bytes.len() as u64, checksum: checksum(&bytes), key_group_offsets };
+        let file = StateFile {
+            path: name.to_string(),
+            size: bytes.len() as u64,
+            checksum: checksum(&bytes),
+            key_group_offsets,
+            inline_state: false,
+        };
         self.put(&rel, bytes).await?;
         Ok(file)
     }

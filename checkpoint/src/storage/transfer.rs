@@ -151,7 +151,7 @@ impl CheckpointStorage {
     /// let dir = tempfile::tempdir()?;
     /// let storage = CheckpointStorage::open(&dir.path().display().to_string())?;
     /// storage.put("shared/a.sst", "abc".into()).await?;
-    /// let file = StateFile { path: "../shared/a.sst".into(), size: 3, checksum: checksum(b"abc"), key_group_offsets: vec![] };
+    /// let file = StateFile { path: "../shared/a.sst".into(), size: 3, checksum: checksum(b"abc"), key_group_offsets: vec![], inline_state: false };
     /// let path = storage.local_state_file("chk-1", &file).await?;
     /// assert_eq!(path, Some(dir.path().join("shared").join("a.sst")));
     /// let damaged = StateFile { checksum: checksum(b"abd"), ..file.clone() };

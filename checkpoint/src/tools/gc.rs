@@ -210,7 +210,10 @@ mod tests {
     use crate::manifest::{OperatorState, StateFile, SubtaskState, FORMAT_VERSION};
 
     fn meta(id: u64, paths: &[&str]) -> CheckpointMetadata {
-        let files = paths.iter().map(|p| StateFile { path: p.to_string(), size: 1, checksum: 0, key_group_offsets: vec![] }).collect();
+        let files = paths
+            .iter()
+            .map(|p| StateFile { path: p.to_string(), size: 1, checksum: 0, key_group_offsets: vec![], inline_state: false })
+            .collect();
         CheckpointMetadata {
             history: Vec::new(),
             format_version: FORMAT_VERSION,

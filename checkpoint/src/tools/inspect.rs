@@ -112,7 +112,12 @@ pub(crate) fn report(location: String, dir: &str, meta: &CheckpointMetadata) -> 
                 .map(|st| SubtaskReport {
                     subtask: st.subtask,
                     key_groups: st.key_groups,
-                    inline_size: st.inline.as_ref().map_or(0, |b| b.len() as u64),
+                    // In `_metadata`, or in a file of its own (version 3).
+                    inline_size: st
+                        .inline
+                        .as_ref()
+                        .map(|b| b.len() as u64)
+                        .unwrap_or_else(|| st.files.iter().filter(|f| f.inline_state).map(|f| f.size).sum()),
                     files: st
                         .files
                         .iter()
@@ -191,7 +196,7 @@ mod tests {
     use crate::manifest::{OperatorState, StateFile, SubtaskState, FORMAT_VERSION};
 
     fn file(path: &str) -> StateFile {
-        StateFile { path: path.into(), size: 3, checksum: 0xab, key_group_offsets: vec![] }
+        StateFile { path: path.into(), size: 3, checksum: 0xab, key_group_offsets: vec![], inline_state: false }
     }
 
     #[test]

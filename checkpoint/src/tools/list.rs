@@ -195,8 +195,10 @@ mod tests {
     use crate::manifest::{OperatorState, StateFile, SubtaskState, FORMAT_VERSION};
 
     fn meta(id: u64, files: &[(&str, u64)]) -> CheckpointMetadata {
-        let files =
-            files.iter().map(|(p, s)| StateFile { path: p.to_string(), size: *s, checksum: 0, key_group_offsets: vec![] }).collect();
+        let files = files
+            .iter()
+            .map(|(p, s)| StateFile { path: p.to_string(), size: *s, checksum: 0, key_group_offsets: vec![], inline_state: false })
+            .collect();
         CheckpointMetadata {
             history: Vec::new(),
             format_version: FORMAT_VERSION,

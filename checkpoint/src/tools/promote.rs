@@ -209,7 +209,7 @@ mod tests {
     use crate::manifest::{OperatorState, StateFile, SubtaskState, FORMAT_VERSION};
 
     fn file(path: &str) -> StateFile {
-        StateFile { path: path.into(), size: path.len() as u64, checksum: 7, key_group_offsets: vec![] }
+        StateFile { path: path.into(), size: path.len() as u64, checksum: 7, key_group_offsets: vec![], inline_state: false }
     }
 
     fn meta(subtasks: Vec<(u32, Vec<&str>)>) -> CheckpointMetadata {

@@ -119,9 +119,9 @@ async fn metadata_of_a_future_version() {
     let d = Damaged::new().await;
     let path = d.root.join("chk-2/_metadata");
     let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, text.replacen("\"format_version\": 2", "\"format_version\": 99", 1)).unwrap();
+    std::fs::write(&path, text.replacen("\"format_version\": 3", "\"format_version\": 99", 1)).unwrap();
     let err = d.storage.read_metadata("chk-2").await.unwrap_err();
-    assert!(matches!(err, CheckpointError::UnsupportedVersion { found: 99, supported: 2, .. }), "{err}");
+    assert!(matches!(err, CheckpointError::UnsupportedVersion { found: 99, supported: 3, .. }), "{err}");
     assert_names(&err, &path);
     // Not silently skipped: resuming from checkpoint 1 would go back in time.
     let err = d.storage.latest_complete().await.unwrap_err();

@@ -1,18 +1,21 @@
 //! The checked-in checkpoints `tests/fixtures/v1/chk-7` (format version 1,
-//! values in value format 1, bincode) and `tests/fixtures/v2/chk-7` (format
-//! version 2, value format 2, postcard), each written by this crate in its
-//! version. If a test fails, the on-disk format changed: bump
+//! values in value format 1, bincode), `tests/fixtures/v2/chk-7` (format
+//! version 2, value format 2, postcard) and `tests/fixtures/v3/chk-7`
+//! (version 3: the same, and a sink's inline state in a file of its own),
+//! each written by this crate in its version. If a test fails, the on-disk format changed: bump
 //! `FORMAT_VERSION` (and keep reading the older versions) rather than
 //! regenerate a fixture.
 //!
-//! Version 1 can no longer be written. Regenerate version 2 only for a
+//! Versions 1 and 2 can no longer be written. Regenerate version 3 only for a
 //! deliberate, compatible addition:
 //! `cargo test -p weir-checkpoint --test it -- --ignored regenerate_fixture`.
 
 use std::path::PathBuf;
 
 use bytes::Bytes;
-use weir_checkpoint::{open_checkpoint, CheckpointStorage, KeyGroupOffset, KeyGroupRange, PendingCheckpoint, SubtaskState, FORMAT_VERSION};
+use weir_checkpoint::{
+    open_checkpoint, CheckpointStorage, KeyGroupOffset, KeyGroupRange, PendingCheckpoint, StateFile, SubtaskState, FORMAT_VERSION,
+};
 
 type WindowState = Vec<(String, u64)>;
 
@@ -68,6 +71,11 @@ fn key_group_contents() -> Vec<(u32, WindowState)> {
 /// The source position stored inline: (file index, byte offset).
 const SOURCE_POSITION: (u32, u64) = (2, 12_345);
 
+/// The sink's inline state, stored in a file of its own (version 3).
+fn sink_state() -> Vec<u8> {
+    (0..200u32).map(|i| (i % 251) as u8).collect()
+}
+
 #[tokio::test]
 #[ignore = "rewrites the checked-in fixture"]
 async fn regenerate_fixture() {
@@ -83,6 +91,8 @@ async fn regenerate_fixture() {
         offsets.push(KeyGroupOffset { key_group, offset, len: bytes.len() as u64 - offset });
     }
     let file = storage.write_state_file(&dir, "op-window-0.state", Bytes::from(bytes), offsets).await.unwrap();
+    let sink = storage.write_state_file(&dir, "sink-0/_inline", Bytes::from(sink_state()), vec![]).await.unwrap();
+    let sink = StateFile { inline_state: true, ..sink };
     let mut pending = PendingCheckpoint::new(7, 1_700_000_000_000, [(0, 0), (1, 0)]);
     pending.acknowledge(
         (0, 0),
@@ -94,11 +104,10 @@ async fn regenerate_fixture() {
     );
     pending.acknowledge(
         (1, 0),
-        vec![(
-            "window".into(),
-            1,
-            SubtaskState { subtask: 0, key_groups: Some(KeyGroupRange::new(0, 7)), files: vec![file], inline: None },
-        )],
+        vec![
+            ("window".into(), 1, SubtaskState { subtask: 0, key_groups: Some(KeyGroupRange::new(0, 7)), files: vec![file], inline: None }),
+            ("sink".into(), 1, SubtaskState { subtask: 0, key_groups: None, files: vec![sink], inline: None }),
+        ],
     );
     storage.write_metadata(&pending.into_metadata("fixture-job", 8)).await.unwrap();
 }
@@ -161,5 +170,28 @@ async fn reads_the_v2_fixture() {
     }
     // Writing the same document today yields the same bytes.
     let on_disk = std::fs::read(fixture_root_of(2).join("chk-7/_metadata")).unwrap();
+    assert_eq!(String::from_utf8(meta.to_json().unwrap()).unwrap(), String::from_utf8(on_disk).unwrap());
+}
+
+#[tokio::test]
+async fn reads_the_v3_fixture() {
+    let (storage, dir) = open_checkpoint(fixture_root_of(3).join("chk-7").to_str().unwrap()).unwrap();
+    let meta = storage.read_metadata(&dir).await.unwrap();
+    assert_eq!((meta.format_version, meta.value_format), (3, 2));
+    let source = meta.operator("source").unwrap();
+    assert_eq!(source.subtasks[0].inline.as_deref().unwrap(), postcard_values::position(SOURCE_POSITION).as_slice());
+    let window = meta.operator("window").unwrap();
+    let file = &window.subtasks[0].files[0];
+    assert!(!file.inline_state);
+    let bytes = storage.read_state_file(&dir, file).await.unwrap();
+    for (kgo, (key_group, expected)) in file.key_group_offsets.iter().zip(key_group_contents()) {
+        assert_eq!(kgo.key_group, key_group);
+        assert_eq!(&bytes[kgo.offset as usize..(kgo.offset + kgo.len) as usize], postcard_values::window(&expected).as_slice());
+    }
+    let sink = &meta.operator("sink").unwrap().subtasks[0];
+    assert_eq!((sink.inline.as_ref(), sink.files.len()), (None, 1));
+    assert!(sink.files[0].inline_state && sink.files[0].path == "sink-0/_inline");
+    assert_eq!(storage.read_state_file(&dir, &sink.files[0]).await.unwrap().to_vec(), sink_state());
+    let on_disk = std::fs::read(fixture_root_of(3).join("chk-7/_metadata")).unwrap();
     assert_eq!(String::from_utf8(meta.to_json().unwrap()).unwrap(), String::from_utf8(on_disk).unwrap());
 }

@@ -44,6 +44,7 @@ pub async fn write_checkpoint(storage: &CheckpointStorage, id: u64, shared: &[&s
                 size: bytes.len() as u64,
                 checksum: weir_checkpoint::checksum(&bytes),
                 key_group_offsets: vec![],
+                inline_state: false,
             }
         };
         files.push(file);

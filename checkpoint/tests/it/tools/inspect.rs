@@ -8,7 +8,7 @@ async fn inspect_reports_every_file(env: Env) {
     let storage = &env.storage;
     history(storage).await;
     let report = tools::inspect(storage, "chk-3").await.unwrap();
-    assert_eq!((report.job_name.as_str(), report.checkpoint_id, report.format_version, report.max_parallelism), ("tools-job", 3, 2, 4));
+    assert_eq!((report.job_name.as_str(), report.checkpoint_id, report.format_version, report.max_parallelism), ("tools-job", 3, 3, 4));
     assert_eq!(report.location, storage.describe("chk-3"));
     let ops: Vec<_> = report.operators.iter().map(|o| (o.operator_id.as_str(), o.parallelism, o.subtasks.len())).collect();
     assert_eq!(ops, vec![("source", 1, 1), ("window", 1, 1)]);

@@ -97,7 +97,13 @@ async fn write_chk(storage: &CheckpointStorage, id: u64, new: &[&str], reuse: &[
     for rel in reuse {
         let bytes = storage.get(rel).await.unwrap();
         let path = format!("../{rel}");
-        files.push(StateFile { path, size: bytes.len() as u64, checksum: checksum(&bytes), key_group_offsets: vec![] });
+        files.push(StateFile {
+            path,
+            size: bytes.len() as u64,
+            checksum: checksum(&bytes),
+            key_group_offsets: vec![],
+            inline_state: false,
+        });
     }
     let mut pending = PendingCheckpoint::new(id, 1_000 * id, [(0, 0), (1, 0)]);
     let source = SubtaskState { subtask: 0, key_groups: None, files: vec![], inline: Some(vec![1, 2, 3]) };
