@@ -1,5 +1,5 @@
-//! Computing events: [`event`] for one event number, [`Generator`] for the
-//! events of a [`Split`].
+//! Computing events: [`event`] for one event number, [`Generator`] for a
+//! range of them.
 
 use crate::auction::next_auction;
 use crate::bid::next_bid;
@@ -7,7 +7,6 @@ use crate::config::{ConfigError, GeneratorConfig};
 use crate::model::{Event, EventKind};
 use crate::person::next_person;
 use crate::rng::Rng;
-use crate::split::Split;
 
 /// Event number `n` of the stream `config` describes.
 ///
@@ -35,33 +34,35 @@ pub fn event(config: &GeneratorConfig, n: u64) -> Event {
     }
 }
 
-/// An iterator over the events of a [`Split`] (in increasing event number,
-/// so with non-decreasing timestamps), up to `config.max_events`.
+/// An iterator over the events numbered `range` (in increasing event
+/// number, so with non-decreasing timestamps), up to `config.max_events`.
 ///
-/// Its checkpointable state is [`Generator::split`]; resume with
-/// `Generator::new(config, split)`.
+/// Splitting the stream over parallel instances and resuming it are the
+/// business of the job's generator source, which calls [`event`] for the
+/// numbers each instance owns; this iterator serves whole ranges (a dump,
+/// a test's reference).
 ///
 /// ```
-/// use weir_nexmark::{Generator, GeneratorConfig, Split};
+/// use weir_nexmark::{Generator, GeneratorConfig};
 ///
 /// let config = GeneratorConfig { max_events: Some(100), ..GeneratorConfig::default() };
-/// let mut instance = Generator::new(config, Split::new(1, 2)?)?;
-/// assert_eq!(instance.next_event_number(), Some(1));
-/// assert_eq!(instance.by_ref().count(), 50);
-/// assert_eq!(instance.next_event_number(), None);
+/// let mut events = Generator::new(config, 90..200)?;
+/// assert_eq!(events.next_event_number(), Some(90));
+/// assert_eq!(events.by_ref().count(), 10);
+/// assert_eq!(events.next_event_number(), None);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct Generator {
     config: GeneratorConfig,
-    split: Split,
+    range: std::ops::Range<u64>,
 }
 
 impl Generator {
-    /// A generator of the events of `split`; fails if `config` is invalid.
-    pub fn new(config: GeneratorConfig, split: Split) -> Result<Generator, ConfigError> {
+    /// A generator of the events numbered `range`; fails if `config` is invalid.
+    pub fn new(config: GeneratorConfig, range: std::ops::Range<u64>) -> Result<Generator, ConfigError> {
         config.validate()?;
-        Ok(Generator { config, split })
+        Ok(Generator { config, range })
     }
 
     /// The configuration.
@@ -69,26 +70,15 @@ impl Generator {
         &self.config
     }
 
-    /// The event numbers still to produce: the state to checkpoint.
-    pub fn split(&self) -> &Split {
-        &self.split
-    }
-
-    /// The number of the next event, `None` at the end of the stream.
+    /// The number of the next event, `None` at the end of the range or stream.
     pub fn next_event_number(&self) -> Option<u64> {
-        self.split.position().filter(|&n| self.config.in_stream(n))
-    }
-
-    /// The timestamp of the next event: no later event of this generator is
-    /// earlier (a watermark bound). `None` at the end of the stream.
-    pub fn next_timestamp(&self) -> Option<i64> {
-        self.next_event_number().map(|n| self.config.timestamp_for_event(n))
+        Some(self.range.start).filter(|&n| n < self.range.end && self.config.in_stream(n))
     }
 
     /// The next event with its event number.
     pub fn next_numbered(&mut self) -> Option<(u64, Event)> {
         let n = self.next_event_number()?;
-        self.split.advance();
+        self.range.start += 1;
         Some((n, event(&self.config, n)))
     }
 }

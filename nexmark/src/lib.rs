@@ -53,24 +53,19 @@
 //! which is not done here; and Java draws the channel urls from an unseeded
 //! generator, while here they are fixed.
 //!
-//! # Splitting and rescaling
+//! # Splitting
 //!
-//! Instance `i` of `p` produces the event numbers `n % p == i` in increasing
-//! order ([`Split::new`]); its position is the next event number, one `u64`
-//! ([`Split::resume`]). On rescale, [`rescale`] re-splits exactly what all
-//! old instances had left: the numbers from the largest old position on go
-//! round robin to the new instances, and the backlog of the instances that
-//! were behind is shared out among them, so a [`Split`] (serde, for
-//! checkpoints) is in general a few arithmetic progressions. Every event is
-//! produced exactly once however often the job is rescaled.
+//! Because event `n` depends on nothing else, a job splits the stream by
+//! event number (weir's generator source gives instance `i` of `p` the
+//! numbers `n mod p == i`, checkpoints how far each got and deals the rest
+//! out again on a rescale); [`Generator`] iterates over a range of numbers.
 //!
 //! ```
-//! use weir_nexmark::{write_json_lines, Event, Generator, GeneratorConfig, Split};
+//! use weir_nexmark::{write_json_lines, Event, Generator, GeneratorConfig};
 //!
 //! let config = GeneratorConfig { seed: 42, max_events: Some(1000), ..GeneratorConfig::default() };
-//! // Two instances, each producing half of the stream.
-//! let mut a = Generator::new(config.clone(), Split::new(0, 2)?)?;
-//! let b = Generator::new(config, Split::new(1, 2)?)?;
+//! let mut a = Generator::new(config.clone(), 0..500)?;
+//! let b = Generator::new(config, 500..u64::MAX)?;
 //! let first = a.next();
 //! assert!(matches!(first, Some(Event::Person(ref p)) if p.id == 1000));
 //! let mut out = Vec::new();
@@ -89,7 +84,6 @@ mod model;
 mod person;
 mod price;
 mod rng;
-mod split;
 mod strings;
 
 #[cfg(test)]
@@ -101,4 +95,3 @@ pub use config::{
 pub use generator::{event, Generator};
 pub use json::write_json_lines;
 pub use model::{Auction, Bid, Event, EventKind, Person};
-pub use split::{owner, rescale, rescale_positions, Split, SplitError};

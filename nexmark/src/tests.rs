@@ -1,5 +1,5 @@
 //! Tests of the whole stream: determinism, the mix, ids, references, times,
-//! sizes, splitting, rescaling and JSON.
+//! sizes, pieces and JSON.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
@@ -11,14 +11,7 @@ fn config(max_events: u64) -> GeneratorConfig {
 }
 
 fn all_events(config: &GeneratorConfig) -> Vec<Event> {
-    Generator::new(config.clone(), Split::all()).unwrap().collect()
-}
-
-/// Events as sorted JSON lines: a canonical multiset.
-fn multiset(events: impl IntoIterator<Item = Event>) -> Vec<String> {
-    let mut lines: Vec<String> = events.into_iter().map(|e| serde_json::to_string(&e).unwrap()).collect();
-    lines.sort();
-    lines
+    Generator::new(config.clone(), 0..u64::MAX).unwrap().collect()
 }
 
 #[test]
@@ -73,7 +66,7 @@ fn person_and_auction_ids_start_at_1000_and_count_up() {
 /// far, allowing the configured leads (and the hot bidder, the second
 /// person of the batch of 100, which the reference may name one person early).
 fn check_references(c: &GeneratorConfig) {
-    for (n, e) in (0..20_000u64).zip(Generator::new(c.clone(), Split::all()).unwrap()) {
+    for (n, e) in (0..20_000u64).zip(Generator::new(c.clone(), 0..u64::MAX).unwrap()) {
         let last_person = c.last_person_id(n);
         match e {
             Event::Auction(a) => {
@@ -206,32 +199,15 @@ fn event_sizes_average_the_configured_sizes() {
 }
 
 #[test]
-fn splitting_over_1_2_3_instances_gives_the_same_events() {
+fn events_computed_out_of_order_or_in_pieces_are_the_same() {
     let c = config(3_000);
-    let whole = multiset(all_events(&c));
-    for p in 1..=3u32 {
-        let parts = (0..p).flat_map(|i| Generator::new(c.clone(), Split::new(i, p).unwrap()).unwrap());
-        assert_eq!(multiset(parts), whole, "p = {p}");
+    let whole = all_events(&c);
+    let pieces: Vec<Event> =
+        [0..1000, 1000..1001, 1001..u64::MAX].into_iter().flat_map(|r| Generator::new(c.clone(), r).unwrap()).collect();
+    assert_eq!(pieces, whole);
+    for n in (0..3_000u64).rev().step_by(7) {
+        assert_eq!(event(&c, n), whole[n as usize]);
     }
-}
-
-#[test]
-fn rescaling_from_2_to_3_produces_every_remaining_event_once() {
-    let c = config(3_000);
-    let mut produced = Vec::new();
-    let mut old: Vec<Generator> = (0..2).map(|i| Generator::new(c.clone(), Split::new(i, 2).unwrap()).unwrap()).collect();
-    produced.extend(old[0].by_ref().take(400));
-    produced.extend(old[1].by_ref().take(77));
-    let positions: Vec<u64> = old.iter().map(|g| g.split().position().unwrap()).collect();
-    assert_eq!(positions, [800, 155]);
-    for split in rescale_positions(&positions, 3).unwrap() {
-        let g = Generator::new(c.clone(), split).unwrap();
-        let events: Vec<Event> = g.collect();
-        assert!(events.windows(2).all(|w| w[0].timestamp() <= w[1].timestamp()));
-        produced.extend(events);
-    }
-    assert_eq!(produced.len(), 3_000);
-    assert_eq!(multiset(produced), multiset(all_events(&c)));
 }
 
 #[test]
