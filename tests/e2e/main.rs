@@ -20,6 +20,7 @@ mod migration;
 #[cfg(feature = "s3")]
 #[path = "../../checkpoint/tests/support/moto.rs"]
 mod moto;
+mod nexmark;
 mod page;
 mod processing_time;
 mod protection;
