@@ -383,21 +383,31 @@ fn band(price: u64) -> usize {
     }
 }
 
-/// Bids, distinct bidders and distinct auctions, in all and per price band.
-#[derive(Clone, Default)]
-struct Stats {
+/// Bids, distinct bidders and distinct auctions, in all and per price band
+/// (q15), and the latest minute of the day (q16), per key.
+#[derive(Clone)]
+struct Stats<K> {
+    /// Twelve counts, then (q16) the latest minute of the day plus one.
     counts: Option<ValueState<Vec<u64>>>,
     /// Bits 0 to 2: the bands a bidder bid in; bit 3: seen at all.
     bidders: Option<MapState<u64, u8>>,
     auctions: Option<MapState<u64, u8>>,
-    /// q16's latest minute of the day.
-    minute: Option<ValueState<String>>,
+    /// The key as the output shows it.
+    show: fn(&K) -> String,
+    /// Whether the output leads with the minute (q16).
+    minute: bool,
 }
 
-impl Stats {
-    fn add(&self, b: &Bid, ctx: &mut ProcessContext<'_, String, (String, String)>) -> Result<String, UserError> {
+impl<K: Key> KeyedProcessFunction<K, Bid, (String, String)> for Stats<K> {
+    fn open(&mut self, ctx: &mut OpenContext<'_, K>) -> Result<(), UserError> {
+        self.counts = Some(ValueState::register(ctx.backend(), "counts")?);
+        self.bidders = Some(MapState::register(ctx.backend(), "bidders")?);
+        self.auctions = Some(MapState::register(ctx.backend(), "auctions")?);
+        Ok(())
+    }
+    fn process(&mut self, b: Bid, ctx: &mut ProcessContext<'_, K, (String, String)>) -> Result<(), UserError> {
         let counts = self.counts.as_ref().ok_or("not open")?;
-        let mut c = counts.get(&mut ctx.state())?.unwrap_or_else(|| vec![0; 12]);
+        let mut c = counts.get(&mut ctx.state())?.unwrap_or_else(|| vec![0; 13]);
         let r = band(b.price);
         c[0] += 1;
         c[1 + r] += 1;
@@ -414,45 +424,43 @@ impl Stats {
                 map.put(&mut ctx.state(), id, mask | 8 | (1 << r))?;
             }
         }
-        counts.set(&mut ctx.state(), c.clone())?;
-        Ok(c.iter().map(u64::to_string).collect::<Vec<_>>().join(","))
+        let minute = (b.date_time.rem_euclid(DAY) / 60_000) as u64 + 1;
+        c[12] = c[12].max(minute);
+        let mut shown = String::with_capacity(64);
+        if self.minute {
+            let m = c[12] - 1;
+            shown.push_str(&format!("{:02}:{:02},", m / 60, m % 60));
+        }
+        for (i, n) in c[..12].iter().enumerate() {
+            if i > 0 {
+                shown.push(',');
+            }
+            shown.push_str(&n.to_string());
+        }
+        counts.set(&mut ctx.state(), c)?;
+        let key = (self.show)(ctx.key());
+        ctx.emit((key, shown));
+        Ok(())
     }
 }
 
-impl KeyedProcessFunction<String, Bid, (String, String)> for Stats {
-    fn open(&mut self, ctx: &mut OpenContext<'_, String>) -> Result<(), UserError> {
-        self.counts = Some(ValueState::register(ctx.backend(), "counts")?);
-        self.bidders = Some(MapState::register(ctx.backend(), "bidders")?);
-        self.auctions = Some(MapState::register(ctx.backend(), "auctions")?);
-        self.minute = Some(ValueState::register(ctx.backend(), "minute")?);
-        Ok(())
-    }
-    fn process(&mut self, b: Bid, ctx: &mut ProcessContext<'_, String, (String, String)>) -> Result<(), UserError> {
-        let counts = self.add(&b, ctx)?;
-        let key = ctx.key().clone();
-        if key.contains(',') {
-            // q16: per channel and day, with the day's latest minute first.
-            let minute = self.minute.as_ref().ok_or("not open")?;
-            let m = date_and_minute(b.date_time).1;
-            let latest = minute.get(&mut ctx.state())?.filter(|x| *x >= m).unwrap_or(m);
-            minute.set(&mut ctx.state(), latest.clone())?;
-            ctx.emit((key, format!("{latest},{counts}")));
-        } else {
-            ctx.emit((key, counts));
-        }
-        Ok(())
-    }
+/// The day number of a time (days since the epoch).
+fn day(ms: i64) -> i64 {
+    ms.div_euclid(DAY)
 }
 
 /// q15: per day: bids, distinct bidders and distinct auctions, in all and per
 /// price band (`total,band1,band2,band3` three times).
 pub fn q15(bids: DataStream<Bid>) -> DataStream<(String, String)> {
-    bids.key_by(|b: &Bid| date_and_minute(b.date_time).0).process(Stats::default()).uid("q15")
+    let stats = Stats { counts: None, bidders: None, auctions: None, show: |d: &i64| date_and_minute(d * DAY).0, minute: false };
+    bids.key_by(|b: &Bid| day(b.date_time)).process(stats).uid("q15")
 }
 
 /// q16: as q15 per channel and day (key `channel,day`), with the latest minute first.
 pub fn q16(bids: DataStream<Bid>) -> DataStream<(String, String)> {
-    bids.key_by(|b: &Bid| format!("{},{}", b.channel, date_and_minute(b.date_time).0)).process(Stats::default()).uid("q16")
+    let show = |(channel, d): &(String, i64)| format!("{channel},{}", date_and_minute(d * DAY).0);
+    let stats = Stats { counts: None, bidders: None, auctions: None, show, minute: true };
+    bids.key_by(|b: &Bid| (b.channel.clone(), day(b.date_time))).process(stats).uid("q16")
 }
 
 /// q17: per auction and day (key `auction,day`): bids in all and per price
@@ -469,7 +477,7 @@ pub fn q17(bids: DataStream<Bid>) -> DataStream<(String, String)> {
         let shown = format!("{},{},{},{},{},{},{},{}", c[0], c[1], c[2], c[3], c[4], c[5], c[6] / c[0], c[6]);
         (c, Some(shown))
     });
-    bids.key_by(|b: &Bid| (b.auction, b.date_time.div_euclid(DAY))).process(stats).uid("q17")
+    bids.key_by(|b: &Bid| (b.auction, day(b.date_time))).process(stats).uid("q17")
 }
 
 /// A key of `(id, day number)` shows as `id,yyyy-MM-dd` (q17's key).

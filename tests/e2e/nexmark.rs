@@ -466,13 +466,13 @@ fn nexmark_queries_whose_results_change_match_the_reference() {
 
 /// The example run for `q` into `out`, killed at random moments and resumed
 /// from `latest` until it ends; its exactly-once output.
-fn killed_at_random_moments(q: &str, backend: &str, rng: &mut Rng) -> (Rows, u32) {
+fn killed_at_random_moments(q: &str, backend: &str, rate: u64, rng: &mut Rng) -> (Rows, u32) {
     let dir = tempfile::tempdir().unwrap();
     let (out, chk) = (dir.path().join("out"), dir.path().join("chk"));
     let kills = kill_at_random_moments(rng, 3, (300, 600), q, |rng| {
         Command::new(example_bin("nexmark"))
             .args(argv(&format!(
-                "--query {q} --events {EVENTS} --seed 7 --events-per-second 1000 --rate 40000 --parallelism 2 --output {} \
+                "--query {q} --events {EVENTS} --seed 7 --events-per-second 1000 --rate {rate} --parallelism 2 --output {} \
                  --checkpoint-dir {} --checkpoint-interval {}ms --from-checkpoint latest --state-backend {backend}",
                 out.display(),
                 chk.display(),
@@ -498,9 +498,36 @@ fn nexmark_stateful_queries_survive_sigkill_at_random_moments() {
     let stateful = ["q3", "q4", "q5", "q6", "q7", "q8", "q9", "q11", "q15", "q16", "q17", "q18", "q19", "q20"];
     for (i, q) in stateful.iter().enumerate() {
         let backend = crate::common::BACKENDS[i % 2];
-        let (got, kills) = killed_at_random_moments(q, backend, &mut rng);
+        let (got, kills) = killed_at_random_moments(q, backend, 40_000, &mut rng);
         assert!(kills >= 1, "{q}: the job was never killed");
         let expected = reference(q, &s);
         assert!(got == expected, "{q} with {backend} after {kills} kills differs from the reference: {}", diff(&got, &expected));
+    }
+}
+
+/// q12 (processing-time windows) killed at random moments: its rows depend
+/// on the wall clock, but each bidder's window is committed at most once and
+/// counts no more bids than the bidder made. The input lasts about 12 s of
+/// wall-clock time, so that 10 s windows close.
+#[test]
+fn nexmark_q12_survives_sigkill_without_counting_a_window_twice() {
+    let s = stream();
+    let mut bids: BTreeMap<u64, u64> = BTreeMap::new();
+    for b in &s.bids {
+        *bids.entry(b.bidder).or_default() += 1;
+    }
+    let (got, kills) = killed_at_random_moments("q12", "rocksdb", EVENTS / 12, &mut Rng::from_env());
+    assert!(kills >= 1, "q12: the job was never killed");
+    let Rows::Lines(rows) = got else { panic!("q12 appends rows") };
+    let mut windows = BTreeSet::new();
+    let mut counted: BTreeMap<u64, u64> = BTreeMap::new();
+    for r in &rows {
+        let f: Vec<u64> = r.split(',').map(|x| x.parse().unwrap()).collect();
+        assert!(windows.insert((f[0], f[2])), "bidder {} window {} committed twice", f[0], f[2]);
+        *counted.entry(f[0]).or_default() += f[1];
+    }
+    assert!(!counted.is_empty(), "no processing-time window closed");
+    for (bidder, n) in &counted {
+        assert!(bids.get(bidder).is_some_and(|all| n <= all), "bidder {bidder}: {n} counted, {:?} bids", bids.get(bidder));
     }
 }
