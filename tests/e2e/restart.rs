@@ -180,6 +180,8 @@ fn a_running_job_restarts_itself_and_says_so_in_job_and_metrics() {
 
 /// Transactions of `(run, instance, number)` and their lines.
 type Published = Arc<Mutex<BTreeMap<(String, u32, u64), Vec<String>>>>;
+/// Restored handles committed again: (bytes, same lines as before).
+type Recommitted = Arc<Mutex<Vec<(usize, bool)>>>;
 
 /// An exactly-once sink that keeps each transaction's lines in its handle,
 /// as the Kafka sink keeps its records: handles of a few hundred kilobytes,
@@ -190,8 +192,7 @@ struct Staging {
     run: String,
     subtask: u32,
     published: Published,
-    /// Restored handles committed (again): (bytes, same lines as before).
-    restored: Arc<Mutex<Vec<(usize, bool)>>>,
+    restored: Recommitted,
 }
 
 type StagedHandle = (String, u32, u64, Vec<String>);
@@ -240,7 +241,7 @@ fn large_pre_committed_transactions_are_restored_from_their_own_files() {
         .with_checkpoints(dir.path().join("chk").to_str().unwrap(), Duration::from_millis(100))
         .with_restart(RestartStrategy::FixedDelay { attempts: 3, delay: Duration::from_millis(50) });
     let env = StreamEnvironment::new(c);
-    let (published, restored): (Published, Arc<Mutex<Vec<(usize, bool)>>>) = Default::default();
+    let (published, restored): (Published, Recommitted) = Default::default();
     let committed_once = Arc::new(AtomicBool::new(false));
     let failed = Arc::new(AtomicBool::new(false));
     let (p, r, c) = (published.clone(), restored.clone(), committed_once.clone());
