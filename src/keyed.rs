@@ -165,17 +165,28 @@ impl<K: Key, T: Send + 'static> WindowedStream<K, T> {
     /// Each window's records, all of them, handed to a
     /// [`ProcessWindowFunction`] when it fires (which keeps every record in
     /// state: prefer [`aggregate_process`](Self::aggregate_process) where an
-    /// aggregate will do).
+    /// aggregate will do). The function can keep state per window and per
+    /// key (see [`WindowContext`](weir_operators::WindowContext)).
     ///
     /// ```
-    /// use weir::{JobConfig, ProcessWindowFunction, StreamEnvironment, TumblingWindows, UserError, Window};
+    /// use weir::{JobConfig, OpenContext, ProcessWindowFunction, StreamEnvironment, TumblingWindows, UserError, ValueState, WindowContext};
     ///
-    /// #[derive(Clone)]
-    /// struct Spread; // max - min of each window
+    /// /// max - min of each window, and the largest spread of the key so far.
+    /// #[derive(Clone, Default)]
+    /// struct Spread {
+    ///     widest: Option<ValueState<i64>>,
+    /// }
     /// impl ProcessWindowFunction<u64, i64, String> for Spread {
-    ///     fn process(&mut self, key: &u64, w: Window, values: Vec<i64>, out: &mut Vec<String>) -> Result<(), UserError> {
+    ///     fn open(&mut self, ctx: &mut OpenContext<'_, u64>) -> Result<(), UserError> {
+    ///         self.widest = Some(ValueState::register(ctx.backend(), "widest")?);
+    ///         Ok(())
+    ///     }
+    ///     fn process(&mut self, ctx: &mut WindowContext<'_, u64>, values: Vec<i64>, out: &mut Vec<String>) -> Result<(), UserError> {
     ///         let (min, max) = (values.iter().min().ok_or("empty")?, values.iter().max().ok_or("empty")?);
-    ///         out.push(format!("{key}@{}: {}", w.start, max - min));
+    ///         let widest = self.widest.as_ref().ok_or("not opened")?;
+    ///         let most = widest.get(&mut ctx.global_state())?.unwrap_or(0).max(max - min);
+    ///         widest.set(&mut ctx.global_state(), most)?;
+    ///         out.push(format!("{}@{}: {} (widest {most})", ctx.key(), ctx.window().start, max - min));
     ///         Ok(())
     ///     }
     /// }
@@ -185,10 +196,10 @@ impl<K: Key, T: Send + 'static> WindowedStream<K, T> {
     ///     .from_collection(vec![(0, 5i64), (10, 9), (20, 2), (1_000, 4)])
     ///     .key_by(|_: &i64| 1u64)
     ///     .window(TumblingWindows::of_millis(1000))
-    ///     .process(Spread)
+    ///     .process(Spread::default())
     ///     .collect_to_vec();
     /// env.execute().unwrap();
-    /// assert_eq!(*out.lock().unwrap(), vec!["1@0: 7".to_string(), "1@1000: 0".to_string()]);
+    /// assert_eq!(*out.lock().unwrap(), vec!["1@0: 7 (widest 7)".to_string(), "1@1000: 0 (widest 7)".to_string()]);
     /// ```
     pub fn process<O: Send + 'static, F: ProcessWindowFunction<K, T, O> + Clone>(self, f: F) -> DataStream<O>
     where
@@ -198,8 +209,9 @@ impl<K: Key, T: Send + 'static> WindowedStream<K, T> {
     }
 
     /// Each window aggregated incrementally by `agg`, its result handed to a
-    /// [`ProcessWindowFunction`] (as its only element) with the key and the
-    /// window when it fires, like Flink's `aggregate(agg, windowFunction)`.
+    /// [`ProcessWindowFunction`] (as its only element) with its context (the
+    /// key, the window, state) when it fires, like Flink's
+    /// `aggregate(agg, windowFunction)`.
     pub fn aggregate_process<A, O, F>(self, agg: A, f: F) -> DataStream<O>
     where
         A: AggregateFunction<T> + Clone,

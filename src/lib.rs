@@ -57,7 +57,7 @@ pub use stream::{DataStream, SinkHandle};
 pub use weir_operators::{
     AggregateFunction, BroadcastContext, BroadcastProcessFunction, Context, Either, GlobalWindows, KeyedBroadcastProcessFunction,
     KeyedCoProcessFunction, KeyedProcessFunction, OpenContext, OutputTag, ProcessContext, ProcessFunction, ProcessWindowFunction,
-    SessionWindows, SlidingWindows, TriggerContext, TriggerResult, TumblingWindows, UserError, Window, WindowResult,
+    SessionWindows, SlidingWindows, TriggerContext, TriggerResult, TumblingWindows, UserError, Window, WindowContext, WindowResult,
 };
 pub use weir_runtime::{
     Event, JobConfig, JobError, JobResult, RecoveryScope, RestartStrategy, RestoreFrom, Source, SourceStatus, SubtaskEnv,

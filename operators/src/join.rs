@@ -5,7 +5,7 @@
 use weir_state::{Key, MapState, StateValue};
 
 use crate::co_process::Either;
-use crate::{KeyedCoProcessFunction, OpenContext, ProcessContext, ProcessWindowFunction, UserError, Window};
+use crate::{KeyedCoProcessFunction, OpenContext, ProcessContext, ProcessWindowFunction, UserError, WindowContext};
 
 /// Joins a left record at `t` with every right record of the same key at
 /// `t + lower ..= t + upper` (event time, ms), emitting `f(left, right)` at
@@ -128,13 +128,13 @@ pub struct WindowJoin<F>(pub F);
 
 impl<K, A, B, O, F> ProcessWindowFunction<K, Either<A, B>, O> for WindowJoin<F>
 where
-    K: 'static,
+    K: Key,
     A: Send + 'static,
     B: Send + 'static,
     O: Send + 'static,
     F: Fn(&A, &B) -> O + Send + 'static,
 {
-    fn process(&mut self, _key: &K, _window: Window, elements: Vec<Either<A, B>>, out: &mut Vec<O>) -> Result<(), UserError> {
+    fn process(&mut self, _ctx: &mut WindowContext<'_, K>, elements: Vec<Either<A, B>>, out: &mut Vec<O>) -> Result<(), UserError> {
         let (mut lefts, mut rights) = (Vec::new(), Vec::new());
         for e in elements {
             match e {

@@ -32,5 +32,5 @@ pub use throttle::Throttle;
 pub use window::{
     Aggregate, AggregateFunction, Aggregating, AllElements, Count, Elements, GlobalWindowOperator, GlobalWindows, OfAggregate,
     ProcessWindowFunction, Reduce, Results, SessionWindowOperator, SessionWindows, SlicedWindowOperator, SlidingWindows, Trigger,
-    TriggerContext, TriggerResult, TumblingWindows, Window, WindowAssigner, WindowFunction, WindowResult, GLOBAL_WINDOW,
+    TriggerContext, TriggerResult, TumblingWindows, Window, WindowAssigner, WindowContext, WindowFunction, WindowResult, GLOBAL_WINDOW,
 };

@@ -33,5 +33,6 @@ mod setup;
 mod sources;
 mod tool;
 mod topology;
+mod window_state;
 mod windowed_count;
 mod windows;

@@ -13,12 +13,12 @@ use weir::crates::runtime::{JobControl, OnStart};
 use weir::crates::state::BackendKind;
 use weir::{
     Event, JobConfig, JobError, OutputTag, ProcessWindowFunction, RestoreFrom, SessionWindows, SlidingWindows, Source, SourceStatus,
-    StreamEnvironment, UserError, Window,
+    StreamEnvironment, UserError, WindowContext,
 };
 
 use crate::common::committed_lines;
 
-const KEYS: u64 = 5;
+pub(crate) const KEYS: u64 = 5;
 
 /// A source (of parallelism 1) that plays `steps`, one step per poll: its
 /// records, then its watermark. Every window instance then has one input
@@ -56,7 +56,7 @@ impl Source<u64> for Script {
 /// 3,000 records, value `i`, key `i % KEYS`, at about `7 i` ms but up to
 /// 2.5 s early; 10 records a step, each followed by the watermark "300 ms
 /// behind the latest record": many records are late, some beyond 500 ms.
-fn script() -> Vec<(Vec<Event<u64>>, i64)> {
+pub(crate) fn script() -> Vec<(Vec<Event<u64>>, i64)> {
     let mut rng = 0x2545_f491_4f6c_dd1du64;
     let mut max_ts = i64::MIN;
     let mut steps = Vec::new();
@@ -77,7 +77,7 @@ fn script() -> Vec<(Vec<Event<u64>>, i64)> {
 }
 
 /// The watermark each record of the script arrives under.
-fn arrivals(steps: &[(Vec<Event<u64>>, i64)]) -> Vec<(Event<u64>, i64)> {
+pub(crate) fn arrivals(steps: &[(Vec<Event<u64>>, i64)]) -> Vec<(Event<u64>, i64)> {
     let mut wm = i64::MIN;
     let mut out = Vec::new();
     for (records, after) in steps {
@@ -87,7 +87,7 @@ fn arrivals(steps: &[(Vec<Event<u64>>, i64)]) -> Vec<(Event<u64>, i64)> {
     out
 }
 
-const LATENESS: i64 = 500;
+pub(crate) const LATENESS: i64 = 500;
 
 /// Sliding windows by brute force: for each (key, window start) the number
 /// of records in it that arrived before the window expired (its end plus
@@ -110,7 +110,7 @@ fn sliding_reference(size: i64, slide: i64) -> (BTreeMap<(u64, i64), u64>, BTree
     (counts, late)
 }
 
-fn config(name: &str, parallelism: u32, backend: BackendKind, root: &Path) -> JobConfig {
+pub(crate) fn config(name: &str, parallelism: u32, backend: BackendKind, root: &Path) -> JobConfig {
     let mut c = JobConfig::new(name).with_parallelism(parallelism).with_state_dir(&root.join(format!("state-{name}-{parallelism}")));
     c.backend = backend;
     c
@@ -284,13 +284,13 @@ fn value_of(record: u64) -> u64 {
 struct Spread;
 
 impl ProcessWindowFunction<u64, u64, (u64, i64, u64)> for Spread {
-    fn process(&mut self, key: &u64, w: Window, records: Vec<u64>, out: &mut Vec<(u64, i64, u64)>) -> Result<(), UserError> {
+    fn process(&mut self, ctx: &mut WindowContext<'_, u64>, records: Vec<u64>, out: &mut Vec<(u64, i64, u64)>) -> Result<(), UserError> {
         let values = records.into_iter().map(value_of);
         let (min, max) = values.fold((u64::MAX, 0), |(lo, hi), v| (lo.min(v), hi.max(v)));
         if min > max {
             return Err("an empty window".into());
         }
-        out.push((*key, w.start, max - min));
+        out.push((*ctx.key(), ctx.window().start, max - min));
         Ok(())
     }
 }
@@ -321,8 +321,8 @@ impl weir::AggregateFunction<u64> for Sum {
 struct Label;
 
 impl ProcessWindowFunction<u64, u64, (u64, i64, u64)> for Label {
-    fn process(&mut self, key: &u64, w: Window, sums: Vec<u64>, out: &mut Vec<(u64, i64, u64)>) -> Result<(), UserError> {
-        out.push((*key, w.start, sums.into_iter().next().ok_or("no aggregate")?));
+    fn process(&mut self, ctx: &mut WindowContext<'_, u64>, sums: Vec<u64>, out: &mut Vec<(u64, i64, u64)>) -> Result<(), UserError> {
+        out.push((*ctx.key(), ctx.window().start, sums.into_iter().next().ok_or("no aggregate")?));
         Ok(())
     }
 }

@@ -3,13 +3,16 @@
 //!
 //! State per key is one value: the number of records in the window and its
 //! accumulator. A trigger that fires and purges starts the window afresh.
+//! The window never ends, so the window function's `clear` is never called:
+//! its per-window state is the key's, under [`GLOBAL_WINDOW`].
 
 use std::sync::Arc;
 
 use weir_runtime::{Barrier, Counter, Event, JobError, Keyed, Notification, Operator, OperatorSnapshot, SubtaskEnv};
 use weir_state::{Backend, Key, KeyGroupRange, KeyedStateBackend, StateId};
 
-use super::{Aggregate, Window, WindowFunction};
+use super::{Aggregate, Window, WindowContext, WindowFunction};
+use crate::OpenContext;
 
 /// What a trigger decides after a record joined the window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +85,7 @@ pub struct GlobalWindowOperator<K: Key, T, A: Aggregate<T>, F: WindowFunction<K,
     backend: Backend<K>,
     contents: StateId<(), (u64, A::Acc)>,
     range: KeyGroupRange,
+    watermark: i64,
     out: Vec<Event<F::Out>>,
     windows_fired: Counter,
     next: Box<dyn Operator<Event<F::Out>>>,
@@ -93,12 +97,13 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> GlobalWindo
         id: &str,
         windows: GlobalWindows,
         agg: A,
-        f: F,
+        mut f: F,
         env: &SubtaskEnv,
         next: Box<dyn Operator<Event<F::Out>>>,
     ) -> Result<Self, JobError> {
         let mut backend: Backend<K> = env.keyed_backend(id)?;
         let contents = backend.register("global-window").map_err(|e| JobError::state(id, e))?;
+        f.open(&mut OpenContext::new(&mut backend, env.subtask))?;
         Ok(GlobalWindowOperator {
             id: id.to_string(),
             trigger: windows.trigger,
@@ -107,6 +112,7 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> GlobalWindo
             backend,
             contents,
             range: env.key_groups,
+            watermark: i64::MIN,
             out: Vec::new(),
             windows_fired: env.counters.counter("windows_fired"),
             next,
@@ -147,7 +153,8 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> Operator<Ke
                 }
             };
             if let Some((_, acc)) = acc {
-                self.f.fire(&r.key, GLOBAL_WINDOW, self.agg.result(acc), &mut self.out)?;
+                let mut ctx = WindowContext::new(&mut self.backend, r.kg, &r.key, GLOBAL_WINDOW, self.watermark);
+                self.f.fire(&mut ctx, self.agg.result(acc), &mut self.out)?;
                 fired += 1;
             }
         }
@@ -161,6 +168,7 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> Operator<Ke
         Ok(())
     }
     fn watermark(&mut self, watermark: i64) -> Result<(), JobError> {
+        self.watermark = watermark;
         self.next.watermark(watermark)
     }
     fn barrier(&mut self, barrier: &Barrier, snapshots: &mut Vec<OperatorSnapshot>) -> Result<(), JobError> {

@@ -4,6 +4,7 @@
 
 mod aggregate;
 mod assigner;
+mod context;
 mod function;
 mod global;
 mod late;
@@ -13,6 +14,7 @@ mod sliced;
 pub use aggregate::{Aggregate, AggregateFunction, Aggregating, Count, Elements, Reduce};
 pub(crate) use assigner::Sliced;
 pub use assigner::{SessionWindows, SlidingWindows, TumblingWindows, Window, WindowAssigner};
+pub use context::WindowContext;
 pub use function::{AllElements, OfAggregate, ProcessWindowFunction, Results, WindowFunction, WindowResult};
 pub use global::{GlobalWindowOperator, GlobalWindows, Trigger, TriggerContext, TriggerResult, GLOBAL_WINDOW};
 pub use session::SessionWindowOperator;

@@ -6,13 +6,18 @@
 //! is removed then, or `allowed` ms later by a clean-up timer; a record
 //! merging into a session that fired but is within its lateness fires it
 //! again.
+//!
+//! The window function's `clear` is called for a session when it is
+//! removed, and for each session that a record merges into a larger one
+//! (whose window is another): per-window state is not merged.
 
 use weir_runtime::{Barrier, Counter, Event, JobError, Keyed, Notification, Operator, OperatorSnapshot, SubtaskEnv};
 use weir_state::{Backend, Key, KeyGroupRange, KeyedStateBackend, StateId, Timer};
 
 use super::late::LateData;
-use super::{Aggregate, Window, WindowFunction};
+use super::{Aggregate, Window, WindowContext, WindowFunction};
 use crate::processing_time::ProcessingTimers;
+use crate::OpenContext;
 
 /// A key's open sessions: `(start, end, accumulator)`.
 type Sessions<A> = Vec<(i64, i64, A)>;
@@ -48,13 +53,14 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> SessionWind
         (gap, processing): (i64, bool),
         allowed_lateness: i64,
         agg: A,
-        f: F,
+        mut f: F,
         env: &SubtaskEnv,
         late: Option<Box<dyn Operator<Event<T>>>>,
         next: Box<dyn Operator<Event<F::Out>>>,
     ) -> Result<Self, JobError> {
         let mut backend: Backend<K> = env.keyed_backend(id)?;
         let sessions = backend.register("session-windows").map_err(|e| JobError::state(id, e))?;
+        f.open(&mut OpenContext::new(&mut backend, env.subtask))?;
         Ok(SessionWindowOperator {
             id: id.to_string(),
             gap: gap.max(1),
@@ -124,8 +130,14 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> SessionWind
         Ok(())
     }
 
-    fn emit(&mut self, key: &K, start: i64, end: i64, acc: A::Acc) -> Result<(), JobError> {
-        self.f.fire(key, Window { start, end }, self.agg.result(acc), &mut self.out)
+    fn emit(&mut self, kg: u32, key: &K, start: i64, end: i64, acc: A::Acc) -> Result<(), JobError> {
+        let mut ctx = WindowContext::new(&mut self.backend, kg, key, Window { start, end }, self.watermark);
+        self.f.fire(&mut ctx, self.agg.result(acc), &mut self.out)
+    }
+
+    /// Session `[start, end)` of `key` is gone: the function clears its state.
+    fn clear(&mut self, kg: u32, key: &K, start: i64, end: i64) -> Result<(), JobError> {
+        self.f.clear(&mut WindowContext::new(&mut self.backend, kg, key, Window { start, end }, self.watermark))
     }
 
     fn add(&mut self, mut r: Keyed<K, T>) -> Result<(), JobError> {
@@ -162,6 +174,9 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> SessionWind
                 } else if allowed > 0 {
                     self.delete_timer(r.kg, &r.key, s, e - 1 + allowed)?;
                 }
+                if (s, e) != (start, end) {
+                    self.clear(r.kg, &r.key, s, e)?;
+                }
             } else {
                 kept.push((s, e, a));
             }
@@ -170,7 +185,7 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> SessionWind
             self.register_timer(r.kg, &r.key, start, end - 1)?;
         } else {
             // Fired already, within its lateness: fire again, clean up later.
-            self.emit(&r.key, start, end, acc.clone())?;
+            self.emit(r.kg, &r.key, start, end, acc.clone())?;
             self.late.updated();
             self.backend.register_timer(r.kg, &r.key, start, end - 1 + allowed).map_err(|e| self.state(e))?;
         }
@@ -190,14 +205,16 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> SessionWind
         if fired {
             if allowed == 0 {
                 let (_, _, acc) = sessions.swap_remove(i);
-                self.emit(&t.key, start, end, acc)?;
+                self.emit(t.key_group, &t.key, start, end, acc)?;
+                self.clear(t.key_group, &t.key, start, end)?;
             } else {
                 let acc = sessions[i].2.clone();
-                self.emit(&t.key, start, end, acc)?;
+                self.emit(t.key_group, &t.key, start, end, acc)?;
                 self.backend.register_timer(t.key_group, &t.key, start, end - 1 + allowed).map_err(|e| self.state(e))?;
             }
         } else if end - 1 + allowed == t.timestamp {
             sessions.swap_remove(i);
+            self.clear(t.key_group, &t.key, start, end)?;
         } else {
             return Ok(false);
         }

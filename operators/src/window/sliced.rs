@@ -9,14 +9,16 @@
 //! window needs the panes `[s, s + slide)` any more: they are removed then,
 //! or, with allowed lateness, by a clean-up timer `allowed` ms later. A record
 //! within the allowed lateness of a window that has fired fires it again
-//! with the record in.
+//! with the record in. The window function's `clear` is called where a
+//! window's panes are removed: it will not fire again.
 
 use weir_runtime::{Barrier, Counter, Event, JobError, Keyed, Notification, Operator, OperatorSnapshot, SubtaskEnv};
 use weir_state::{Backend, Key, KeyGroupRange, KeyedStateBackend, StateId, Timer};
 
 use super::late::LateData;
-use super::{Aggregate, Sliced, Window, WindowFunction};
+use super::{Aggregate, Sliced, Window, WindowContext, WindowFunction};
 use crate::processing_time::ProcessingTimers;
+use crate::OpenContext;
 
 const OUT_BATCH: usize = 4096;
 
@@ -52,13 +54,14 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> SlicedWindo
         (size, slide, processing): (i64, i64, bool),
         allowed_lateness: i64,
         agg: A,
-        f: F,
+        mut f: F,
         env: &SubtaskEnv,
         late: Option<Box<dyn Operator<Event<T>>>>,
         next: Box<dyn Operator<Event<F::Out>>>,
     ) -> Result<Self, JobError> {
         let mut backend: Backend<K> = env.keyed_backend(id)?;
         let panes = backend.register("window-contents").map_err(|e| JobError::state(id, e))?;
+        f.open(&mut OpenContext::new(&mut backend, env.subtask))?;
         Ok(SlicedWindowOperator {
             id: id.to_string(),
             spec: super::WindowAssigner::sliced(size, slide),
@@ -108,7 +111,8 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> SlicedWindo
             acc
         };
         if let Some(acc) = acc {
-            self.f.fire(key, Window { start, end: start + size }, self.agg.result(acc), &mut self.out)?;
+            let mut ctx = WindowContext::new(&mut self.backend, kg, key, Window { start, end: start + size }, self.watermark);
+            self.f.fire(&mut ctx, self.agg.result(acc), &mut self.out)?;
             if self.out.len() >= OUT_BATCH {
                 self.flush()?;
             }
@@ -125,6 +129,12 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> SlicedWindo
         Ok(())
     }
 
+    /// Window `[start, ..)` of `key` is purged: the function clears its state.
+    fn clear(&mut self, kg: u32, key: &K, start: i64) -> Result<(), JobError> {
+        let window = Window { start, end: start + self.spec.size };
+        self.f.clear(&mut WindowContext::new(&mut self.backend, kg, key, window, self.watermark))
+    }
+
     /// Handles a window's timer; whether it fired the window (rather than
     /// cleaning up after its allowed lateness).
     fn on_timer(&mut self, t: &Timer<K>) -> Result<bool, JobError> {
@@ -133,6 +143,7 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> SlicedWindo
         let start = t.namespace;
         if allowed > 0 && t.timestamp == start + size - 1 + allowed {
             self.drop_panes(t.key_group, &t.key, start)?;
+            self.clear(t.key_group, &t.key, start)?;
             return Ok(false);
         }
         let tumbling = pane == size && slide == size;
@@ -141,6 +152,7 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> SlicedWindo
             if !tumbling {
                 self.drop_panes(t.key_group, &t.key, start)?;
             }
+            self.clear(t.key_group, &t.key, start)?;
         } else {
             self.backend.register_timer(t.key_group, &t.key, start, start + size - 1 + allowed).map_err(|e| self.state(e))?;
         }
@@ -212,12 +224,17 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> Operator<Ke
                 }
             }
             if allowed > 0 && first + size - 1 <= wm {
-                // Windows that fired and are still within their lateness fire again.
+                // Windows that fired and are still within their lateness
+                // fire again. One that fires for the first time here (its
+                // first record is late) gets its clean-up timer now.
                 let mut s = first;
                 while s <= last && s + size - 1 <= wm {
                     if s + size - 1 + allowed > wm {
                         self.fire(r.kg, &r.key, s, false)?;
                         self.late.updated();
+                        if created {
+                            self.backend.register_timer(r.kg, &r.key, s, s + size - 1 + allowed).map_err(|e| self.state(e))?;
+                        }
                     }
                     s += slide;
                 }

@@ -10,9 +10,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod collections;
+mod namespaces;
 mod schemas;
 
 pub use collections::*;
+pub use namespaces::*;
 pub use schemas::*;
 
 use bytes::Bytes;
@@ -67,6 +69,7 @@ pub fn run_all(make: impl Fn(KeyGroupRange) -> Backend<u64>) {
     map_operations(&make);
     large_maps_and_lists(&make);
     collections_restore_everywhere(&make);
+    namespaced_handles(&make);
     schema_changes_are_refused(&make);
     migrations_read_older_values(&make);
 }

@@ -39,6 +39,8 @@ fn canonical_snapshots_move_between_backends() {
     let hashmap = |range| crate::Backend::from(crate::HashMapBackend::<u64>::new(range));
     crate::conformance::canonical_across(&hashmap, &rocks);
     crate::conformance::canonical_across(&rocks, &hashmap);
+    crate::conformance::namespaced_across(&hashmap, &rocks);
+    crate::conformance::namespaced_across(&rocks, &hashmap);
 }
 
 #[test]
