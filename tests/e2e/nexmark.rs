@@ -531,3 +531,38 @@ fn nexmark_q12_survives_sigkill_without_counting_a_window_twice() {
         assert!(bids.get(bidder).is_some_and(|all| n <= all), "bidder {bidder}: {n} counted, {:?} bids", bids.get(bidder));
     }
 }
+
+/// `--dump-events` writes the stream as JSON lines with the specification's
+/// field names: the same events the queries read.
+#[test]
+fn nexmark_dump_events_writes_the_stream_as_json_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("events.jsonl");
+    let out = Command::new(example_bin("nexmark"))
+        .args(argv(&format!("--events 500 --seed 7 --events-per-second 1000 --dump-events {}", file.display())))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", crate::common::stderr(&out));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let expected: Vec<Event> = Generator::new(GeneratorConfig { max_events: Some(500), ..config() }, 0..500).unwrap().collect();
+    assert_eq!(lines.len(), 500);
+    for (line, e) in lines.iter().zip(&expected) {
+        match e {
+            Event::Person(p) => assert_eq!(
+                (line["kind"].as_str(), line["id"].as_u64(), line["emailAddress"].as_str()),
+                (Some("person"), Some(p.id), Some(p.email_address.as_str()))
+            ),
+            Event::Auction(a) => assert_eq!(
+                (line["kind"].as_str(), line["id"].as_u64(), line["initialBid"].as_u64()),
+                (Some("auction"), Some(a.id), Some(a.initial_bid))
+            ),
+            Event::Bid(b) => assert_eq!(
+                (line["kind"].as_str(), line["auction"].as_u64(), line["dateTime"].as_i64()),
+                (Some("bid"), Some(b.auction), Some(b.date_time))
+            ),
+        }
+    }
+    let bad = Command::new(example_bin("nexmark")).args(argv("--query q99 --events 10")).output().unwrap();
+    assert!(!bad.status.success() && crate::common::stderr(&bad).contains("unknown query \"q99\""), "{}", crate::common::stderr(&bad));
+}
