@@ -117,7 +117,17 @@ impl postcard::ser_flavors::Flavor for Append<'_> {
     type Output = ();
     #[inline]
     fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        self.0.extend_from_slice(data);
+        // Varints and small integers come here a few bytes at a time: a
+        // byte loop beats a call to `memmove` for those (state keys are
+        // encoded once per state access).
+        if data.len() <= 16 {
+            self.0.reserve(data.len());
+            for &b in data {
+                self.0.push(b);
+            }
+        } else {
+            self.0.extend_from_slice(data);
+        }
         Ok(())
     }
     #[inline]

@@ -166,6 +166,52 @@ fn sliding_windows_with_lateness_match_the_reference() {
     check_sliced(1_000, 300); // panes of gcd(1000, 300) = 100 ms
 }
 
+/// Sliding windows whose watermark moves in jumps of 100 ms to "all at
+/// once": a window can fall due in the same watermark as the windows whose
+/// records it shares. Each window with records fires once, with its count.
+#[test]
+fn sliding_windows_fire_each_window_once_whatever_the_watermark_jumps() {
+    const SIZE: i64 = 1_000;
+    const SLIDE: i64 = 250;
+    let mut reference = BTreeMap::new();
+    for i in 0..2_000u64 {
+        let ts = i as i64 * 3;
+        for s in (ts / SLIDE - SIZE / SLIDE + 1..=ts / SLIDE).map(|k| k * SLIDE) {
+            *reference.entry((i % KEYS, s)).or_insert(0u64) += 1;
+        }
+    }
+    for jump in [100, 700, 2_600, i64::MAX] {
+        // 20 records a step; the watermark is the last record's time rounded
+        // down to `jump` (never past a record to come).
+        let steps: Vec<(Vec<Event<u64>>, i64)> = (0..100u64)
+            .map(|step| {
+                let records: Vec<Event<u64>> = (step * 20..step * 20 + 20).map(|i| Event::new(i as i64 * 3, i)).collect();
+                let last = (step * 20 + 19) as i64 * 3;
+                (records, if jump == i64::MAX { i64::MIN } else { last / jump * jump - 1 })
+            })
+            .collect();
+        for backend in [BackendKind::HashMap, BackendKind::RocksDb] {
+            let dir = tempfile::tempdir().unwrap();
+            let env = StreamEnvironment::new(config("jumps", 2, backend, dir.path()));
+            let steps = Arc::new(steps.clone());
+            let out = env
+                .source(move |sub| Ok(Box::new(Script { steps: steps.clone(), next: 0, mine: sub.subtask == 0 })))
+                .set_parallelism(1)
+                .key_by(|v: &u64| v % KEYS)
+                .window(SlidingWindows::of_millis(SIZE, SLIDE))
+                .count()
+                .collect_to_vec();
+            env.execute().unwrap();
+            let mut got = BTreeMap::new();
+            for r in out.lock().unwrap().iter() {
+                let previous = got.insert((r.key, r.window.start), r.value);
+                assert_eq!(previous, None, "window {} of key {} fired twice, jump {jump}, {backend:?}", r.window.start, r.key);
+            }
+            assert_eq!(got, reference, "jump {jump}, {backend:?}");
+        }
+    }
+}
+
 /// Sessions by brute force: each key's records sorted by time, cut where
 /// the next record is `gap` or more after the previous one.
 fn sessions_reference(events: &[(i64, u64)], gap: i64) -> BTreeSet<(u64, i64, i64, u64)> {

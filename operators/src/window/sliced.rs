@@ -3,14 +3,21 @@
 //!
 //! A pane is a slice of `gcd(size, slide)` ms, so a record is stored once
 //! whatever the number of windows it belongs to. A window `[s, s + size)` has
-//! a timer `(namespace s, time s + size - 1)`; a pane registers the timers of
-//! every window holding it when it is created (registering a timer twice
-//! keeps one). Timers fire in time order, so when window `s` fires no earlier
+//! a timer `(namespace s, time s + size - 1)`. A new pane registers the
+//! timer of the earliest window holding it that is not due yet, and a window
+//! that fires chains to the next one (`s + slide`) when a pane it read lies
+//! in that window too: every window with data fires, and a pane of a 10 s
+//! window sliding by 1 s registers one timer rather than ten. The next window
+//! gets a timer if it is not due yet; if it is (the watermark jumped), it
+//! fires at once, and its own timer, if the same batch holds one, is skipped.
+//! Timers fire in time order for a key, so when window `s` fires no earlier
 //! window needs the panes `[s, s + slide)` any more: they are removed then,
 //! or, with allowed lateness, by a clean-up timer `allowed` ms later. A record
 //! within the allowed lateness of a window that has fired fires it again
 //! with the record in. The window function's `clear` is called where a
 //! window's panes are removed: it will not fire again.
+
+use std::collections::HashSet;
 
 use weir_runtime::{Barrier, Counter, Event, JobError, Keyed, Notification, Operator, OperatorSnapshot, SubtaskEnv};
 use weir_state::{Backend, Key, KeyGroupRange, KeyedStateBackend, StateId, Timer};
@@ -34,6 +41,9 @@ pub struct SlicedWindowOperator<K: Key, T, A: Aggregate<T>, F: WindowFunction<K,
     range: KeyGroupRange,
     watermark: i64,
     fired: Vec<Timer<K>>,
+    /// Windows fired by chaining from an earlier one in this batch of
+    /// timers: their own timers in the batch are skipped.
+    chained: HashSet<(u32, K, i64)>,
     out: Vec<Event<F::Out>>,
     windows_fired: Counter,
     late: LateData<T>,
@@ -72,6 +82,7 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> SlicedWindo
             range: env.key_groups,
             watermark: i64::MIN,
             fired: Vec::new(),
+            chained: HashSet::new(),
             out: Vec::new(),
             windows_fired: env.counters.counter("windows_fired"),
             late: LateData::new(id, env, if processing { 0 } else { allowed_lateness }, late),
@@ -93,15 +104,18 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> SlicedWindo
     }
 
     /// Emits window `[start, start + size)` of `key`, taking its only pane
-    /// out of state when `take` (tumbling windows without lateness).
-    fn fire(&mut self, kg: u32, key: &K, start: i64, take: bool) -> Result<(), JobError> {
-        let Sliced { size, pane, .. } = self.spec;
+    /// out of state when `take` (tumbling windows without lateness). Returns
+    /// whether a pane of the next window (`start + slide`) holds data.
+    fn fire(&mut self, kg: u32, key: &K, start: i64, take: bool) -> Result<bool, JobError> {
+        let Sliced { size, slide, pane } = self.spec;
+        let mut next_has_data = false;
         let acc = if take {
             self.backend.remove(&self.panes, kg, key, &start).map_err(|e| self.state(e))?
         } else {
             let mut acc: Option<A::Acc> = None;
             for p in (start..start + size).step_by(pane as usize) {
                 if let Some(a) = self.backend.get(&self.panes, kg, key, &p).map_err(|e| self.state(e))? {
+                    next_has_data |= p >= start + slide;
                     match &mut acc {
                         Some(acc) => self.agg.merge(acc, a),
                         None => acc = Some(a),
@@ -117,7 +131,7 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> SlicedWindo
                 self.flush()?;
             }
         }
-        Ok(())
+        Ok(next_has_data)
     }
 
     /// Removes the panes that no window after `[start, ..)` holds.
@@ -135,39 +149,59 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> SlicedWindo
         self.f.clear(&mut WindowContext::new(&mut self.backend, kg, key, window, self.watermark))
     }
 
-    /// Handles a window's timer; whether it fired the window (rather than
-    /// cleaning up after its allowed lateness).
-    fn on_timer(&mut self, t: &Timer<K>) -> Result<bool, JobError> {
+    /// Handles a window's timer when timers up to `due` are firing; how
+    /// many windows it fired (none for a clean-up after the allowed
+    /// lateness, several when it chains to windows already due).
+    fn on_timer(&mut self, t: &Timer<K>, due: i64) -> Result<u64, JobError> {
         let Sliced { size, slide, pane } = self.spec;
         let allowed = self.late.allowed;
-        let start = t.namespace;
+        let (kg, key) = (t.key_group, &t.key);
+        let mut start = t.namespace;
         if allowed > 0 && t.timestamp == start + size - 1 + allowed {
-            self.drop_panes(t.key_group, &t.key, start)?;
-            self.clear(t.key_group, &t.key, start)?;
-            return Ok(false);
+            self.drop_panes(kg, key, start)?;
+            self.clear(kg, key, start)?;
+            return Ok(0);
+        }
+        if !self.chained.is_empty() && self.chained.remove(&(kg, key.clone(), start)) {
+            return Ok(0); // fired already, chained from the window before
         }
         let tumbling = pane == size && slide == size;
-        self.fire(t.key_group, &t.key, start, tumbling && allowed == 0)?;
-        if allowed == 0 {
-            if !tumbling {
-                self.drop_panes(t.key_group, &t.key, start)?;
+        let mut windows = 0;
+        loop {
+            let next_has_data = self.fire(kg, key, start, tumbling && allowed == 0)?;
+            windows += 1;
+            if allowed == 0 {
+                if !tumbling {
+                    self.drop_panes(kg, key, start)?;
+                }
+                self.clear(kg, key, start)?;
+            } else {
+                self.backend.register_timer(kg, key, start, start + size - 1 + allowed).map_err(|e| self.state(e))?;
             }
-            self.clear(t.key_group, &t.key, start)?;
-        } else {
-            self.backend.register_timer(t.key_group, &t.key, start, start + size - 1 + allowed).map_err(|e| self.state(e))?;
+            if !next_has_data {
+                return Ok(windows);
+            }
+            start += slide;
+            if start + size - 1 > due {
+                self.register(kg, key, start)?;
+                return Ok(windows);
+            }
+            self.chained.insert((kg, key.clone(), start));
         }
-        Ok(true)
     }
 
-    /// Handles the timers in `self.fired`, in order, and sends what they emit.
-    fn fire_timers(&mut self) -> Result<(), JobError> {
+    /// Handles the timers in `self.fired` (all due by `due`), in order, and
+    /// sends what they emit. Clean-up timers they register may be due too:
+    /// the callers pop again until none is.
+    fn fire_timers(&mut self, due: i64) -> Result<(), JobError> {
         let fired = std::mem::take(&mut self.fired);
         let mut windows = 0;
         for t in &fired {
-            windows += u64::from(self.on_timer(t)?);
+            windows += self.on_timer(t, due)?;
         }
         self.fired = fired;
         self.fired.clear();
+        self.chained.clear();
         if windows > 0 {
             self.windows_fired.add(windows);
         }
@@ -215,12 +249,14 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> Operator<Ke
                 .upsert(&self.panes, r.kg, &r.key, &pane, r.value, |v| agg.first(v), |acc, v| agg.add(acc, v))
                 .map_err(|e| JobError::state(&self.id, e))?;
             if created {
+                // The earliest window of the pane still to fire; it
+                // registers the next one when it fires.
                 let mut s = first;
-                while s <= last {
-                    if s + size - 1 > wm {
-                        self.register(r.kg, &r.key, s)?;
-                    }
+                while s <= last && s + size - 1 <= wm {
                     s += slide;
+                }
+                if s <= last {
+                    self.register(r.kg, &r.key, s)?;
                 }
             }
             if allowed > 0 && first + size - 1 <= wm {
@@ -245,8 +281,13 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> Operator<Ke
 
     fn watermark(&mut self, watermark: i64) -> Result<(), JobError> {
         self.watermark = watermark;
-        self.backend.pop_timers(watermark, &mut self.fired).map_err(|e| JobError::state(&self.id, e))?;
-        self.fire_timers()?;
+        loop {
+            self.backend.pop_timers(watermark, &mut self.fired).map_err(|e| JobError::state(&self.id, e))?;
+            if self.fired.is_empty() {
+                break;
+            }
+            self.fire_timers(watermark)?;
+        }
         self.late.watermark(watermark)?;
         self.next.watermark(watermark)
     }
@@ -285,8 +326,9 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> Operator<Ke
     fn processing_time(&mut self, now: i64) -> Result<Option<i64>, JobError> {
         let Some(timers) = &mut self.processing else { return Ok(None) };
         if timers.next().is_some_and(|due| due <= now) {
+            // Chained windows are fired at once or get timers after `now`.
             timers.pop_due(now, &mut self.fired);
-            self.fire_timers()?;
+            self.fire_timers(now)?;
         }
         Ok(self.processing.as_ref().and_then(|t| t.next()))
     }

@@ -441,7 +441,12 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
         match &mut entry.value {
             Some(bytes) => {
                 bytes.clear();
-                bytes.extend_from_slice(&buf);
+                // Byte by byte: values here are mostly a few bytes, for
+                // which a call to `memmove` costs more than the copy.
+                bytes.reserve(buf.len());
+                for &b in &buf {
+                    bytes.push(b);
+                }
             }
             None => entry.value = Some(Value::from_slice(&buf)),
         }
