@@ -121,13 +121,19 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> SessionWind
         Ok(())
     }
 
+    /// Puts back the sessions of `key`, taken out of state with
+    /// [`Self::take`], unless none is left.
     fn store(&mut self, kg: u32, key: &K, sessions: Sessions<A::Acc>) -> Result<(), JobError> {
-        if sessions.is_empty() {
-            self.backend.remove(&self.sessions, kg, key, &0).map_err(|e| self.state(e))?;
-        } else {
+        if !sessions.is_empty() {
             self.backend.put(&self.sessions, kg, key, &0, sessions).map_err(|e| self.state(e))?;
         }
         Ok(())
+    }
+
+    /// Takes the sessions of `key` out of state (a move, where a read would
+    /// copy the list in the hashmap backend); [`Self::store`] puts them back.
+    fn take(&mut self, kg: u32, key: &K) -> Result<Sessions<A::Acc>, JobError> {
+        Ok(self.backend.remove(&self.sessions, kg, key, &0).map_err(|e| self.state(e))?.unwrap_or_default())
     }
 
     fn emit(&mut self, kg: u32, key: &K, start: i64, end: i64, acc: A::Acc) -> Result<(), JobError> {
@@ -150,7 +156,7 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> SessionWind
             }
             None => (self.watermark, self.late.allowed),
         };
-        let mut sessions = self.backend.get(&self.sessions, r.kg, &r.key, &0).map_err(|e| self.state(e))?.unwrap_or_default();
+        let mut sessions = self.take(r.kg, &r.key)?;
         let (mut start, mut end) = (r.ts, r.ts.saturating_add(self.gap));
         let mut end_of_merged = end;
         for (s, e, _) in &sessions {
@@ -162,12 +168,14 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> SessionWind
         end = end_of_merged;
         if end - 1 <= wm.saturating_sub(allowed) {
             self.late.late(Event { ts: r.ts, value: r.value });
-            return Ok(());
+            return self.store(r.kg, &r.key, sessions);
         }
         let mut acc = self.agg.first(r.value);
-        let mut kept = Vec::with_capacity(sessions.len());
-        for (s, e, a) in sessions.drain(..) {
+        let mut i = 0;
+        while i < sessions.len() {
+            let (s, e, _) = sessions[i];
             if s < r.ts.saturating_add(self.gap) && r.ts < e {
+                let (s, e, a) = sessions.swap_remove(i);
                 self.agg.merge(&mut acc, a);
                 if e - 1 > wm {
                     self.delete_timer(r.kg, &r.key, s, e - 1)?;
@@ -178,7 +186,7 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> SessionWind
                     self.clear(r.kg, &r.key, s, e)?;
                 }
             } else {
-                kept.push((s, e, a));
+                i += 1;
             }
         }
         if end - 1 > wm {
@@ -189,17 +197,18 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> SessionWind
             self.late.updated();
             self.backend.register_timer(r.kg, &r.key, start, end - 1 + allowed).map_err(|e| self.state(e))?;
         }
-        kept.push((start, end, acc));
-        self.store(r.kg, &r.key, kept)
+        sessions.push((start, end, acc));
+        self.store(r.kg, &r.key, sessions)
     }
 
     /// Handles a session's timer; whether it fired the session.
     fn on_timer(&mut self, t: &Timer<K>) -> Result<bool, JobError> {
         let allowed = self.late.allowed;
-        let Some(mut sessions) = self.backend.get(&self.sessions, t.key_group, &t.key, &0).map_err(|e| self.state(e))? else {
+        let mut sessions = self.take(t.key_group, &t.key)?;
+        let Some(i) = sessions.iter().position(|(s, _, _)| *s == t.namespace) else {
+            self.store(t.key_group, &t.key, sessions)?;
             return Ok(false);
         };
-        let Some(i) = sessions.iter().position(|(s, _, _)| *s == t.namespace) else { return Ok(false) };
         let (start, end) = (sessions[i].0, sessions[i].1);
         let fired = end - 1 == t.timestamp;
         if fired {
@@ -215,8 +224,6 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> SessionWind
         } else if end - 1 + allowed == t.timestamp {
             sessions.swap_remove(i);
             self.clear(t.key_group, &t.key, start, end)?;
-        } else {
-            return Ok(false);
         }
         self.store(t.key_group, &t.key, sessions)?;
         Ok(fired)
