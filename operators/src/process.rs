@@ -64,8 +64,9 @@ impl<'a, K: Key, O> ProcessContext<'a, K, O> {
         weir_runtime::processing_time_now()
     }
     /// Calls `on_processing_time` for the current key once the wall clock
-    /// reaches `ts` (ms since the Unix epoch). Checkpoints keep it; after a
-    /// restore it fires when due, at once if it came due meanwhile.
+    /// has passed `ts` (ms since the Unix epoch), that is in millisecond
+    /// `ts + 1` or later, as in Flink. Checkpoints keep it; after a restore
+    /// it fires when due, at once if it came due meanwhile.
     pub fn register_processing_time_timer(&mut self, ts: i64) -> Result<(), UserError> {
         let timers = self.processing.as_deref_mut().ok_or("this operator has no processing-time timers")?;
         timers.register(self.key_group, self.key.clone(), 0, ts);

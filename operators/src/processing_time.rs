@@ -3,6 +3,13 @@
 //! groups, so that a restore at any parallelism gives each instance the
 //! timers of its key groups. A timer that came due while the job was down
 //! fires right after the restore.
+//!
+//! A timer at `t` is due once the millisecond `t` has passed (the wall clock
+//! reads `t + 1` or later), as in Flink: records that arrive during
+//! millisecond `t` carry the time `t`, so a window ending at `t + 1` still
+//! takes them. Firing it during that millisecond would let a later record
+//! of the same millisecond create the window's state again, and the window
+//! would fire twice.
 
 use std::collections::BTreeMap;
 
@@ -65,15 +72,16 @@ impl<K: Key> ProcessingTimers<K> {
         }
     }
 
-    /// When the earliest timer is due.
+    /// When the earliest timer is due: the millisecond after its time.
     pub fn next(&self) -> Option<i64> {
-        self.by_time.keys().next().copied()
+        self.by_time.keys().next().map(|t| t.saturating_add(1))
     }
 
-    /// Removes the timers due at `now` and appends them to `out`, earliest first.
+    /// Removes the timers due at `now` (those before `now`: their
+    /// millisecond has passed) and appends them to `out`, earliest first.
     pub fn pop_due(&mut self, now: i64, out: &mut Vec<Timer<K>>) {
         while let Some(entry) = self.by_time.first_entry() {
-            if *entry.key() > now {
+            if *entry.key() >= now {
                 break;
             }
             let ts = *entry.key();
@@ -108,7 +116,7 @@ mod tests {
         t.register(7, 70, 0, 200);
         t.delete(7, &70, 0, 200);
         t.register(9, 90, 0, 250);
-        assert_eq!(t.next(), Some(100));
+        assert_eq!(t.next(), Some(101), "due once millisecond 100 has passed");
         let bytes = t.snapshot().unwrap().unwrap();
         let mut out = Vec::new();
         t.pop_due(260, &mut out);
@@ -118,5 +126,18 @@ mod tests {
         let mut all = Vec::new();
         low.pop_due(i64::MAX, &mut all);
         assert_eq!(all.iter().map(|t| t.key).collect::<Vec<_>>(), vec![10, 30], "only the timers of key groups 0..=4");
+    }
+
+    #[test]
+    fn a_timer_is_not_due_during_its_own_millisecond() {
+        let mut t = ProcessingTimers::<u64>::default();
+        t.register(0, 1, 0, 9_999);
+        let mut out = Vec::new();
+        t.pop_due(9_999, &mut out);
+        assert!(out.is_empty(), "records of millisecond 9 999 may still arrive");
+        assert_eq!(t.next(), Some(10_000));
+        t.pop_due(10_000, &mut out);
+        assert_eq!(out.iter().map(|t| t.timestamp).collect::<Vec<_>>(), vec![9_999]);
+        assert_eq!(t.next(), None);
     }
 }

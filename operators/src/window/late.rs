@@ -2,7 +2,7 @@
 //! side output if the job asked for one, dropped otherwise, and counted
 //! either way (in the job's result and in `/metrics`).
 
-use weir_runtime::{Barrier, Counter, Event, JobError, Notification, Operator, OperatorSnapshot, SubtaskEnv};
+use weir_runtime::{Barrier, Counter, Counters, Event, JobError, Notification, Operator, OperatorSnapshot, SubtaskEnv};
 
 /// A window operator's handling of late records and its late-data output.
 pub(crate) struct LateData<T> {
@@ -18,12 +18,17 @@ pub(crate) struct LateData<T> {
 
 impl<T: Send> LateData<T> {
     pub(crate) fn new(operator: &str, env: &SubtaskEnv, allowed: i64, side: Option<Box<dyn Operator<Event<T>>>>) -> Self {
+        Self::counted_in(operator, &env.counters, allowed, side)
+    }
+
+    /// As [`LateData::new`], counting dropped records in `counters`.
+    pub(crate) fn counted_in(operator: &str, counters: &Counters, allowed: i64, side: Option<Box<dyn Operator<Event<T>>>>) -> Self {
         let op = operator.to_string();
         LateData {
             allowed: allowed.max(0),
             side,
             buffer: Vec::new(),
-            dropped: env.counters.counter("late_records_dropped"),
+            dropped: counters.counter("late_records_dropped"),
             dropped_total: metrics::counter!("weir_late_records_total", "operator" => op.clone(), "outcome" => "dropped"),
             sent_total: metrics::counter!("weir_late_records_total", "operator" => op.clone(), "outcome" => "side_output"),
             updates_total: metrics::counter!("weir_late_window_updates_total", "operator" => op),

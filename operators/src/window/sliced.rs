@@ -326,10 +326,103 @@ impl<K: Key, T: Send, A: Aggregate<T>, F: WindowFunction<K, A::Out>> Operator<Ke
     fn processing_time(&mut self, now: i64) -> Result<Option<i64>, JobError> {
         let Some(timers) = &mut self.processing else { return Ok(None) };
         if timers.next().is_some_and(|due| due <= now) {
-            // Chained windows are fired at once or get timers after `now`.
+            // The timers of the milliseconds before `now` fire (a window
+            // takes records until its last millisecond has passed); chained
+            // windows are fired at once if their last millisecond has
+            // passed too, or get timers.
             timers.pop_due(now, &mut self.fired);
-            self.fire_timers(now)?;
+            self.fire_timers(now - 1)?;
         }
         Ok(self.processing.as_ref().and_then(|t| t.next()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::{Arc, Mutex};
+
+    use weir_runtime::Counters;
+    use weir_state::BackendKind;
+
+    use super::*;
+    use crate::window::{Count, Results, WindowResult};
+
+    /// `(key, window start, count)` of every window fired.
+    type Fired = Arc<Mutex<Vec<(u64, i64, u64)>>>;
+
+    struct Collect(Fired);
+
+    impl Operator<Event<WindowResult<u64, u64>>> for Collect {
+        fn open(&mut self) -> Result<(), JobError> {
+            Ok(())
+        }
+        fn process(&mut self, batch: &mut Vec<Event<WindowResult<u64, u64>>>) -> Result<(), JobError> {
+            self.0.lock().unwrap().extend(batch.drain(..).map(|e| (e.value.key, e.value.window.start, e.value.value)));
+            Ok(())
+        }
+        fn watermark(&mut self, _: i64) -> Result<(), JobError> {
+            Ok(())
+        }
+        fn barrier(&mut self, _: &Barrier, _: &mut Vec<OperatorSnapshot>) -> Result<(), JobError> {
+            Ok(())
+        }
+        fn checkpoint_complete(&mut self, _: &Notification) -> Result<(), JobError> {
+            Ok(())
+        }
+        fn checkpoint_aborted(&mut self, _: &Notification) -> Result<(), JobError> {
+            Ok(())
+        }
+        fn finish(&mut self) -> Result<(), JobError> {
+            Ok(())
+        }
+    }
+
+    /// Tumbling processing-time windows of `size` ms counting records.
+    fn counting(size: i64, fired: &Fired, dir: &std::path::Path) -> SlicedWindowOperator<u64, u8, Count, Results> {
+        let range = KeyGroupRange::new(0, 127);
+        let mut backend: Backend<u64> = Backend::new(BackendKind::HashMap, range, dir, 64 << 20).unwrap();
+        let panes = backend.register("window-contents").unwrap();
+        let counters = Counters::default();
+        SlicedWindowOperator {
+            id: "windows".into(),
+            spec: super::super::WindowAssigner::sliced(size, size),
+            agg: Count,
+            f: Results,
+            backend,
+            panes,
+            range,
+            watermark: i64::MIN,
+            fired: Vec::new(),
+            chained: HashSet::new(),
+            out: Vec::new(),
+            windows_fired: counters.counter("windows_fired"),
+            late: LateData::counted_in("windows", &counters, 0, None),
+            processing: Some(ProcessingTimers::default()),
+            next: Box::new(Collect(fired.clone())),
+        }
+    }
+
+    /// A processing-time window takes records until its last millisecond
+    /// has passed: called during that millisecond, `processing_time` must
+    /// not fire it, or a record of the same millisecond creates the
+    /// window's pane again and the window fires twice (a window committed
+    /// twice by the Nexmark q12 test).
+    #[test]
+    fn a_processing_time_window_fires_once_its_last_millisecond_has_passed() {
+        let dir = tempfile::tempdir().unwrap();
+        let fired = Fired::default();
+        // Windows of 300 years: the wall clock stays in the first one.
+        let size = 10_000_000_000_000;
+        let mut op = counting(size, &fired, dir.path());
+        let record = || Keyed { kg: 3, key: 7u64, ts: 0, value: 0u8 };
+        op.process(&mut vec![record()]).unwrap();
+        // The wall clock reads the window's last millisecond...
+        let due = op.processing_time(size - 1).unwrap();
+        // ... in which another record arrives (in the same window: the wall clock is in it).
+        op.process(&mut vec![record()]).unwrap();
+        let next = op.processing_time(size).unwrap();
+        assert_eq!(*fired.lock().unwrap(), vec![(7, 0, 2)], "the window fires once, with both records");
+        assert_eq!((due, next), (Some(size), None), "due once millisecond {} has passed", size - 1);
     }
 }
