@@ -1,7 +1,7 @@
 //! The Nexmark queries that keep state: joins (q3, q8, q9, q20), windows
 //! (q5, q7, q11) and results that change (q4, q6, q15 to q19).
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::time::Duration;
 
 use weir::{
@@ -10,7 +10,7 @@ use weir::{
 };
 use weir_nexmark::{Auction, Bid, Person};
 
-use super::date_and_minute;
+use super::Date;
 
 const TEN_SECONDS: i64 = 10_000;
 const DAY: i64 = 86_400_000;
@@ -426,16 +426,17 @@ impl<K: Key> KeyedProcessFunction<K, Bid, (String, String)> for Stats<K> {
         }
         let minute = (b.date_time.rem_euclid(DAY) / 60_000) as u64 + 1;
         c[12] = c[12].max(minute);
-        let mut shown = String::with_capacity(64);
+        // Written in place: q15 and q16 emit a row per bid.
+        let mut shown = String::with_capacity(96);
         if self.minute {
             let m = c[12] - 1;
-            shown.push_str(&format!("{:02}:{:02},", m / 60, m % 60));
+            write!(shown, "{:02}:{:02},", m / 60, m % 60).map_err(|e| e.to_string())?;
         }
         for (i, n) in c[..12].iter().enumerate() {
             if i > 0 {
                 shown.push(',');
             }
-            shown.push_str(&n.to_string());
+            write!(shown, "{n}").map_err(|e| e.to_string())?;
         }
         counts.set(&mut ctx.state(), c)?;
         let key = (self.show)(ctx.key());
@@ -452,13 +453,13 @@ fn day(ms: i64) -> i64 {
 /// q15: per day: bids, distinct bidders and distinct auctions, in all and per
 /// price band (`total,band1,band2,band3` three times).
 pub fn q15(bids: DataStream<Bid>) -> DataStream<(String, String)> {
-    let stats = Stats { counts: None, bidders: None, auctions: None, show: |d: &i64| date_and_minute(d * DAY).0, minute: false };
+    let stats = Stats { counts: None, bidders: None, auctions: None, show: |d: &i64| Date(d * DAY).to_string(), minute: false };
     bids.key_by(|b: &Bid| day(b.date_time)).process(stats).uid("q15")
 }
 
 /// q16: as q15 per channel and day (key `channel,day`), with the latest minute first.
 pub fn q16(bids: DataStream<Bid>) -> DataStream<(String, String)> {
-    let show = |(channel, d): &(String, i64)| format!("{channel},{}", date_and_minute(d * DAY).0);
+    let show = |(channel, d): &(String, i64)| format!("{channel},{}", Date(d * DAY));
     let stats = Stats { counts: None, bidders: None, auctions: None, show, minute: true };
     bids.key_by(|b: &Bid| (b.channel.clone(), day(b.date_time))).process(stats).uid("q16")
 }
@@ -482,7 +483,7 @@ pub fn q17(bids: DataStream<Bid>) -> DataStream<(String, String)> {
 
 /// A key of `(id, day number)` shows as `id,yyyy-MM-dd` (q17's key).
 pub fn day_key(&(id, day): &(u64, i64)) -> String {
-    format!("{id},{}", date_and_minute(day * DAY).0)
+    format!("{id},{}", Date(day * DAY))
 }
 
 /// q18: each bidder's last bid on each auction (key `bidder,auction`):
