@@ -342,7 +342,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use std::sync::{Arc, Mutex};
 
-    use weir_runtime::Counters;
+    use weir_runtime::{Counters, Sink, SinkOperator};
     use weir_state::BackendKind;
 
     use super::*;
@@ -353,27 +353,9 @@ mod tests {
 
     struct Collect(Fired);
 
-    impl Operator<Event<WindowResult<u64, u64>>> for Collect {
-        fn open(&mut self) -> Result<(), JobError> {
-            Ok(())
-        }
-        fn process(&mut self, batch: &mut Vec<Event<WindowResult<u64, u64>>>) -> Result<(), JobError> {
+    impl Sink<WindowResult<u64, u64>> for Collect {
+        fn write(&mut self, batch: &mut Vec<Event<WindowResult<u64, u64>>>) -> Result<(), JobError> {
             self.0.lock().unwrap().extend(batch.drain(..).map(|e| (e.value.key, e.value.window.start, e.value.value)));
-            Ok(())
-        }
-        fn watermark(&mut self, _: i64) -> Result<(), JobError> {
-            Ok(())
-        }
-        fn barrier(&mut self, _: &Barrier, _: &mut Vec<OperatorSnapshot>) -> Result<(), JobError> {
-            Ok(())
-        }
-        fn checkpoint_complete(&mut self, _: &Notification) -> Result<(), JobError> {
-            Ok(())
-        }
-        fn checkpoint_aborted(&mut self, _: &Notification) -> Result<(), JobError> {
-            Ok(())
-        }
-        fn finish(&mut self) -> Result<(), JobError> {
             Ok(())
         }
     }
@@ -399,7 +381,7 @@ mod tests {
             windows_fired: counters.counter("windows_fired"),
             late: LateData::counted_in("windows", &counters, 0, None),
             processing: Some(ProcessingTimers::default()),
-            next: Box::new(Collect(fired.clone())),
+            next: Box::new(SinkOperator(Collect(fired.clone()))),
         }
     }
 
