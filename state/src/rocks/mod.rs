@@ -5,8 +5,11 @@
 //! column family, ordered by key group and time. Writes skip the write-ahead
 //! log: durability comes from checkpoints, never from the local files.
 //!
-//! Reads and writes go through a write-back cache ([`cache`]) that holds
-//! recent entries and the changes RocksDB has not seen yet.
+//! Value state ([`values`]) is read and written through a write-back cache
+//! ([`cache`]) that holds recent entries and the changes RocksDB has not
+//! seen yet; list and map state ([`collections`]) go to RocksDB directly,
+//! one stored entry per list and per map entry. States are registered in
+//! [`register`].
 //!
 //! The synchronous phase of a snapshot takes the cache's changes out (a
 //! sorted copy); a thread of the snapshot then writes them, flushes the
@@ -32,10 +35,12 @@ mod native;
 mod options;
 mod prepare;
 mod prepared_canonical;
+mod register;
 mod resources;
 mod restore;
 mod timers;
 mod upgrade;
+mod values;
 
 pub use prepare::prepare_rocksdb_restore;
 pub use restore::{kept_instance, RestoreOutcome};
@@ -46,15 +51,14 @@ use std::sync::Arc;
 
 use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteOptions, DB};
 
-use crate::codec::{self, ValueFormat};
-use crate::convert::Reader;
+use crate::codec;
 use crate::{
     Key, KeyGroupRange, KeyedStateBackend, ListId, MapId, Namespace, RestoredFile, Schema, StateDescriptor, StateError, StateId, StateKind,
     StateSnapshot, StateValue, Timer, UserKey,
 };
-use cache::{Entry, Value, WriteCache};
+use cache::WriteCache;
 use key_filter::KeyFilter;
-use keys::{cache_key, timer_key, timer_ts, STATE_BYTES};
+use keys::{timer_key, timer_ts};
 use native::{tempfile_dir, RocksDbSnapshot};
 pub(crate) use options::{db_options, db_options_with, descriptors, with_merge, write_options};
 
@@ -257,104 +261,11 @@ impl<K: Key> RocksDbBackend<K> {
         v
     }
 
-    /// Builds the cache key of `(key, ns)` in state `id` into `key_buf`.
-    fn locate<N: Namespace, V>(&mut self, id: &StateId<N, V>, kg: u32, key: &K, ns: &N) -> Result<usize, StateError> {
-        self.check(kg)?;
-        let state = id.index();
-        if state >= self.states.len() {
-            return Err(StateError::UnknownState(state));
-        }
-        cache_key(&mut self.key_buf, state, kg, key, ns)?;
-        Ok(state)
-    }
-
-    /// The cached entry for `key_buf`, read from RocksDB first when it is not cached.
-    fn entry(&mut self, state: usize) -> Result<&mut Entry, StateError> {
-        let (db, key, states, filter) = (&self.db, &self.key_buf, &self.states, &self.filter);
-        self.cache.get_or_load(key, || {
-            if !filter.may_contain(key) {
-                return Ok(Entry { value: None, dirty: false, in_db: false, in_filter: false });
-            }
-            let cf = cf_of(db, &states[state].0)?;
-            let found = db.get_pinned_cf(cf, &key[STATE_BYTES..]).map_err(|e| db_err("get", e))?.map(|v| Value::from_slice(&v));
-            Ok(Entry { in_db: found.is_some(), in_filter: found.is_some(), value: found, dirty: false })
-        })
-    }
-
     /// A snapshot's synchronous phase done here and now: writes the cache's
     /// changes and creates a RocksDB checkpoint (hard links) in a directory
     /// of its own.
     fn checkpoint(&mut self) -> Result<PathBuf, StateError> {
         self.checkpoint_job()?.run().0
-    }
-
-    /// Registers state `state` of `kind` in a column family of its own: the
-    /// existing registration of the same name and schema, or a new one,
-    /// reading what a restore left under the name as [`crate::convert`] decides.
-    fn register_cf<N: Namespace, UK: UserKey, V: StateValue>(
-        &mut self,
-        state: &StateDescriptor<V>,
-        kind: StateKind,
-    ) -> Result<usize, StateError> {
-        let reader = Reader::<K, N, UK, V>::new(kind, state);
-        let schema = reader.schema();
-        let name = state.name();
-        if let Some(i) = self.states.iter().position(|s| s.0 == name) {
-            if self.states[i].1 != schema {
-                return Err(StateError::TypeConflict {
-                    name: name.to_string(),
-                    existing: self.states[i].1.to_string(),
-                    requested: schema.to_string(),
-                });
-            }
-            return Ok(i);
-        }
-        // Decide before changing anything: a refused state stays as it was.
-        let pending_plan = match self.pending.get(name) {
-            Some(p) => Some(reader.plan(&p.type_name, p.format)?),
-            None => None,
-        };
-        self.settle()?;
-        let recorded_plan = match self.recorded(name)? {
-            Some(r) => Some(reader.plan(&r.description, r.format)?),
-            None => None,
-        };
-        if self.db.cf_handle(name).is_none() {
-            let options = db_options(self.config.memory_bytes);
-            // Settled above: no snapshot thread holds the database.
-            let db = Arc::get_mut(&mut self.db)
-                .ok_or_else(|| StateError::Io(std::io::Error::other(format!("cannot create state {name} while a snapshot is written"))))?;
-            db.create_cf(name, &options).map_err(|e| db_err(&format!("creating state {name}"), e))?;
-        }
-        if let Some(p) = self.pending.remove(name) {
-            self.load_canonical(name, &reader, pending_plan, p)?;
-        } else if let Some(plan) = recorded_plan.filter(|p| p.converts()) {
-            self.convert_state(name, &reader, &plan)?;
-        }
-        self.record(name, &schema)?;
-        self.states.push((name.to_string(), schema));
-        Ok(self.states.len() - 1)
-    }
-
-    /// Writes the changes out once there are many, and empties the cache once it holds more than its share of memory.
-    ///
-    /// A full cache is emptied even when writing took it back under its
-    /// share (the timers written were counted in it): kept just under, it
-    /// would be full again at the next new entry, and each of those writes
-    /// goes over every cached entry to find a handful of changes.
-    #[inline]
-    fn bound_cache(&mut self) -> Result<(), StateError> {
-        if self.cache.needs_write() {
-            let full = self.cache.is_full();
-            self.write_cache()?;
-            if full {
-                self.cache.clear();
-                if self.filter.wants_rebuild() {
-                    self.rebuild_filter()?;
-                }
-            }
-        }
-        Ok(())
     }
 }
 
@@ -372,42 +283,15 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
     }
 
     fn get<N: Namespace, V: StateValue>(&mut self, id: &StateId<N, V>, kg: u32, key: &K, ns: &N) -> Result<Option<V>, StateError> {
-        let state = self.locate(id, kg, key, ns)?;
-        let value = match &self.entry(state)?.value {
-            Some(bytes) => Some(codec::decode(ValueFormat::CURRENT, bytes)?),
-            None => None,
-        };
-        self.bound_cache()?;
-        Ok(value)
+        self.rocks_get(id, kg, key, ns)
     }
 
     fn put<N: Namespace, V: StateValue>(&mut self, id: &StateId<N, V>, kg: u32, key: &K, ns: &N, value: V) -> Result<(), StateError> {
-        self.locate(id, kg, key, ns)?;
-        self.value_buf.clear();
-        codec::encode_into(&value, &mut self.value_buf)?;
-        self.cache.put(&self.key_buf, Value::from_slice(&self.value_buf));
-        self.bound_cache()
+        self.rocks_put(id, kg, key, ns, value)
     }
 
     fn remove<N: Namespace, V: StateValue>(&mut self, id: &StateId<N, V>, kg: u32, key: &K, ns: &N) -> Result<Option<V>, StateError> {
-        let state = self.locate(id, kg, key, ns)?;
-        let entry = self.entry(state)?;
-        let old = match &entry.value {
-            Some(bytes) => Some(codec::decode(ValueFormat::CURRENT, bytes)?),
-            None => None,
-        };
-        if old.is_some() {
-            if entry.in_db {
-                let was_dirty = std::mem::replace(&mut entry.dirty, true);
-                let len = entry.value.take().map_or(0, |v| v.len());
-                self.cache.changed(self.key_buf.len(), was_dirty, len, 0);
-            } else {
-                // Created since RocksDB last saw this key: nothing to delete there.
-                self.cache.forget(&self.key_buf);
-            }
-        }
-        self.bound_cache()?;
-        Ok(old)
+        self.rocks_remove(id, kg, key, ns)
     }
 
     fn upsert<N: Namespace, V: StateValue, X>(
@@ -420,40 +304,7 @@ impl<K: Key> KeyedStateBackend<K> for RocksDbBackend<K> {
         init: impl FnOnce(X) -> V,
         update: impl FnOnce(&mut V, X),
     ) -> Result<bool, StateError> {
-        let state = self.locate(id, kg, key, ns)?;
-        let mut buf = std::mem::take(&mut self.value_buf);
-        buf.clear();
-        let entry = self.entry(state)?;
-        let was_dirty = std::mem::replace(&mut entry.dirty, true);
-        let (old_len, created) = match &entry.value {
-            Some(bytes) => {
-                let mut value: V = codec::decode(ValueFormat::CURRENT, bytes)?;
-                update(&mut value, input);
-                codec::encode_into(&value, &mut buf)?;
-                (bytes.len(), false)
-            }
-            None => {
-                codec::encode_into(&init(input), &mut buf)?;
-                (0, true)
-            }
-        };
-        let new_len = buf.len();
-        match &mut entry.value {
-            Some(bytes) => {
-                bytes.clear();
-                // Byte by byte: values here are mostly a few bytes, for
-                // which a call to `memmove` costs more than the copy.
-                bytes.reserve(buf.len());
-                for &b in &buf {
-                    bytes.push(b);
-                }
-            }
-            None => entry.value = Some(Value::from_slice(&buf)),
-        }
-        self.value_buf = buf;
-        self.cache.changed(self.key_buf.len(), was_dirty, old_len, new_len);
-        self.bound_cache()?;
-        Ok(created)
+        self.rocks_upsert(id, kg, key, ns, input, init, update)
     }
 
     fn register_list<N: Namespace, V: StateValue>(&mut self, state: &StateDescriptor<V>) -> Result<ListId<N, V>, StateError> {
