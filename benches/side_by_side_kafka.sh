@@ -67,19 +67,7 @@ if [ ! -x "$PRODUCER" ]; then
   (cd "$ROOT" && cargo build --release --features kafka --example kafka_windowed_count)
 fi
 
-# A port nobody listens on, below Linux's ephemeral range (as scripts/kafka.sh picks).
-PORT="$(python3 -c '
-import random, socket
-for _ in range(200):
-    p = random.randint(20000, 31999)
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", p)); print(p); break
-    except OSError:
-        pass
-    finally:
-        s.close()
-')"
+PORT="$(free_port)"
 BROKER_DIR="$(mktemp -d /tmp/weir-kafka-bench.XXXXXX)"
 BOOTSTRAP="127.0.0.1:$PORT"
 stop_broker() {

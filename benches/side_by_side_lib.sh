@@ -10,6 +10,23 @@ to_count() {
     printf "%.0f\n", s * m }' || { echo "side_by_side: bad count '$1'" >&2; exit 2; }
 }
 
+# A loopback port nobody listens on, below Linux's ephemeral range (as
+# scripts/kafka.sh picks for its controller).
+free_port() {
+  python3 -c '
+import random, socket
+for _ in range(200):
+    p = random.randint(20000, 31999)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+    finally:
+        s.close()
+'
+}
+
 # Value of key $1 in the key=value line $2 ('' if absent).
 field() { sed -n "s/^.* $1=\([^ ]*\).*$/\1/p" <<<" $2" | head -1; }
 
