@@ -32,6 +32,10 @@ mod queries;
 
 use queries::{Input, Output, QUERIES};
 
+/// The allocator of the `nexmark` example (see there for why and what it measured).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// CPU seconds (user and system) the process has used: /proc/self/stat's
 /// fields 14 and 15, in clock ticks of 1/100 s.
 fn cpu_seconds() -> f64 {

@@ -24,6 +24,15 @@ pub mod queries;
 
 use queries::{Input, Output};
 
+/// The allocator of this program: a Nexmark bid carries three strings that
+/// are allocated on the source's thread and freed on the thread of the
+/// operator that consumes it. glibc's `free` of memory from another thread's
+/// arena takes that arena's lock and consolidates it; mimalloc frees it into
+/// a per-thread list. Measured with q16 on RocksDB, 10M events: 227-232 k
+/// events/s per core against 195-210 k with glibc's allocator, in alternating runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Nexmark queries q0 to q22 on a generated stream.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "nexmark", version)]

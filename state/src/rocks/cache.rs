@@ -14,6 +14,12 @@
 //!
 //! Entries that are created and removed between two writes (window contents)
 //! never reach RocksDB at all.
+//!
+//! Map entries are cached one by one like values. A map is also read whole
+//! (a prefix scan) and cleared whole (a range deletion), which must see the
+//! cached entries: the cache keeps an index of the cached entries of every
+//! map ([`WriteCache::members`]), so that a scan merges them with RocksDB's
+//! in key order and a clear drops them.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -28,6 +34,13 @@ pub(crate) type CacheKey = SmallVec<[u8; 24]>;
 
 /// An encoded value, inline up to 16 bytes (counts, sums, timestamps).
 pub(crate) type Value = SmallVec<[u8; 16]>;
+
+/// A map entry's encoded user key, inline up to 16 bytes.
+pub(crate) type Member = SmallVec<[u8; 16]>;
+
+/// Memory charged per member of the map index besides its bytes: its slot in
+/// the map's list (24 bytes inline plus a length) at the list's average load.
+const MEMBER_OVERHEAD: usize = 48;
 
 /// The changed entries taken out of the cache to be written. Keys and values
 /// are copied into one buffer (one allocation for all of them, not one per
@@ -152,6 +165,12 @@ pub(crate) struct WriteCache {
     /// encoded `(key, namespace)` of each.
     timers: BTreeMap<(u16, i64), FxHashSet<TimerTail>>,
     timer_bytes: usize,
+    /// The cached entries of every map, by the map's cache key (`[state]
+    /// [kg][codec((key, namespace))]`): the encoded user keys of its cached
+    /// entries. A member may outlive its entry (a removed entry that never
+    /// reached RocksDB is dropped from the cache, not from here) and may be
+    /// listed twice; every cached map entry is listed.
+    maps: hashbrown::HashMap<CacheKey, Vec<Member>, FxBuildHasher>,
     /// Memory the backend holds against the cache's share besides the entries (its key filter).
     reserved: usize,
     /// The whole process's budget for write caches.
@@ -168,6 +187,7 @@ impl WriteCache {
             dirty_entries: 0,
             timers: BTreeMap::new(),
             timer_bytes: 0,
+            maps: hashbrown::HashMap::default(),
             reserved: 0,
             budget,
         }
@@ -206,7 +226,7 @@ impl WriteCache {
         self.bytes + self.timer_bytes > self.limit()
     }
 
-    #[cfg(test)]
+    /// The cached entry for `key`, if any (nothing is loaded).
     pub(crate) fn get(&self, key: &[u8]) -> Option<&Entry> {
         self.entries.get(key)
     }
@@ -230,8 +250,8 @@ impl WriteCache {
 
     /// Sets the value of `key` and marks it changed, with one probe of the
     /// table. A key not cached may be in RocksDB (a removal then needs a
-    /// tombstone).
-    pub(crate) fn put(&mut self, key: &[u8], value: Value) {
+    /// tombstone). `true` when the key was not cached.
+    pub(crate) fn put(&mut self, key: &[u8], value: Value) -> bool {
         let new_len = value.len();
         let replaced = match self.entries.entry_ref(key) {
             EntryRef::Occupied(mut o) => {
@@ -245,14 +265,75 @@ impl WriteCache {
             }
         };
         match replaced {
-            Some((was_dirty, old_len)) => self.changed(key.len(), was_dirty, old_len, new_len),
+            Some((was_dirty, old_len)) => {
+                self.changed(key.len(), was_dirty, old_len, new_len);
+                false
+            }
             None => {
                 let size = key.len() + new_len + ENTRY_OVERHEAD;
                 self.bytes += size;
                 self.dirty_bytes += size;
                 self.dirty_entries += 1;
+                true
             }
         }
+    }
+
+    /// Lists `member` (an encoded user key) among the cached entries of the
+    /// map `map`: called whenever one of its entries comes into the cache.
+    pub(crate) fn add_member(&mut self, map: &[u8], member: &[u8]) {
+        let list = match self.maps.entry_ref(map) {
+            EntryRef::Occupied(o) => o.into_mut(),
+            EntryRef::Vacant(v) => {
+                self.bytes += map.len() + ENTRY_OVERHEAD;
+                v.insert(Vec::new())
+            }
+        };
+        list.push(Member::from_slice(member));
+        self.bytes += member.len() + MEMBER_OVERHEAD;
+    }
+
+    /// Orders the index of map `map` and drops its repeats, for
+    /// [`WriteCache::members`]. A stable sort, so that a list ordered at the
+    /// last scan, with few members added since, is ordered in linear time.
+    pub(crate) fn order_members(&mut self, map: &[u8]) {
+        let Some(list) = self.maps.get_mut(map) else { return };
+        list.sort();
+        let mut dropped = 0;
+        list.dedup_by(|a, b| {
+            let same = a == b;
+            if same {
+                dropped += a.len() + MEMBER_OVERHEAD;
+            }
+            same
+        });
+        self.bytes -= dropped;
+    }
+
+    /// The encoded user keys of the cached entries of map `map`, ordered and
+    /// without repeats as of the last [`WriteCache::order_members`] (some may
+    /// no longer be cached).
+    pub(crate) fn members(&self, map: &[u8]) -> &[Member] {
+        self.maps.get(map).map_or(&[], Vec::as_slice)
+    }
+
+    /// Drops map `map`'s cached entries (changed or not) and its index: the
+    /// map is being cleared in RocksDB. Returns how many entries were dropped.
+    pub(crate) fn forget_map(&mut self, map: &[u8]) -> usize {
+        let Some(members) = self.maps.remove(map) else { return 0 };
+        self.bytes -= map.len() + ENTRY_OVERHEAD;
+        let mut key = CacheKey::from_slice(map);
+        let mut dropped = 0;
+        for member in &members {
+            self.bytes -= member.len() + MEMBER_OVERHEAD;
+            key.truncate(map.len());
+            key.extend_from_slice(member);
+            if let Some(old) = self.entries.remove(key.as_slice()) {
+                self.uncount(key.len(), &old);
+                dropped += 1;
+            }
+        }
+        dropped
     }
 
     /// Inserts or replaces the entry for `key`.
@@ -332,6 +413,7 @@ impl WriteCache {
     /// Empties the cache (after its changes were written).
     pub(crate) fn clear(&mut self) {
         self.entries = hashbrown::HashMap::default();
+        self.maps = hashbrown::HashMap::default();
         self.bytes = 0;
         self.dirty_bytes = 0;
         self.dirty_entries = 0;
@@ -522,6 +604,31 @@ mod tests {
         let changes = large.take_changes(|_| {});
         assert_eq!((changes.len(), changes.bytes.len()), (n, n * 258));
         assert!(!large.needs_write() && large.dirty_data() == 0);
+    }
+
+    #[test]
+    fn a_maps_index_lists_its_entries_in_order_and_clearing_drops_them() {
+        let mut c = WriteCache::new(1 << 20);
+        let (map, other) = (&b"m1"[..], &b"m2"[..]);
+        for member in [&b"c"[..], b"a", b"b"] {
+            let key = [map, member].concat();
+            assert!(c.put(&key, Value::from_slice(&[1])), "a new key");
+            c.add_member(map, member);
+        }
+        assert!(!c.put(b"m1a", Value::from_slice(&[2])), "a cached key");
+        c.add_member(map, b"a"); // listed twice: a scan sees it once
+        c.put(b"m2a", Value::from_slice(&[3]));
+        c.add_member(other, b"a");
+        let with_both = c.bytes;
+        c.order_members(map);
+        let members: Vec<&[u8]> = c.members(map).iter().map(|m| m.as_slice()).collect();
+        assert_eq!(members, vec![&b"a"[..], b"b", b"c"]);
+        assert_eq!(c.bytes, with_both - 1 - MEMBER_OVERHEAD, "the repeat is no longer charged");
+        assert_eq!(c.forget_map(map), 3);
+        assert!(c.members(map).is_empty() && c.get(b"m1b").is_none());
+        assert_eq!(changes(&mut c), vec![(b"m2a".to_vec(), Some(vec![3u8]))], "a cleared map's changes are not written");
+        assert_eq!(c.forget_map(other), 1);
+        assert_eq!((c.bytes, c.dirty_bytes), (0, 0), "everything charged was released");
     }
 
     #[test]

@@ -1,21 +1,27 @@
 //! List and map state in RocksDB, one stored entry per list and per map
-//! entry (the layout of [`crate::convert`]), read and written in RocksDB
-//! directly rather than through the write cache, which holds whole values:
+//! entry (the layout of [`crate::convert`]):
 //!
 //! - a map entry is `kg ++ codec((key, namespace)) ++ codec(user key)`, so
 //!   one entry is one point read or write, a map is a prefix scan in the
-//!   order of its encoded user keys, and clearing it is one range deletion;
+//!   order of its encoded user keys, and clearing it is one range deletion.
+//!   Entries go through the write cache like values ([`super::cache`]): a
+//!   map that gains an entry per record (distinct counts) would otherwise
+//!   pay a memtable insert at a random place per record, where the cache
+//!   writes its changes sorted, many at a time as one SST file. A scan
+//!   merges the map's cached entries with RocksDB's;
 //! - a list is `kg ++ codec((key, namespace))` holding its elements'
 //!   encodings one after another; adding is a RocksDB merge that appends
-//!   ([`append_merge`]), so it never reads the list.
+//!   ([`append_merge`]), so it never reads the list. Lists are written in
+//!   RocksDB directly.
 //!
-//! Writes first wait for a snapshot's thread ([`RocksDbBackend::settle`]):
-//! a RocksDB checkpoint in the making must not see changes made after its
-//! barrier. Reads need no wait.
+//! Writes to RocksDB first wait for a snapshot's thread
+//! ([`RocksDbBackend::settle`]): a RocksDB checkpoint in the making must not
+//! see changes made after its barrier. Reads need no wait.
 
 use rocksdb::{MergeOperands, ReadOptions};
 
-use super::keys::KG_BYTES;
+use super::cache::{CacheKey, Value};
+use super::keys::{cache_key, STATE_BYTES};
 use super::{cf_of, db_err, RocksDbBackend};
 use crate::codec::{self, ValueFormat};
 use crate::{Key, ListId, MapId, Namespace, StateError, StateValue, UserKey};
@@ -115,11 +121,37 @@ impl<K: Key> RocksDbBackend<K> {
         self.db.delete_cf_opt(cf, &self.key_buf, &self.write).map_err(|e| db_err("clearing a list", e))
     }
 
-    /// `kg ++ codec((key, ns)) ++ codec(user_key)` into `key_buf`.
-    fn map_entry_key<N: Namespace, UK: UserKey>(&mut self, kg: u32, key: &K, ns: &N, user_key: &UK) -> Result<(), StateError> {
-        self.collection_key(kg, key, ns)?;
+    /// The cache key of a map, `[state] ++ kg ++ codec((key, ns))`, into
+    /// `key_buf`; its tail from [`STATE_BYTES`] on is the prefix of the map's
+    /// entries in RocksDB. Returns its length.
+    fn map_key<N: Namespace>(&mut self, state: usize, kg: u32, key: &K, ns: &N) -> Result<usize, StateError> {
+        self.collection(state, kg)?;
+        cache_key(&mut self.key_buf, state, kg, key, ns)?;
+        Ok(self.key_buf.len())
+    }
+
+    /// The cache key of a map entry, the map's key then `codec(user_key)`,
+    /// into `key_buf`. Returns the length of the map's key.
+    fn map_entry_key<N: Namespace, UK: UserKey>(
+        &mut self,
+        state: usize,
+        kg: u32,
+        key: &K,
+        ns: &N,
+        user_key: &UK,
+    ) -> Result<usize, StateError> {
+        let map = self.map_key(state, kg, key, ns)?;
         codec::encode_into(user_key, &mut self.key_buf)?;
-        Ok(())
+        Ok(map)
+    }
+
+    /// Lists the entry in `key_buf` among its map's cached entries, when it
+    /// was just loaded into the cache (`map` is the length of the map's key).
+    fn note_loaded(&mut self, loaded: bool, map: usize) {
+        if loaded {
+            let (map, member) = self.key_buf.split_at(map);
+            self.cache.add_member(map, member);
+        }
     }
 
     pub(super) fn rocks_map_get<N: Namespace, UK: UserKey, V: StateValue>(
@@ -130,13 +162,16 @@ impl<K: Key> RocksDbBackend<K> {
         ns: &N,
         user_key: &UK,
     ) -> Result<Option<V>, StateError> {
-        self.collection(id.index(), kg)?;
-        self.map_entry_key(kg, key, ns, user_key)?;
-        let cf = cf_of(&self.db, &self.states[id.index()].0)?;
-        match self.db.get_pinned_cf(cf, &self.key_buf).map_err(|e| db_err("reading a map entry", e))? {
-            Some(v) => Ok(Some(codec::decode(ValueFormat::CURRENT, &v)?)),
-            None => Ok(None),
-        }
+        let state = id.index();
+        let map = self.map_entry_key(state, kg, key, ns, user_key)?;
+        let mut loaded = false;
+        let value = match &self.entry_loading(state, &mut loaded)?.value {
+            Some(bytes) => Some(codec::decode(ValueFormat::CURRENT, bytes)?),
+            None => None,
+        };
+        self.note_loaded(loaded, map);
+        self.bound_cache()?;
+        Ok(value)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -149,13 +184,12 @@ impl<K: Key> RocksDbBackend<K> {
         user_key: &UK,
         value: &V,
     ) -> Result<(), StateError> {
-        self.collection(id.index(), kg)?;
-        self.settle()?;
-        self.map_entry_key(kg, key, ns, user_key)?;
+        let map = self.map_entry_key(id.index(), kg, key, ns, user_key)?;
         self.value_buf.clear();
         codec::encode_into(value, &mut self.value_buf)?;
-        let cf = cf_of(&self.db, &self.states[id.index()].0)?;
-        self.db.put_cf_opt(cf, &self.key_buf, &self.value_buf, &self.write).map_err(|e| db_err("writing a map entry", e))
+        let added = self.cache.put(&self.key_buf, Value::from_slice(&self.value_buf));
+        self.note_loaded(added, map);
+        self.bound_cache()
     }
 
     pub(super) fn rocks_map_remove<N: Namespace, UK: UserKey, V: StateValue>(
@@ -166,15 +200,25 @@ impl<K: Key> RocksDbBackend<K> {
         ns: &N,
         user_key: &UK,
     ) -> Result<Option<V>, StateError> {
-        let old = self.rocks_map_get(id, kg, key, ns, user_key)?;
-        if old.is_some() {
-            self.settle()?;
-            let cf = cf_of(&self.db, &self.states[id.index()].0)?;
-            self.db.delete_cf_opt(cf, &self.key_buf, &self.write).map_err(|e| db_err("removing a map entry", e))?;
-        }
+        let state = id.index();
+        let map = self.map_entry_key(state, kg, key, ns, user_key)?;
+        let mut loaded = false;
+        let (old, cached) = self.remove_cached(state, &mut loaded)?;
+        self.note_loaded(loaded && cached, map);
+        let old = match old {
+            Some(bytes) => Some(codec::decode(ValueFormat::CURRENT, &bytes)?),
+            None => None,
+        };
+        self.bound_cache()?;
         Ok(old)
     }
 
+    /// Calls `f` with every entry of the map in the order of the encoded
+    /// user keys: RocksDB's entries merged with the cached ones, which
+    /// replace or (removed) hide RocksDB's.
+    ///
+    /// No wait for a snapshot's thread: the changes it is writing are still
+    /// cached, and cached entries win.
     pub(super) fn rocks_map_for_each<N: Namespace, UK: UserKey, V: StateValue>(
         &mut self,
         id: &MapId<N, UK, V>,
@@ -183,22 +227,54 @@ impl<K: Key> RocksDbBackend<K> {
         ns: &N,
         f: &mut dyn FnMut(UK, V) -> Result<(), StateError>,
     ) -> Result<(), StateError> {
-        self.collection(id.index(), kg)?;
-        self.collection_key(kg, key, ns)?;
-        let prefix = self.key_buf.clone();
+        let state = id.index();
+        let map_len = self.map_key(state, kg, key, ns)?;
+        let mut entry_key = CacheKey::from_slice(&self.key_buf);
+        self.cache.order_members(&entry_key);
+        let members = self.cache.members(&entry_key);
+        let prefix = &self.key_buf[STATE_BYTES..map_len];
         let mut read = ReadOptions::default();
-        if let Some(end) = prefix_end(&prefix) {
+        if let Some(end) = prefix_end(prefix) {
             read.set_iterate_upper_bound(end);
         }
-        let cf = cf_of(&self.db, &self.states[id.index()].0)?;
+        let cf = cf_of(&self.db, &self.states[state].0)?;
         let mut it = self.db.raw_iterator_cf_opt(cf, read);
-        it.seek(&prefix);
-        while let Some((k, v)) = it.item() {
-            let Some(user_key) = k.strip_prefix(prefix.as_slice()) else { break };
-            let uk: UK = codec::decode(ValueFormat::CURRENT, user_key)?;
-            let value: V = codec::decode(ValueFormat::CURRENT, v)?;
-            f(uk, value)?;
-            it.next();
+        it.seek(prefix);
+        let mut members = members.iter().peekable();
+        loop {
+            let stored = it.item().and_then(|(k, v)| Some((k.strip_prefix(prefix)?, v)));
+            let member = members.peek().map(|m| m.as_slice());
+            // The next user key, from the cache or from RocksDB.
+            let (from_cache, from_db) = match (member, stored) {
+                (None, None) => break,
+                (Some(_), None) => (true, false),
+                (None, Some(_)) => (false, true),
+                (Some(m), Some((s, _))) => (m <= s, m >= s),
+            };
+            let mut next: Option<(UK, V)> = None;
+            let mut cached = false;
+            if let (true, Some(m)) = (from_cache, member) {
+                entry_key.truncate(map_len);
+                entry_key.extend_from_slice(m);
+                if let Some(entry) = self.cache.get(&entry_key) {
+                    cached = true;
+                    if let Some(v) = &entry.value {
+                        next = Some((codec::decode(ValueFormat::CURRENT, m)?, codec::decode(ValueFormat::CURRENT, v)?));
+                    }
+                }
+            }
+            if let (true, false, Some((s, v))) = (from_db, cached, stored) {
+                next = Some((codec::decode(ValueFormat::CURRENT, s)?, codec::decode(ValueFormat::CURRENT, v)?));
+            }
+            if from_cache {
+                members.next();
+            }
+            if from_db {
+                it.next();
+            }
+            if let Some((uk, v)) = next {
+                f(uk, v)?;
+            }
         }
         it.status().map_err(|e| db_err("reading a map", e))
     }
@@ -210,14 +286,17 @@ impl<K: Key> RocksDbBackend<K> {
         key: &K,
         ns: &N,
     ) -> Result<(), StateError> {
-        self.collection(id.index(), kg)?;
+        let state = id.index();
+        let map_len = self.map_key(state, kg, key, ns)?;
+        // A snapshot's thread may be writing entries of this map: they go first.
         self.settle()?;
-        self.collection_key(kg, key, ns)?;
-        let cf = cf_of(&self.db, &self.states[id.index()].0)?;
+        let dropped = self.cache.forget_map(&self.key_buf[..map_len]);
+        self.filter.note_removed(dropped);
+        let prefix = &self.key_buf[STATE_BYTES..map_len];
+        let cf = cf_of(&self.db, &self.states[state].0)?;
         // The key group's two bytes never are all 0xff (at most 32768 key groups).
-        let end = prefix_end(&self.key_buf).ok_or_else(|| StateError::Corrupt("a map key without an end".into()))?;
-        let _ = KG_BYTES;
-        self.db.delete_range_cf_opt(cf, &self.key_buf, &end, &self.write).map_err(|e| db_err("clearing a map", e))
+        let end = prefix_end(prefix).ok_or_else(|| StateError::Corrupt("a map key without an end".into()))?;
+        self.db.delete_range_cf_opt(cf, prefix, &end, &self.write).map_err(|e| db_err("clearing a map", e))
     }
 }
 

@@ -197,10 +197,8 @@ impl<K: Key> RocksDbBackend<K> {
         let started = std::time::Instant::now();
         let mut hashes = Vec::new();
         let mut key = Vec::new();
-        // List and map state bypass the cache: their keys need no filter.
-        for (i, (name, _)) in
-            self.states.iter().enumerate().filter(|(_, s)| matches!(s.1.kind, crate::StateKind::Value | crate::StateKind::Reducing))
-        {
+        // Lists bypass the cache: their keys need no filter.
+        for (i, (name, _)) in self.states.iter().enumerate().filter(|(_, s)| s.1.kind != crate::StateKind::List) {
             let mut read = ReadOptions::default();
             read.fill_cache(false);
             let mut it = self.db.raw_iterator_cf_opt(cf_of(&self.db, name)?, read);

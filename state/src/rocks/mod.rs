@@ -466,3 +466,6 @@ mod tests;
 
 #[cfg(test)]
 mod rescale_tests;
+
+#[cfg(test)]
+mod map_tests;

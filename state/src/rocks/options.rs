@@ -40,11 +40,12 @@ pub(crate) fn db_options_with(shared: &resources::SharedMemory) -> Options {
     // which otherwise dominates such reads.
     opts.set_memtable_prefix_bloom_ratio(0.1);
     opts.set_memtable_whole_key_filtering(true);
-    // Memtables of 8 MiB rather than 64: a map entry written on its own
-    // (not through the write cache) is a skip-list insert at a random
-    // place, whose cost grows with the list's height and its misses in the
-    // CPU's caches (q16 on RocksDB: 26% of its time in the insert with
-    // 64 MiB, 17% with 8 MiB). Snapshots flush less, too.
+    // Memtables of 8 MiB rather than 64: an entry written on its own (a
+    // list's append, a timer's removal; map entries did too before they went
+    // through the write cache) is a skip-list insert at a random place,
+    // whose cost grows with the list's height and its misses in the CPU's
+    // caches (q16 on RocksDB, map entries written directly: 26% of its time
+    // in the insert with 64 MiB, 17% with 8 MiB). Snapshots flush less, too.
     opts.set_write_buffer_size(8 << 20);
     opts.set_compression_type(DBCompressionType::Lz4);
     opts.set_max_background_jobs(2);

@@ -24,8 +24,14 @@ impl<K: Key> RocksDbBackend<K> {
 
     /// The cached entry for `key_buf`, read from RocksDB first when it is not cached.
     fn entry(&mut self, state: usize) -> Result<&mut Entry, StateError> {
+        self.entry_loading(state, &mut false)
+    }
+
+    /// [`Self::entry`], setting `loaded` when the entry was not cached.
+    pub(super) fn entry_loading(&mut self, state: usize, loaded: &mut bool) -> Result<&mut Entry, StateError> {
         let (db, key, states, filter) = (&self.db, &self.key_buf, &self.states, &self.filter);
         self.cache.get_or_load(key, || {
+            *loaded = true;
             if !filter.may_contain(key) {
                 return Ok(Entry { value: None, dirty: false, in_db: false, in_filter: false });
             }
@@ -33,6 +39,28 @@ impl<K: Key> RocksDbBackend<K> {
             let found = db.get_pinned_cf(cf, &key[STATE_BYTES..]).map_err(|e| db_err("get", e))?.map(|v| Value::from_slice(&v));
             Ok(Entry { in_db: found.is_some(), in_filter: found.is_some(), value: found, dirty: false })
         })
+    }
+
+    /// Removes the entry for `key_buf` in the cache, and returns its old
+    /// value. `loaded` is set when the entry was not cached before, and
+    /// `cached` tells whether it is cached now (a removal that RocksDB must
+    /// see stays as a changed entry; an entry RocksDB never saw is dropped).
+    pub(super) fn remove_cached(&mut self, state: usize, loaded: &mut bool) -> Result<(Option<Value>, bool), StateError> {
+        let entry = self.entry_loading(state, loaded)?;
+        if entry.value.is_none() {
+            return Ok((None, true));
+        }
+        if entry.in_db {
+            let was_dirty = std::mem::replace(&mut entry.dirty, true);
+            let old = entry.value.take();
+            self.cache.changed(self.key_buf.len(), was_dirty, old.as_ref().map_or(0, |v| v.len()), 0);
+            Ok((old, true))
+        } else {
+            // Created since RocksDB last saw this key: nothing to delete there.
+            let old = entry.value.take();
+            self.cache.forget(&self.key_buf);
+            Ok((old, false))
+        }
     }
 
     /// Writes the changes out once there are many, and empties the cache once it holds more than its share of memory.
@@ -95,21 +123,11 @@ impl<K: Key> RocksDbBackend<K> {
         ns: &N,
     ) -> Result<Option<V>, StateError> {
         let state = self.locate(id, kg, key, ns)?;
-        let entry = self.entry(state)?;
-        let old = match &entry.value {
-            Some(bytes) => Some(codec::decode(ValueFormat::CURRENT, bytes)?),
+        let (old, _) = self.remove_cached(state, &mut false)?;
+        let old = match old {
+            Some(bytes) => Some(codec::decode(ValueFormat::CURRENT, &bytes)?),
             None => None,
         };
-        if old.is_some() {
-            if entry.in_db {
-                let was_dirty = std::mem::replace(&mut entry.dirty, true);
-                let len = entry.value.take().map_or(0, |v| v.len());
-                self.cache.changed(self.key_buf.len(), was_dirty, len, 0);
-            } else {
-                // Created since RocksDB last saw this key: nothing to delete there.
-                self.cache.forget(&self.key_buf);
-            }
-        }
         self.bound_cache()?;
         Ok(old)
     }
