@@ -16,10 +16,10 @@
 //! never reach RocksDB at all.
 //!
 //! Map entries are cached one by one like values. A map is also read whole
-//! (a prefix scan) and cleared whole (a range deletion), which must see the
-//! cached entries: the cache keeps an index of the cached entries of every
-//! map ([`WriteCache::members`]), so that a scan merges them with RocksDB's
-//! in key order and a clear drops them.
+//! (a prefix scan of RocksDB) and cleared whole (a range deletion), which
+//! must see the changes still in the cache: the cache queues the changed
+//! entries of every map ([`WriteCache::queue`]), so that a scan writes that
+//! map's changes first and a clear drops them.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,8 +38,8 @@ pub(crate) type Value = SmallVec<[u8; 16]>;
 /// A map entry's encoded user key, inline up to 16 bytes.
 pub(crate) type Member = SmallVec<[u8; 16]>;
 
-/// Memory charged per member of the map index besides its bytes: its slot in
-/// the map's list (24 bytes inline plus a length) at the list's average load.
+/// Memory charged per queued map change besides its bytes: its slot in the
+/// map's queue (24 bytes inline plus a length) at the queue's average load.
 const MEMBER_OVERHEAD: usize = 48;
 
 /// The changed entries taken out of the cache to be written. Keys and values
@@ -151,6 +151,8 @@ pub(crate) struct Entry {
     /// The key is in the backend's filter of written keys (it was found in
     /// RocksDB or written with a value), so writing it again need not add it.
     pub in_filter: bool,
+    /// A changed map entry in its map's queue ([`WriteCache::queue`]).
+    pub queued: bool,
 }
 
 /// The cache of one backend. Keys are `[state index u16][RocksDB key]`.
@@ -165,12 +167,14 @@ pub(crate) struct WriteCache {
     /// encoded `(key, namespace)` of each.
     timers: BTreeMap<(u16, i64), FxHashSet<TimerTail>>,
     timer_bytes: usize,
-    /// The cached entries of every map, by the map's cache key (`[state]
-    /// [kg][codec((key, namespace))]`): the encoded user keys of its cached
-    /// entries. A member may outlive its entry (a removed entry that never
-    /// reached RocksDB is dropped from the cache, not from here) and may be
-    /// listed twice; every cached map entry is listed.
+    /// The changed entries of every map, by the map's cache key
+    /// (`[state][kg][codec((key, namespace))]`): their encoded user keys. A
+    /// member may outlive its entry's change (a removed entry that never
+    /// reached RocksDB is dropped from the cache, not from here). Emptied
+    /// whenever the changes are taken out.
     maps: hashbrown::HashMap<CacheKey, Vec<Member>, FxBuildHasher>,
+    /// Bytes charged for `maps`.
+    map_bytes: usize,
     /// Memory the backend holds against the cache's share besides the entries (its key filter).
     reserved: usize,
     /// The whole process's budget for write caches.
@@ -188,6 +192,7 @@ impl WriteCache {
             timers: BTreeMap::new(),
             timer_bytes: 0,
             maps: hashbrown::HashMap::default(),
+            map_bytes: 0,
             reserved: 0,
             budget,
         }
@@ -223,10 +228,10 @@ impl WriteCache {
 
     /// Whether the cache holds more than its share (and should be emptied once written).
     pub(crate) fn is_full(&self) -> bool {
-        self.bytes + self.timer_bytes > self.limit()
+        self.bytes + self.map_bytes + self.timer_bytes > self.limit()
     }
 
-    /// The cached entry for `key`, if any (nothing is loaded).
+    #[cfg(test)]
     pub(crate) fn get(&self, key: &[u8]) -> Option<&Entry> {
         self.entries.get(key)
     }
@@ -260,7 +265,7 @@ impl WriteCache {
                 Some((std::mem::replace(&mut e.dirty, true), old_len))
             }
             EntryRef::Vacant(v) => {
-                v.insert(Entry { value: Some(value), dirty: true, in_db: true, in_filter: false });
+                v.insert(Entry { value: Some(value), dirty: true, in_db: true, in_filter: false, queued: false });
                 None
             }
         };
@@ -279,55 +284,81 @@ impl WriteCache {
         }
     }
 
-    /// Lists `member` (an encoded user key) among the cached entries of the
-    /// map `map`: called whenever one of its entries comes into the cache.
-    pub(crate) fn add_member(&mut self, map: &[u8], member: &[u8]) {
-        let list = match self.maps.entry_ref(map) {
+    /// Queues the changed map entry `key` (the map's key is its first
+    /// `map_len` bytes) in its map's queue, unless it is queued already or
+    /// unchanged.
+    pub(crate) fn queue(&mut self, key: &[u8], map_len: usize) {
+        let Some(entry) = self.entries.get_mut(key) else { return };
+        if entry.queued || !entry.dirty {
+            return;
+        }
+        entry.queued = true;
+        let (map, member) = key.split_at(map_len.min(key.len()));
+        let queue = match self.maps.entry_ref(map) {
             EntryRef::Occupied(o) => o.into_mut(),
             EntryRef::Vacant(v) => {
-                self.bytes += map.len() + ENTRY_OVERHEAD;
+                self.map_bytes += map.len() + ENTRY_OVERHEAD;
                 v.insert(Vec::new())
             }
         };
-        list.push(Member::from_slice(member));
-        self.bytes += member.len() + MEMBER_OVERHEAD;
+        queue.push(Member::from_slice(member));
+        self.map_bytes += member.len() + MEMBER_OVERHEAD;
     }
 
-    /// Orders the index of map `map` and drops its repeats, for
-    /// [`WriteCache::members`]. A stable sort, so that a list ordered at the
-    /// last scan, with few members added since, is ordered in linear time.
-    pub(crate) fn order_members(&mut self, map: &[u8]) {
-        let Some(list) = self.maps.get_mut(map) else { return };
-        list.sort();
-        let mut dropped = 0;
-        list.dedup_by(|a, b| {
-            let same = a == b;
-            if same {
-                dropped += a.len() + MEMBER_OVERHEAD;
+    /// Whether map `map` has queued changes.
+    pub(crate) fn has_queued(&self, map: &[u8]) -> bool {
+        self.maps.contains_key(map)
+    }
+
+    /// Takes the queue of map `map` out, uncharged.
+    fn take_queue(&mut self, map: &[u8]) -> Vec<Member> {
+        let Some(queue) = self.maps.remove(map) else { return Vec::new() };
+        self.map_bytes -= map.len() + ENTRY_OVERHEAD + queue.iter().map(|m| m.len() + MEMBER_OVERHEAD).sum::<usize>();
+        queue
+    }
+
+    /// The changes of map `map`, `(cache key, value)` ordered by key (`None`
+    /// is a removal), taken out and marked as written, to be written now: a
+    /// scan of the map is about to read RocksDB. `new_key` as in
+    /// [`WriteCache::take_changes`]. Also returns how many are removals.
+    pub(crate) fn take_map_changes(&mut self, map: &[u8], mut new_key: impl FnMut(&[u8])) -> (Vec<(CacheKey, Option<Value>)>, usize) {
+        let queue = self.take_queue(map);
+        let mut out = Vec::with_capacity(queue.len());
+        let mut removals = 0;
+        let mut key = CacheKey::from_slice(map);
+        for member in queue {
+            key.truncate(map.len());
+            key.extend_from_slice(&member);
+            let Some(e) = self.entries.get_mut(key.as_slice()) else { continue };
+            e.queued = false;
+            if !e.dirty {
+                continue;
             }
-            same
-        });
-        self.bytes -= dropped;
+            e.dirty = false;
+            e.in_db = e.value.is_some();
+            if e.in_db && !e.in_filter {
+                new_key(&key);
+                e.in_filter = true;
+            }
+            if !e.in_db {
+                removals += 1;
+            }
+            self.dirty_bytes -= key.len() + e.value.as_ref().map_or(0, |v| v.len()) + ENTRY_OVERHEAD;
+            self.dirty_entries -= 1;
+            out.push((key.clone(), e.value.clone()));
+        }
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        (out, removals)
     }
 
-    /// The encoded user keys of the cached entries of map `map`, ordered and
-    /// without repeats as of the last [`WriteCache::order_members`] (some may
-    /// no longer be cached).
-    pub(crate) fn members(&self, map: &[u8]) -> &[Member] {
-        self.maps.get(map).map_or(&[], Vec::as_slice)
-    }
-
-    /// Drops map `map`'s cached entries (changed or not) and its index: the
-    /// map is being cleared in RocksDB. Returns how many entries were dropped.
-    pub(crate) fn forget_map(&mut self, map: &[u8]) -> usize {
-        let Some(members) = self.maps.remove(map) else { return 0 };
-        self.bytes -= map.len() + ENTRY_OVERHEAD;
+    /// Drops map `map`'s changed entries from the cache: the map is being
+    /// cleared in RocksDB. Returns how many entries were dropped.
+    pub(crate) fn forget_queued(&mut self, map: &[u8]) -> usize {
         let mut key = CacheKey::from_slice(map);
         let mut dropped = 0;
-        for member in &members {
-            self.bytes -= member.len() + MEMBER_OVERHEAD;
+        for member in self.take_queue(map) {
             key.truncate(map.len());
-            key.extend_from_slice(member);
+            key.extend_from_slice(&member);
             if let Some(old) = self.entries.remove(key.as_slice()) {
                 self.uncount(key.len(), &old);
                 dropped += 1;
@@ -372,11 +403,20 @@ impl WriteCache {
         }
     }
 
-    /// Drops the entry for `key`.
-    pub(crate) fn forget(&mut self, key: &[u8]) {
-        if let Some(old) = self.entries.remove(key) {
-            self.uncount(key.len(), &old);
+    /// Drops the entry for `key`; whether it was cached.
+    pub(crate) fn forget(&mut self, key: &[u8]) -> bool {
+        match self.entries.remove(key) {
+            Some(old) => {
+                self.uncount(key.len(), &old);
+                true
+            }
+            None => false,
         }
+    }
+
+    /// Whether no entry is cached.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 
     /// Every changed entry, `(key, value)`, copied out and marked as written
@@ -390,9 +430,12 @@ impl WriteCache {
             Changes { bytes: Vec::with_capacity(self.dirty_data()), items: Vec::with_capacity(self.dirty_entries), removals: 0 };
         self.dirty_bytes = 0;
         self.dirty_entries = 0;
+        self.maps.clear();
+        self.map_bytes = 0;
         for (k, e) in self.entries.iter_mut() {
             if e.dirty {
                 e.dirty = false;
+                e.queued = false;
                 e.in_db = e.value.is_some();
                 if e.in_db && !e.in_filter {
                     new_key(k);
@@ -414,6 +457,7 @@ impl WriteCache {
     pub(crate) fn clear(&mut self) {
         self.entries = hashbrown::HashMap::default();
         self.maps = hashbrown::HashMap::default();
+        self.map_bytes = 0;
         self.bytes = 0;
         self.dirty_bytes = 0;
         self.dirty_entries = 0;
@@ -496,11 +540,11 @@ mod tests {
     #[test]
     fn accounts_bytes_and_lists_only_changes() {
         let mut c = WriteCache::new(1 << 20);
-        c.insert(b"b", Entry { value: Some(Value::from_slice(&[1, 2, 3])), dirty: true, in_db: false, in_filter: false });
-        c.insert(b"c", Entry { value: None, dirty: false, in_db: false, in_filter: false });
-        c.insert(b"a", Entry { value: None, dirty: true, in_db: true, in_filter: false });
+        c.insert(b"b", Entry { value: Some(Value::from_slice(&[1, 2, 3])), dirty: true, in_db: false, in_filter: false, queued: false });
+        c.insert(b"c", Entry { value: None, dirty: false, in_db: false, in_filter: false, queued: false });
+        c.insert(b"a", Entry { value: None, dirty: true, in_db: true, in_filter: false, queued: false });
         assert_eq!(c.bytes, 1 + 3 + ENTRY_OVERHEAD + 2 * (1 + ENTRY_OVERHEAD));
-        c.insert(b"b", Entry { value: Some(Value::from_slice(&[9])), dirty: true, in_db: false, in_filter: false });
+        c.insert(b"b", Entry { value: Some(Value::from_slice(&[9])), dirty: true, in_db: false, in_filter: false, queued: false });
         assert_eq!(c.bytes, 1 + 1 + ENTRY_OVERHEAD + 2 * (1 + ENTRY_OVERHEAD));
         assert_eq!(c.dirty_bytes, 1 + 1 + ENTRY_OVERHEAD + 1 + ENTRY_OVERHEAD);
         let e = c.get_or_load(b"c", || Err(())).unwrap(); // "c" changed in place
@@ -545,7 +589,7 @@ mod tests {
         c.take_changes(|k| added.push(k.to_vec()));
         assert!(added.is_empty(), "keys already in the filter were added again: {added:?}");
         // A key looked up and not found, then set: new to the filter.
-        c.insert(b"new", Entry { value: None, dirty: false, in_db: false, in_filter: false });
+        c.insert(b"new", Entry { value: None, dirty: false, in_db: false, in_filter: false, queued: false });
         c.put(b"new", Value::from_slice(&[1]));
         c.take_changes(|k| added.push(k.to_vec()));
         assert_eq!(added, vec![b"new".to_vec()]);
@@ -571,7 +615,7 @@ mod tests {
         let mut keys: Vec<Vec<u8>> = vec![vec![], vec![0], vec![0, 0], vec![1], vec![255; 20], vec![0; 17], vec![0; 16]];
         keys.extend((0..200u32).map(|i| [&[0u8; 15][..], &i.to_le_bytes(), &[(i % 3) as u8]].concat()));
         for k in &keys {
-            c.insert(k, Entry { value: None, dirty: true, in_db: true, in_filter: false });
+            c.insert(k, Entry { value: None, dirty: true, in_db: true, in_filter: false, queued: false });
         }
         keys.sort();
         let mut changes = c.take_changes(|_| {});
@@ -607,28 +651,37 @@ mod tests {
     }
 
     #[test]
-    fn a_maps_index_lists_its_entries_in_order_and_clearing_drops_them() {
+    fn a_maps_changes_are_queued_once_and_taken_or_dropped_by_map() {
         let mut c = WriteCache::new(1 << 20);
         let (map, other) = (&b"m1"[..], &b"m2"[..]);
-        for member in [&b"c"[..], b"a", b"b"] {
+        for member in [&b"c"[..], b"a", b"b", b"d"] {
             let key = [map, member].concat();
             assert!(c.put(&key, Value::from_slice(&[1])), "a new key");
-            c.add_member(map, member);
+            c.queue(&key, 2);
         }
+        let queued = c.map_bytes;
         assert!(!c.put(b"m1a", Value::from_slice(&[2])), "a cached key");
-        c.add_member(map, b"a"); // listed twice: a scan sees it once
+        c.queue(b"m1a", 2);
+        assert_eq!(c.map_bytes, queued, "queued once");
         c.put(b"m2a", Value::from_slice(&[3]));
-        c.add_member(other, b"a");
-        let with_both = c.bytes;
-        c.order_members(map);
-        let members: Vec<&[u8]> = c.members(map).iter().map(|m| m.as_slice()).collect();
-        assert_eq!(members, vec![&b"a"[..], b"b", b"c"]);
-        assert_eq!(c.bytes, with_both - 1 - MEMBER_OVERHEAD, "the repeat is no longer charged");
-        assert_eq!(c.forget_map(map), 3);
-        assert!(c.members(map).is_empty() && c.get(b"m1b").is_none());
-        assert_eq!(changes(&mut c), vec![(b"m2a".to_vec(), Some(vec![3u8]))], "a cleared map's changes are not written");
-        assert_eq!(c.forget_map(other), 1);
-        assert_eq!((c.bytes, c.dirty_bytes), (0, 0), "everything charged was released");
+        c.queue(b"m2a", 2);
+        // "d" removed before it was written: dropped from the cache, not from the queue.
+        c.forget(b"m1d");
+        let mut new_keys = Vec::new();
+        let (written, removals) = c.take_map_changes(map, |k| new_keys.push(k.to_vec()));
+        let keys: Vec<&[u8]> = written.iter().map(|(k, _)| k.as_slice()).collect();
+        assert_eq!((keys, removals), (vec![&b"m1a"[..], b"m1b", b"m1c"], 0));
+        assert_eq!(written[0].1.as_deref(), Some(&[2u8][..]), "the latest value");
+        assert_eq!(new_keys.len(), 3);
+        assert!(!c.has_queued(map) && c.has_queued(other));
+        assert!(!c.get(b"m1a").unwrap().dirty, "written");
+        assert_eq!(changes(&mut c), vec![(b"m2a".to_vec(), Some(vec![3u8]))], "only the other map's change is left");
+        assert!(!c.has_queued(other), "taking every change empties every queue");
+        c.put(b"m2b", Value::from_slice(&[4]));
+        c.queue(b"m2b", 2);
+        assert_eq!(c.forget_queued(other), 1);
+        assert!(c.get(b"m2b").is_none() && c.get(b"m2a").is_some(), "only the changed entries are dropped");
+        assert_eq!((c.map_bytes, c.dirty_bytes), (0, 0), "everything charged was released");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //!   map that gains an entry per record (distinct counts) would otherwise
 //!   pay a memtable insert at a random place per record, where the cache
 //!   writes its changes sorted, many at a time as one SST file. A scan
-//!   merges the map's cached entries with RocksDB's;
+//!   writes the map's queued changes into RocksDB first and reads RocksDB;
 //! - a list is `kg ++ codec((key, namespace))` holding its elements'
 //!   encodings one after another; adding is a RocksDB merge that appends
 //!   ([`append_merge`]), so it never reads the list. Lists are written in
@@ -18,7 +18,7 @@
 //! ([`RocksDbBackend::settle`]): a RocksDB checkpoint in the making must not
 //! see changes made after its barrier. Reads need no wait.
 
-use rocksdb::{MergeOperands, ReadOptions};
+use rocksdb::{MergeOperands, ReadOptions, WriteBatch};
 
 use super::cache::{CacheKey, Value};
 use super::keys::{cache_key, STATE_BYTES};
@@ -145,15 +145,6 @@ impl<K: Key> RocksDbBackend<K> {
         Ok(map)
     }
 
-    /// Lists the entry in `key_buf` among its map's cached entries, when it
-    /// was just loaded into the cache (`map` is the length of the map's key).
-    fn note_loaded(&mut self, loaded: bool, map: usize) {
-        if loaded {
-            let (map, member) = self.key_buf.split_at(map);
-            self.cache.add_member(map, member);
-        }
-    }
-
     pub(super) fn rocks_map_get<N: Namespace, UK: UserKey, V: StateValue>(
         &mut self,
         id: &MapId<N, UK, V>,
@@ -163,13 +154,11 @@ impl<K: Key> RocksDbBackend<K> {
         user_key: &UK,
     ) -> Result<Option<V>, StateError> {
         let state = id.index();
-        let map = self.map_entry_key(state, kg, key, ns, user_key)?;
-        let mut loaded = false;
-        let value = match &self.entry_loading(state, &mut loaded)?.value {
+        self.map_entry_key(state, kg, key, ns, user_key)?;
+        let value = match &self.entry_loading(state, &mut false)?.value {
             Some(bytes) => Some(codec::decode(ValueFormat::CURRENT, bytes)?),
             None => None,
         };
-        self.note_loaded(loaded, map);
         self.bound_cache()?;
         Ok(value)
     }
@@ -187,8 +176,8 @@ impl<K: Key> RocksDbBackend<K> {
         let map = self.map_entry_key(id.index(), kg, key, ns, user_key)?;
         self.value_buf.clear();
         codec::encode_into(value, &mut self.value_buf)?;
-        let added = self.cache.put(&self.key_buf, Value::from_slice(&self.value_buf));
-        self.note_loaded(added, map);
+        self.cache.put(&self.key_buf, Value::from_slice(&self.value_buf));
+        self.cache.queue(&self.key_buf, map);
         self.bound_cache()
     }
 
@@ -202,9 +191,11 @@ impl<K: Key> RocksDbBackend<K> {
     ) -> Result<Option<V>, StateError> {
         let state = id.index();
         let map = self.map_entry_key(state, kg, key, ns, user_key)?;
-        let mut loaded = false;
-        let (old, cached) = self.remove_cached(state, &mut loaded)?;
-        self.note_loaded(loaded && cached, map);
+        let (old, cached) = self.remove_cached(state, &mut false)?;
+        if cached && old.is_some() {
+            // A removal RocksDB has yet to see.
+            self.cache.queue(&self.key_buf, map);
+        }
         let old = match old {
             Some(bytes) => Some(codec::decode(ValueFormat::CURRENT, &bytes)?),
             None => None,
@@ -213,12 +204,33 @@ impl<K: Key> RocksDbBackend<K> {
         Ok(old)
     }
 
+    /// Writes the queued changes of the map whose cache key is the first
+    /// `map_len` bytes of `key_buf` into RocksDB, after any snapshot's
+    /// thread: RocksDB then holds the whole map, for a scan or a clear.
+    fn write_map(&mut self, state: usize, map_len: usize) -> Result<(), StateError> {
+        self.settle()?;
+        if !self.cache.has_queued(&self.key_buf[..map_len]) {
+            return Ok(());
+        }
+        let filter_limit = self.cache.share() / 2;
+        let filter = &mut self.filter;
+        let (changes, removals) = self.cache.take_map_changes(&self.key_buf[..map_len], |key| filter.insert(key, filter_limit));
+        self.filter.note_removed(removals);
+        self.cache.reserve(self.filter.bytes());
+        let cf = cf_of(&self.db, &self.states[state].0)?;
+        let mut batch = WriteBatch::default();
+        for (key, value) in &changes {
+            match value {
+                Some(v) => batch.put_cf(cf, &key[STATE_BYTES..], v),
+                None => batch.delete_cf(cf, &key[STATE_BYTES..]),
+            }
+        }
+        self.db.write_opt(batch, &self.write).map_err(|e| db_err("writing a map's changes", e))
+    }
+
     /// Calls `f` with every entry of the map in the order of the encoded
-    /// user keys: RocksDB's entries merged with the cached ones, which
-    /// replace or (removed) hide RocksDB's.
-    ///
-    /// No wait for a snapshot's thread: the changes it is writing are still
-    /// cached, and cached entries win.
+    /// user keys, read from RocksDB once the map's changes are written
+    /// ([`Self::write_map`]).
     pub(super) fn rocks_map_for_each<N: Namespace, UK: UserKey, V: StateValue>(
         &mut self,
         id: &MapId<N, UK, V>,
@@ -229,9 +241,7 @@ impl<K: Key> RocksDbBackend<K> {
     ) -> Result<(), StateError> {
         let state = id.index();
         let map_len = self.map_key(state, kg, key, ns)?;
-        let mut entry_key = CacheKey::from_slice(&self.key_buf);
-        self.cache.order_members(&entry_key);
-        let members = self.cache.members(&entry_key);
+        self.write_map(state, map_len)?;
         let prefix = &self.key_buf[STATE_BYTES..map_len];
         let mut read = ReadOptions::default();
         if let Some(end) = prefix_end(prefix) {
@@ -240,45 +250,19 @@ impl<K: Key> RocksDbBackend<K> {
         let cf = cf_of(&self.db, &self.states[state].0)?;
         let mut it = self.db.raw_iterator_cf_opt(cf, read);
         it.seek(prefix);
-        let mut members = members.iter().peekable();
-        loop {
-            let stored = it.item().and_then(|(k, v)| Some((k.strip_prefix(prefix)?, v)));
-            let member = members.peek().map(|m| m.as_slice());
-            // The next user key, from the cache or from RocksDB.
-            let (from_cache, from_db) = match (member, stored) {
-                (None, None) => break,
-                (Some(_), None) => (true, false),
-                (None, Some(_)) => (false, true),
-                (Some(m), Some((s, _))) => (m <= s, m >= s),
-            };
-            let mut next: Option<(UK, V)> = None;
-            let mut cached = false;
-            if let (true, Some(m)) = (from_cache, member) {
-                entry_key.truncate(map_len);
-                entry_key.extend_from_slice(m);
-                if let Some(entry) = self.cache.get(&entry_key) {
-                    cached = true;
-                    if let Some(v) = &entry.value {
-                        next = Some((codec::decode(ValueFormat::CURRENT, m)?, codec::decode(ValueFormat::CURRENT, v)?));
-                    }
-                }
-            }
-            if let (true, false, Some((s, v))) = (from_db, cached, stored) {
-                next = Some((codec::decode(ValueFormat::CURRENT, s)?, codec::decode(ValueFormat::CURRENT, v)?));
-            }
-            if from_cache {
-                members.next();
-            }
-            if from_db {
-                it.next();
-            }
-            if let Some((uk, v)) = next {
-                f(uk, v)?;
-            }
+        while let Some((k, v)) = it.item() {
+            let Some(user_key) = k.strip_prefix(prefix) else { break };
+            let uk: UK = codec::decode(ValueFormat::CURRENT, user_key)?;
+            let value: V = codec::decode(ValueFormat::CURRENT, v)?;
+            f(uk, value)?;
+            it.next();
         }
         it.status().map_err(|e| db_err("reading a map", e))
     }
 
+    /// Clears the map: its queued changes are dropped, its cached entries
+    /// (found by a scan of RocksDB, which holds every other entry of it
+    /// that may be cached) forgotten, and its entries deleted as one range.
     pub(super) fn rocks_map_clear<N: Namespace, UK: UserKey, V: StateValue>(
         &mut self,
         id: &MapId<N, UK, V>,
@@ -290,13 +274,27 @@ impl<K: Key> RocksDbBackend<K> {
         let map_len = self.map_key(state, kg, key, ns)?;
         // A snapshot's thread may be writing entries of this map: they go first.
         self.settle()?;
-        let dropped = self.cache.forget_map(&self.key_buf[..map_len]);
-        self.filter.note_removed(dropped);
-        let prefix = &self.key_buf[STATE_BYTES..map_len];
-        let cf = cf_of(&self.db, &self.states[state].0)?;
+        let mut dropped = self.cache.forget_queued(&self.key_buf[..map_len]);
+        let prefix = self.key_buf[STATE_BYTES..map_len].to_vec();
         // The key group's two bytes never are all 0xff (at most 32768 key groups).
-        let end = prefix_end(prefix).ok_or_else(|| StateError::Corrupt("a map key without an end".into()))?;
-        self.db.delete_range_cf_opt(cf, prefix, &end, &self.write).map_err(|e| db_err("clearing a map", e))
+        let end = prefix_end(&prefix).ok_or_else(|| StateError::Corrupt("a map key without an end".into()))?;
+        let cf = cf_of(&self.db, &self.states[state].0)?;
+        if !self.cache.is_empty() {
+            let mut read = ReadOptions::default();
+            read.set_iterate_upper_bound(end.clone());
+            let mut it = self.db.raw_iterator_cf_opt(cf, read);
+            it.seek(&prefix);
+            let mut cached = CacheKey::from_slice(&self.key_buf[..STATE_BYTES]);
+            while let Some(k) = it.key() {
+                cached.truncate(STATE_BYTES);
+                cached.extend_from_slice(k);
+                dropped += usize::from(self.cache.forget(&cached));
+                it.next();
+            }
+            it.status().map_err(|e| db_err("reading a map", e))?;
+        }
+        self.filter.note_removed(dropped);
+        self.db.delete_range_cf_opt(cf, &prefix, &end, &self.write).map_err(|e| db_err("clearing a map", e))
     }
 }
 

@@ -33,13 +33,10 @@ pub(crate) fn db_options_with(shared: &resources::SharedMemory) -> Options {
     // file would slow writes down: keep that point well above the level-0
     // compaction trigger, so a snapshot never waits for a compaction.
     //
-    // Level 0 is compacted at 8 files rather than RocksDB's 4: the state is
-    // spread over every key group, so each level-0 compaction rewrites most
-    // of level 1, and half as many of them halve that work. Reads pay little
-    // for the extra files, as the backend's key filter answers most reads
-    // of absent keys. q16 on RocksDB, 10M events, alternating runs: 231-259
-    // k events/s per core against 194-224 k, with smaller checkpoints.
-    opts.set_level_zero_file_num_compaction_trigger(8);
+    // The trigger stays at RocksDB's 4 files. At 8, q16 on RocksDB (which
+    // only writes and reads points) ran 231-259 k events/s per core against
+    // 194-224 k, but the interval join of `shop_monitor` (a scan of a map
+    // per record, merging every level-0 file) took twice as long.
     opts.set_level_zero_slowdown_writes_trigger(48);
     opts.set_level_zero_stop_writes_trigger(64);
     // A bloom filter over the memtable's whole keys: a point read of a key

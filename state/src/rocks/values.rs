@@ -33,11 +33,11 @@ impl<K: Key> RocksDbBackend<K> {
         self.cache.get_or_load(key, || {
             *loaded = true;
             if !filter.may_contain(key) {
-                return Ok(Entry { value: None, dirty: false, in_db: false, in_filter: false });
+                return Ok(Entry { value: None, dirty: false, in_db: false, in_filter: false, queued: false });
             }
             let cf = cf_of(db, &states[state].0)?;
             let found = db.get_pinned_cf(cf, &key[STATE_BYTES..]).map_err(|e| db_err("get", e))?.map(|v| Value::from_slice(&v));
-            Ok(Entry { in_db: found.is_some(), in_filter: found.is_some(), value: found, dirty: false })
+            Ok(Entry { in_db: found.is_some(), in_filter: found.is_some(), value: found, dirty: false, queued: false })
         })
     }
 
