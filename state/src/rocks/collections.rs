@@ -22,6 +22,7 @@ use rocksdb::{MergeOperands, ReadOptions, WriteBatch};
 
 use super::cache::{CacheKey, Value};
 use super::keys::{cache_key, STATE_BYTES};
+use super::values::decode_cached;
 use super::{cf_of, db_err, RocksDbBackend};
 use crate::codec::{self, ValueFormat};
 use crate::{Key, ListId, MapId, Namespace, StateError, StateValue, UserKey};
@@ -155,10 +156,7 @@ impl<K: Key> RocksDbBackend<K> {
     ) -> Result<Option<V>, StateError> {
         let state = id.index();
         self.map_entry_key(state, kg, key, ns, user_key)?;
-        let value = match &self.entry_loading(state, &mut false)?.value {
-            Some(bytes) => Some(codec::decode(ValueFormat::CURRENT, bytes)?),
-            None => None,
-        };
+        let value = decode_cached(&self.entry(state)?.value)?;
         self.bound_cache()?;
         Ok(value)
     }
@@ -191,15 +189,9 @@ impl<K: Key> RocksDbBackend<K> {
     ) -> Result<Option<V>, StateError> {
         let state = id.index();
         let map = self.map_entry_key(state, kg, key, ns, user_key)?;
-        let (old, cached) = self.remove_cached(state, &mut false)?;
-        if cached && old.is_some() {
-            // A removal RocksDB has yet to see.
-            self.cache.queue(&self.key_buf, map);
-        }
-        let old = match old {
-            Some(bytes) => Some(codec::decode(ValueFormat::CURRENT, &bytes)?),
-            None => None,
-        };
+        let old = decode_cached(&self.remove_cached(state)?)?;
+        // A removal RocksDB has yet to see (`queue` passes over anything else).
+        self.cache.queue(&self.key_buf, map);
         self.bound_cache()?;
         Ok(old)
     }

@@ -10,6 +10,11 @@ use super::{cf_of, db_err, RocksDbBackend};
 use crate::codec::{self, ValueFormat};
 use crate::{Key, Namespace, StateError, StateId, StateValue};
 
+/// A cached value decoded (`None`: no value).
+pub(super) fn decode_cached<V: StateValue>(value: &Option<Value>) -> Result<Option<V>, StateError> {
+    Ok(value.as_deref().map(|bytes| codec::decode(ValueFormat::CURRENT, bytes)).transpose()?)
+}
+
 impl<K: Key> RocksDbBackend<K> {
     /// Builds the cache key of `(key, ns)` in state `id` into `key_buf`.
     fn locate<N: Namespace, V>(&mut self, id: &StateId<N, V>, kg: u32, key: &K, ns: &N) -> Result<usize, StateError> {
@@ -23,15 +28,9 @@ impl<K: Key> RocksDbBackend<K> {
     }
 
     /// The cached entry for `key_buf`, read from RocksDB first when it is not cached.
-    fn entry(&mut self, state: usize) -> Result<&mut Entry, StateError> {
-        self.entry_loading(state, &mut false)
-    }
-
-    /// [`Self::entry`], setting `loaded` when the entry was not cached.
-    pub(super) fn entry_loading(&mut self, state: usize, loaded: &mut bool) -> Result<&mut Entry, StateError> {
+    pub(super) fn entry(&mut self, state: usize) -> Result<&mut Entry, StateError> {
         let (db, key, states, filter) = (&self.db, &self.key_buf, &self.states, &self.filter);
         self.cache.get_or_load(key, || {
-            *loaded = true;
             if !filter.may_contain(key) {
                 return Ok(Entry { value: None, dirty: false, in_db: false, in_filter: false, queued: false });
             }
@@ -41,26 +40,21 @@ impl<K: Key> RocksDbBackend<K> {
         })
     }
 
-    /// Removes the entry for `key_buf` in the cache, and returns its old
-    /// value. `loaded` is set when the entry was not cached before, and
-    /// `cached` tells whether it is cached now (a removal that RocksDB must
-    /// see stays as a changed entry; an entry RocksDB never saw is dropped).
-    pub(super) fn remove_cached(&mut self, state: usize, loaded: &mut bool) -> Result<(Option<Value>, bool), StateError> {
-        let entry = self.entry_loading(state, loaded)?;
-        if entry.value.is_none() {
-            return Ok((None, true));
-        }
+    /// Removes the entry for `key_buf` in the cache and returns its old
+    /// value: a removal that RocksDB must see stays as a changed entry, an
+    /// entry RocksDB never saw is dropped.
+    pub(super) fn remove_cached(&mut self, state: usize) -> Result<Option<Value>, StateError> {
+        let entry = self.entry(state)?;
+        let old = entry.value.take();
+        let Some(len) = old.as_ref().map(|v| v.len()) else { return Ok(None) };
         if entry.in_db {
             let was_dirty = std::mem::replace(&mut entry.dirty, true);
-            let old = entry.value.take();
-            self.cache.changed(self.key_buf.len(), was_dirty, old.as_ref().map_or(0, |v| v.len()), 0);
-            Ok((old, true))
+            self.cache.changed(self.key_buf.len(), was_dirty, len, 0);
         } else {
             // Created since RocksDB last saw this key: nothing to delete there.
-            let old = entry.value.take();
             self.cache.forget(&self.key_buf);
-            Ok((old, false))
         }
+        Ok(old)
     }
 
     /// Writes the changes out once there are many, and empties the cache once it holds more than its share of memory.
@@ -92,10 +86,7 @@ impl<K: Key> RocksDbBackend<K> {
         ns: &N,
     ) -> Result<Option<V>, StateError> {
         let state = self.locate(id, kg, key, ns)?;
-        let value = match &self.entry(state)?.value {
-            Some(bytes) => Some(codec::decode(ValueFormat::CURRENT, bytes)?),
-            None => None,
-        };
+        let value = decode_cached(&self.entry(state)?.value)?;
         self.bound_cache()?;
         Ok(value)
     }
@@ -123,11 +114,7 @@ impl<K: Key> RocksDbBackend<K> {
         ns: &N,
     ) -> Result<Option<V>, StateError> {
         let state = self.locate(id, kg, key, ns)?;
-        let (old, _) = self.remove_cached(state, &mut false)?;
-        let old = match old {
-            Some(bytes) => Some(codec::decode(ValueFormat::CURRENT, &bytes)?),
-            None => None,
-        };
+        let old = decode_cached(&self.remove_cached(state)?)?;
         self.bound_cache()?;
         Ok(old)
     }
