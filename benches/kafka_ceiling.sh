@@ -20,15 +20,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RECORDS="$(to_count "${RECORDS:-5M}")"
 
 LIBS="$("$ROOT/scripts/kafka.sh" fetch)"
-PORT="$(free_port)"
-BROKER_DIR="$(mktemp -d /tmp/weir-kafka-ceiling.XXXXXX)"
-BOOTSTRAP="127.0.0.1:$PORT"
-stop_broker() {
-  "$ROOT/scripts/kafka.sh" stop "$BROKER_DIR" || true
-  rm -rf "$BROKER_DIR"
-}
-trap stop_broker EXIT
-WEIR_KAFKA_WATCH_PID=$$ "$ROOT/scripts/kafka.sh" start "$BROKER_DIR" "$PORT"
+start_broker weir-kafka-ceiling
 
 tool() { java -cp "$LIBS/*" "$@"; }
 tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" --create --topic perf --partitions 4 --replication-factor 1 >/dev/null 2>&1

@@ -67,16 +67,7 @@ if [ ! -x "$PRODUCER" ]; then
   (cd "$ROOT" && cargo build --release --features kafka --example kafka_windowed_count)
 fi
 
-PORT="$(free_port)"
-BROKER_DIR="$(mktemp -d /tmp/weir-kafka-bench.XXXXXX)"
-BOOTSTRAP="127.0.0.1:$PORT"
-stop_broker() {
-  "$ROOT/scripts/kafka.sh" stop "$BROKER_DIR" || true
-  rm -rf "$BROKER_DIR"
-}
-trap stop_broker EXIT
-# The broker also dies if this script is killed outright.
-WEIR_KAFKA_WATCH_PID=$$ "$ROOT/scripts/kafka.sh" start "$BROKER_DIR" "$PORT"
+start_broker weir-kafka-bench
 
 echo "side_by_side_kafka start=$(date -Is) host=$(hostname) cores=$(nproc) bootstrap=$BOOTSTRAP input=$INPUT partitions=$PARTITIONS events=$EVENTS keys=$KEYS event_rate=$EVENT_RATE checkpoint_interval=$CHECKPOINT_INTERVAL flink_runs=\"$FLINK_RUNS\" out=$OUT"
 t0=$(date +%s.%N)

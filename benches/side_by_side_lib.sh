@@ -27,6 +27,23 @@ for _ in range(200):
 '
 }
 
+# Starts a broker of its own (scripts/kafka.sh) on a free port, in a new
+# directory /tmp/$1.XXXXXX, stopped and removed when the script exits (and
+# killed with it if the script is killed outright). Sets PORT, BROKER_DIR
+# and BOOTSTRAP; needs ROOT.
+start_broker() {
+  PORT="$(free_port)"
+  BROKER_DIR="$(mktemp -d "/tmp/$1.XXXXXX")"
+  BOOTSTRAP="127.0.0.1:$PORT"
+  trap stop_broker EXIT
+  WEIR_KAFKA_WATCH_PID=$$ "$ROOT/scripts/kafka.sh" start "$BROKER_DIR" "$PORT"
+}
+
+stop_broker() {
+  "$ROOT/scripts/kafka.sh" stop "$BROKER_DIR" || true
+  rm -rf "$BROKER_DIR"
+}
+
 # Value of key $1 in the key=value line $2 ('' if absent).
 field() { sed -n "s/^.* $1=\([^ ]*\).*$/\1/p" <<<" $2" | head -1; }
 
