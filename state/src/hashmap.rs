@@ -224,14 +224,7 @@ impl<K: Key> HashMapBackend<K> {
         let reader = Reader::<K, N, UK, V>::new(kind, state);
         let schema = reader.schema();
         let name = state.name();
-        if let Some(i) = self.slots.iter().position(|s| s.name == name) {
-            if self.slots[i].schema != schema {
-                return Err(StateError::TypeConflict {
-                    name: name.to_string(),
-                    existing: self.slots[i].schema.to_string(),
-                    requested: schema.to_string(),
-                });
-            }
+        if let Some(i) = schema.find_registered(name, self.slots.iter().map(|s| (s.name.as_str(), &s.schema)))? {
             return Ok(i);
         }
         let n = self.range.len();

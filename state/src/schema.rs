@@ -222,6 +222,25 @@ impl Schema {
         }
     }
 
+    /// Where state `name` of this schema is among the states a backend has
+    /// `registered` (name and schema each), if it is: registered again, a
+    /// state must ask for the schema it was registered with.
+    pub(crate) fn find_registered<'a>(
+        &self,
+        name: &str,
+        registered: impl IntoIterator<Item = (&'a str, &'a Schema)>,
+    ) -> Result<Option<usize>, crate::StateError> {
+        let Some((i, (_, existing))) = registered.into_iter().enumerate().find(|(_, (n, _))| *n == name) else { return Ok(None) };
+        if existing != self {
+            return Err(crate::StateError::TypeConflict {
+                name: name.to_string(),
+                existing: existing.to_string(),
+                requested: self.to_string(),
+            });
+        }
+        Ok(Some(i))
+    }
+
     /// The JSON that checkpoints record.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()

@@ -21,14 +21,7 @@ impl<K: Key> RocksDbBackend<K> {
         let reader = Reader::<K, N, UK, V>::new(kind, state);
         let schema = reader.schema();
         let name = state.name();
-        if let Some(i) = self.states.iter().position(|s| s.0 == name) {
-            if self.states[i].1 != schema {
-                return Err(StateError::TypeConflict {
-                    name: name.to_string(),
-                    existing: self.states[i].1.to_string(),
-                    requested: schema.to_string(),
-                });
-            }
+        if let Some(i) = schema.find_registered(name, self.states.iter().map(|(n, s)| (n.as_str(), s)))? {
             return Ok(i);
         }
         // Decide before changing anything: a refused state stays as it was.
